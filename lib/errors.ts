@@ -1,0 +1,83 @@
+/**
+ * Typed errors: what went wrong, in words a user can act on. Only the CLI entry point prints them
+ * and picks the exit code.
+ *
+ * @module
+ */
+
+/** A mistake in how the command was called: unknown flag, bad value. The CLI exits with 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** A failure while running: the network, the peer or the system said no. The CLI exits with 1. */
+export class RuntimeError extends Error {
+  override name = "RuntimeError";
+}
+
+/** Where a network operation was aimed, to name it in error messages. */
+export interface Target {
+  /** The host name or address as the user gave it. */
+  hostname: string;
+  /** The port, when the transport has one. */
+  port?: number;
+  /** The Deno permission flag that would allow the operation. */
+  permission: string;
+}
+
+function describeTarget(target: Target): string {
+  return target.port === undefined ? target.hostname : `${target.hostname} port ${target.port}`;
+}
+
+/**
+ * Turns an error thrown by `Deno.listen`, `Deno.connect` or friends into a {@linkcode RuntimeError}
+ * whose message says what failed and, where there is one, what to do about it. Errors that are
+ * already {@linkcode UsageError} or {@linkcode RuntimeError} pass through unchanged.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { explainNetworkError } from "./errors.ts";
+ *
+ * const busy = new Deno.errors.AddrInUse("Address already in use (os error 98)");
+ * const target = { hostname: "localhost", port: 10000, permission: "--allow-net=localhost:10000" };
+ * equal(
+ *   explainNetworkError(busy, "listen", target).message,
+ *   "cannot listen on localhost port 10000: the address is already in use",
+ * );
+ * ```
+ */
+export function explainNetworkError(
+  err: unknown,
+  action: "listen" | "connect",
+  target: Target,
+): Error {
+  if (err instanceof UsageError || err instanceof RuntimeError) return err;
+  const where = describeTarget(target);
+  const verb = action === "listen" ? `cannot listen on ${where}` : `cannot connect to ${where}`;
+  if (err instanceof Deno.errors.NotCapable) {
+    return new RuntimeError(`${verb}: missing permission, run deno with ${target.permission}`);
+  }
+  const reason = errorReason(err);
+  return new RuntimeError(`${verb}: ${reason}`);
+}
+
+/** A short lower-case reason for a failed network or file operation, without the OS error number. */
+export function errorReason(err: unknown): string {
+  if (err instanceof Deno.errors.AddrInUse) return "the address is already in use";
+  if (err instanceof Deno.errors.AddrNotAvailable) {
+    return "the address is not available on this machine";
+  }
+  if (err instanceof Deno.errors.ConnectionRefused) return "connection refused";
+  if (err instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
+  if (err instanceof Deno.errors.ConnectionAborted) return "connection aborted";
+  if (err instanceof Deno.errors.BrokenPipe) return "the peer closed the connection";
+  if (err instanceof Deno.errors.TimedOut) return "timed out";
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return "permission denied by the operating system (ports below 1024 need privileges)";
+  }
+  if (err instanceof Deno.errors.NotFound) return "no such file or directory";
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.includes("failed to lookup address")) return "unknown host";
+  return message.replace(/\s*\(os error \d+\)$/, "").replace(/^./, (c) => c.toLowerCase());
+}

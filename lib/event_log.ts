@@ -1,0 +1,151 @@
+/**
+ * The server's log: the classic echo transcript, or one JSON object per event.
+ *
+ * @module
+ */
+
+import { formatBytesLiteral } from "./bytes_literal.ts";
+import type { EchoEvent, EchoStats } from "./echo_server.ts";
+import type { LineWriter } from "./line_writer.ts";
+import { formatAddress, formatPeer } from "./peer.ts";
+
+/** How much the log says, and how. */
+export interface ServerLogOptions {
+  /** `text`: the classic transcript; `json`: one JSON object per line. */
+  format: "text" | "json";
+  /** Only the start-up line, errors and the shutdown summary. */
+  quiet: boolean;
+  /** Where the log goes (standard output). */
+  out: LineWriter;
+  /** Where warnings and errors go (standard error). */
+  err: LineWriter;
+}
+
+const numbers = new Intl.NumberFormat("en-US");
+
+/**
+ * Writes the server's log. In text form, a single client gives exactly the classic transcript;
+ * while more than one connection is open, each connection's lines start with `[#id]`.
+ */
+export class ServerLog {
+  readonly #format: "text" | "json";
+  readonly #out: LineWriter;
+  readonly #err: LineWriter;
+  /** The per-event handler, or undefined when quiet, so the server skips per-chunk work. */
+  readonly onEvent?: (event: EchoEvent) => void;
+
+  constructor(options: ServerLogOptions) {
+    this.#format = options.format;
+    this.#out = options.out;
+    this.#err = options.err;
+    if (!options.quiet) {
+      this.onEvent = options.format === "json"
+        ? (event) => this.#json(event)
+        : (event) => this.#text(event);
+    }
+  }
+
+  /** The start-up line: where the server listens, with the host as the user named it. */
+  listening(host: string, addr: Deno.Addr): void {
+    if (this.#format === "json") {
+      this.#jsonLine({ event: "listening", address: formatAddress(addr) });
+    } else if (addr.transport === "tcp" || addr.transport === "udp") {
+      this.#out.line(`Starting up on ${host} port ${addr.port}`);
+    } else {
+      this.#out.line(`Starting up on ${formatAddress(addr)}`);
+    }
+  }
+
+  /** A server-level failure that ended no connection; shown even when quiet. */
+  error(message: string): void {
+    if (this.#format === "json") this.#jsonLine({ event: "error", message });
+    else this.#err.line(`error: ${message}`);
+  }
+
+  /** A warning for the operator, on standard error. */
+  warn(message: string): void {
+    this.#err.line(`warning: ${message}`);
+  }
+
+  /** The one-line summary printed at shutdown. */
+  summary(stats: EchoStats): void {
+    if (this.#format === "json") {
+      this.#jsonLine({
+        event: "shutdown",
+        connections: stats.connections,
+        bytes_echoed: stats.bytesEchoed,
+      });
+    } else {
+      const connections = `${numbers.format(stats.connections)} connection${
+        stats.connections === 1 ? "" : "s"
+      }`;
+      this.#out.line(
+        `shut down: ${connections}, ${numbers.format(stats.bytesEchoed)} bytes echoed`,
+      );
+    }
+  }
+
+  /** Writes everything queued. */
+  async flush(): Promise<void> {
+    await Promise.all([this.#out.flush(), this.#err.flush()]);
+  }
+
+  #text(event: EchoEvent): void {
+    if (event.type === "idle") return this.#out.line("waiting for a connection");
+    const others = event.type === "closed" ? event.open : event.open - 1;
+    const prefix = others > 0 ? `[#${event.conn.id}] ` : "";
+    const out = this.#out;
+    switch (event.type) {
+      case "connected":
+        return out.line(`${prefix}connection from ${formatPeer(event.conn.peer)}`);
+      case "received":
+        return out.line(`${prefix}received ${formatBytesLiteral(event.data)}`);
+      case "sending":
+        return out.line(`${prefix}sending data back to the client`);
+      case "closed":
+        switch (event.reason) {
+          case "eof":
+            out.line(`${prefix}no data from ${formatPeer(event.conn.peer)}`);
+            return out.line(`${prefix}Closing current connection`);
+          case "shutdown":
+            return out.line(`${prefix}closing connection from ${formatPeer(event.conn.peer)}`);
+          default:
+            return out.line(
+              `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${event.detail}`,
+            );
+        }
+    }
+  }
+
+  #json(event: EchoEvent): void {
+    switch (event.type) {
+      case "idle":
+        return this.#jsonLine({ event: "waiting" });
+    }
+    const base = { conn: event.conn.id, peer: formatAddress(event.conn.peer) };
+    switch (event.type) {
+      case "connected":
+        return this.#jsonLine({ ...base, event: "connected" });
+      case "received":
+        return this.#jsonLine({
+          ...base,
+          event: "received",
+          bytes: event.data.length,
+          data: formatBytesLiteral(event.data),
+        });
+      case "sending":
+        return this.#jsonLine({ ...base, event: "sending", bytes: event.bytes });
+      case "closed":
+        return this.#jsonLine({
+          ...base,
+          event: "closed",
+          reason: event.reason,
+          detail: event.detail,
+        });
+    }
+  }
+
+  #jsonLine(fields: Record<string, unknown>): void {
+    this.#out.line(JSON.stringify({ time: new Date().toISOString(), ...fields }));
+  }
+}

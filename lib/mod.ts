@@ -1,0 +1,64 @@
+/**
+ * tcpecho as a library: a known-good TCP echo server to embed in tests and tools, and a client
+ * that checks every echoed byte.
+ *
+ * @example An echo server as a test fixture
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * const result = await sendAndVerify({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   message: new TextEncoder().encode("ping"),
+ * });
+ * equal(result.bytesReceived, 4);
+ * equal(server.stats.connections, 1);
+ * ```
+ *
+ * @module
+ */
+
+import { EchoServer, type EchoServerOptions } from "./echo_server.ts";
+
+export { formatBytesLiteral } from "./bytes_literal.ts";
+export { formatAddress, formatPeer } from "./peer.ts";
+export { RuntimeError, UsageError } from "./errors.ts";
+export {
+  type CloseReason,
+  type ConnectionInfo,
+  type EchoEvent,
+  EchoServer,
+  type EchoServerOptions,
+  type EchoStats,
+} from "./echo_server.ts";
+export { EchoError, sendAndVerify, type SendOptions, type SendResult } from "./echo_client.ts";
+
+/** Where and how to start a TCP echo server with {@linkcode startEchoServer}. */
+export interface StartEchoServerOptions extends Omit<EchoServerOptions, "listener"> {
+  /** Address to listen on. Default `localhost`. */
+  hostname?: string;
+  /** Port to listen on; 0 picks a free one (read it back from `addr.port`). Default 10000. */
+  port?: number;
+}
+
+/**
+ * Starts a TCP echo server. It is `AsyncDisposable`: `await using` shuts it down gracefully.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+ * equal(server.addr.hostname, "127.0.0.1");
+ * ```
+ */
+export function startEchoServer(
+  options: StartEchoServerOptions = {},
+): EchoServer<Deno.NetAddr> {
+  const { hostname = "localhost", port = 10000, ...rest } = options;
+  const listener = Deno.listen({ hostname, port });
+  return new EchoServer({ ...rest, listener });
+}

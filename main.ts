@@ -1,0 +1,81 @@
+/**
+ * tcpecho: a TCP echo server, client and load generator. This file only dispatches: it picks the
+ * subcommand, runs it, and turns any error into one `error: ...` line and an exit code.
+ *
+ * @module
+ */
+
+import { styleText } from "node:util";
+import config from "./deno.json" with { type: "json" };
+import { send, SEND_HELP } from "./client.ts";
+import { UsageError } from "./lib/errors.ts";
+import { serve, SERVE_HELP } from "./server.ts";
+
+const HELP = `tcpecho ${config.version}: a known-good TCP echo server and client
+
+Usage: tcpecho <command> [options]
+
+Commands:
+  serve    run the echo server (localhost port 10000, 16 bytes at a time)
+  send     send a message to an echo server and check the echo
+
+Options:
+  -h, --help       show this help (tcpecho <command> --help for a command's own)
+  -V, --version    show the version
+
+Exit codes: 0 success, 1 runtime failure, 2 usage error.`;
+
+const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
+  serve: { run: serve, help: SERVE_HELP },
+  send: { run: send, help: SEND_HELP },
+};
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === undefined || command === "-h" || command === "--help") {
+    console.log(HELP);
+    return 0;
+  }
+  if (command === "-V" || command === "--version") {
+    console.log(`tcpecho ${config.version}`);
+    return 0;
+  }
+  if (command === "help") {
+    const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    if (rest[0] !== undefined && !topic) throw unknownCommand(rest[0]);
+    console.log(topic?.help ?? HELP);
+    return 0;
+  }
+  const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!entry) throw unknownCommand(command);
+  return await entry.run(rest);
+}
+
+function unknownCommand(name: string): UsageError {
+  return new UsageError(
+    `unknown command '${name}': expected ${
+      Object.keys(COMMANDS).join(" or ")
+    } (see 'tcpecho --help')`,
+  );
+}
+
+/** Prints one line for `err` on standard error and exits: 2 for usage errors, 1 for the rest. */
+function error(err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  const label = Deno.noColor || !Deno.stderr.isTerminal() ? "error:" : styleText("red", "error:");
+  console.error(`${label} ${message.split("\n")[0]}`);
+  Deno.exit(err instanceof UsageError ? 2 : 1);
+}
+
+if (import.meta.main) {
+  // A failure in a connection's own task must still end as one line, never a stack trace.
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    error(event.reason);
+  });
+  try {
+    Deno.exitCode = await main(Deno.args);
+  } catch (err) {
+    error(err);
+  }
+}

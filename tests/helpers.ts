@@ -1,0 +1,239 @@
+/**
+ * Test helpers: run the real CLI as a child process and talk to it over real loopback sockets.
+ *
+ * @module
+ */
+
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const decoder = new TextDecoder();
+
+/** What a finished CLI run printed and how it exited. */
+export interface CliResult {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for one CLI run. */
+export interface CliOptions {
+  /** Bytes fed to standard input (closed after). */
+  stdin?: Uint8Array | string;
+  /** Deno permission flags; default `-A`. */
+  permissions?: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+}
+
+function command(args: string[], options: CliOptions, stdin: "piped" | "null") {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.permissions ?? ["-A"]), MAIN, ...args],
+    env: { NO_COLOR: "1", ...options.env },
+    stdin,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs `tcpecho ARGS...` to completion. */
+export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = command(args, options, options.stdin === undefined ? "null" : "piped").spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    );
+    await writer.close();
+  }
+  const output = await child.output();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Collects a stream's text line by line and lets a test wait for a line. */
+export class LineCollector {
+  readonly lines: string[] = [];
+  #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  #closed = false;
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.#collect(stream);
+  }
+
+  async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let pending = "";
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      pending += text;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        this.#add(pending.slice(0, newline));
+        pending = pending.slice(newline + 1);
+      }
+    }
+    if (pending) this.#add(pending);
+    this.#closed = true;
+    for (const waiter of this.#waiters) waiter.resolve("");
+  }
+
+  #add(line: string): void {
+    this.lines.push(line);
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!waiter.test(line)) return true;
+      waiter.resolve(line);
+      return false;
+    });
+  }
+
+  /**
+   * Resolves with the first line (already seen or still to come) that matches; rejects when the
+   * stream ends without one.
+   */
+  async waitFor(pattern: RegExp | string): Promise<string> {
+    const test = (line: string) =>
+      typeof pattern === "string" ? line.includes(pattern) : pattern.test(line);
+    const seen = this.lines.find(test);
+    if (seen !== undefined) return seen;
+    if (this.#closed) throw new Error(`no line matching ${pattern} in:\n${this.text}`);
+    const line = await new Promise<string>((resolve) => this.#waiters.push({ test, resolve }));
+    if (!test(line)) throw new Error(`no line matching ${pattern} in:\n${this.text}`);
+    return line;
+  }
+
+  /** Resolves once `count` lines match. */
+  async waitForCount(pattern: RegExp, count: number): Promise<void> {
+    while (this.lines.filter((line) => pattern.test(line)).length < count) {
+      if (this.#closed) {
+        throw new Error(`fewer than ${count} lines match ${pattern}:\n${this.text}`);
+      }
+      const seen = this.lines.length;
+      await new Promise<string>((resolve) =>
+        this.#waiters.push({ test: () => this.lines.length > seen, resolve })
+      );
+    }
+  }
+
+  get text(): string {
+    return this.lines.join("\n");
+  }
+}
+
+/** A `tcpecho serve` child process listening on a free loopback port. */
+export class ServeProcess implements AsyncDisposable {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: LineCollector;
+  readonly stderr: LineCollector;
+  port = 0;
+
+  private constructor(child: Deno.ChildProcess) {
+    this.child = child;
+    this.stdout = new LineCollector(child.stdout);
+    this.stderr = new LineCollector(child.stderr);
+  }
+
+  /**
+   * Starts `tcpecho serve --port 0 ARGS...` and waits for its start-up line to learn the port.
+   * Pass `--host` in `args` to change the address (default `localhost`).
+   */
+  static async start(args: string[] = [], options: CliOptions = {}): Promise<ServeProcess> {
+    const server = new ServeProcess(
+      command(["serve", "--port", "0", ...args], options, "null").spawn(),
+    );
+    const line = await server.#firstLine().catch(async (err) => {
+      await server.child.status;
+      await server.stderr.done;
+      throw new Error(`server did not start: ${err.message}\n${server.stderr.text}`);
+    });
+    server.port = Number(
+      line.match(/port (\d+)/)?.[1] ?? JSON.parse(line).address.split(":").pop(),
+    );
+    return server;
+  }
+
+  #firstLine(): Promise<string> {
+    return this.stdout.waitFor(/Starting up on|"event":"listening"/);
+  }
+
+  /** Sends `signal` and waits for the process to end. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      this.child.kill(signal);
+    } catch { /* already ended */ }
+    const status = await this.child.status;
+    await Promise.all([this.stdout.done, this.stderr.done]);
+    return status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+  }
+}
+
+/** Connects to a loopback port. */
+export function connect(port: number, hostname = "127.0.0.1"): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname, port });
+}
+
+/** Writes all of `bytes`. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+/** Reads until the peer closes; returns everything read. */
+export async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    chunks.push(buffer.slice(0, n));
+    total += n;
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return all;
+}
+
+/** Reads exactly `length` bytes, or fewer if the peer closes first. */
+export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
+  const all = new Uint8Array(length);
+  let offset = 0;
+  while (offset < length) {
+    const n = await conn.read(all.subarray(offset));
+    if (n === null) break;
+    offset += n;
+  }
+  return all.subarray(0, offset);
+}
+
+/** `length` bytes of a pattern that does not repeat every 256 bytes, so shifts are caught. */
+export function pattern(length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 131 + 7) % 251;
+  return bytes;
+}
+
+/** Whether a program is on the PATH, for interop tests that skip without it. */
+export function hasProgram(name: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+/** Replaces client port numbers in peer tuples with `PORT`, so transcripts compare exactly. */
+export function normalisePeers(text: string): string {
+  return text.replace(/\('([^']*)', \d+(, 0, 0)?\)/g, "('$1', PORT$2)");
+}
