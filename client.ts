@@ -7,11 +7,13 @@
 import { formatBytesLiteral } from "./lib/bytes_literal.ts";
 import {
   checkPositionals,
+  parseCount,
   parseFlags,
   parsePort,
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
+import { pingMode } from "./client_ping.ts";
 import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
 import { errorReason, RuntimeError, UsageError } from "./lib/errors.ts";
 import { LineWriter } from "./lib/line_writer.ts";
@@ -37,6 +39,11 @@ Options:
   -b, --buffer-size N    bytes read at a time, 1 B to 16 MiB; takes suffixes KiB and
                          MiB (default: 16)
   -t, --timeout S        give up after S seconds without progress (default: 10)
+  -c, --count N          ping mode: send the message N times, one at a time on one
+                         connection, with a line per reply and its round-trip time,
+                         then a summary like ping's (Ctrl-C stops early and prints it)
+  -i, --interval S       ping mode: seconds between a reply and the next message
+                         (default: 1; with only --interval, pings until Ctrl-C)
   -q, --quiet            print nothing; the exit code tells
       --json             print one JSON summary instead of the transcript
   -h, --help             show this help
@@ -44,7 +51,8 @@ Options:
 Examples:
   tcpecho send
   tcpecho send --port 7 "hello"
-  tcpecho send --file big.bin --buffer-size 64KiB --quiet`;
+  tcpecho send --file big.bin --buffer-size 64KiB --quiet
+  tcpecho send --count 5 --interval 0.2`;
 
 const MAX_BUFFER = 16 * 1024 * 1024;
 
@@ -56,6 +64,8 @@ export async function send(args: string[]): Promise<number> {
     file: { type: "string", short: "f" },
     "buffer-size": { type: "string", short: "b" },
     timeout: { type: "string", short: "t" },
+    count: { type: "string", short: "c" },
+    interval: { type: "string", short: "i" },
     quiet: { type: "boolean", short: "q" },
     json: { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -81,6 +91,27 @@ export async function send(args: string[]): Promise<number> {
 
   const transcript = !values.quiet && !values.json;
   const out = new LineWriter(Deno.stdout);
+  if (values.count !== undefined || values.interval !== undefined) {
+    try {
+      return await pingMode({
+        hostname,
+        port,
+        message,
+        bufferSize,
+        timeout,
+        count: values.count === undefined
+          ? Infinity
+          : parseCount(values.count as string, "--count", 1, Number.MAX_SAFE_INTEGER),
+        interval: values.interval === undefined
+          ? 1000
+          : parseSeconds(values.interval as string, "--interval", true),
+        output: transcript ? "transcript" : values.json ? "json" : "quiet",
+        out,
+      });
+    } finally {
+      await out.flush();
+    }
+  }
   if (transcript) out.line(`connecting to ${hostname} port ${port}`);
   let connected = false;
   try {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { describeMismatch, describeProgress } from "./echo_check.ts";
 import { errorReason, explainNetworkError, RuntimeError } from "./errors.ts";
 
 /** What to send, where, and how patiently. */
@@ -40,9 +41,11 @@ export interface SendResult {
 
 /** The echo did not match what was sent, or did not come back whole. */
 export class EchoError extends RuntimeError {
+  /** Always `EchoError`. */
   override name = "EchoError";
   /** Bytes that came back before the failure. */
   readonly bytesReceived: number;
+  /** `message` says what went wrong; `bytesReceived` how far the echo got before it did. */
   constructor(message: string, bytesReceived: number) {
     super(message);
     this.bytesReceived = bytesReceived;
@@ -144,15 +147,8 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
       if (extra > 0) {
         throw fail(`the server sent ${extra} more byte${extra === 1 ? "" : "s"} than it was sent`);
       }
-      const differs = firstDifference(chunk, message, received);
-      if (differs >= 0) {
-        const offset = received + differs;
-        throw fail(
-          `the echo differs from what was sent at byte ${offset} (sent ${
-            hex(message[offset])
-          }, got ${hex(chunk[differs])})`,
-        );
-      }
+      const mismatch = describeMismatch(chunk, message, received);
+      if (mismatch) throw fail(mismatch);
       received += n;
       if (received === message.length) await echoed();
     }
@@ -176,26 +172,15 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   }
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array, onProgress: () => void) {
+/** Writes all of `bytes` in slices of at most 1 MiB, calling `onProgress` after each. */
+export async function writeAll(
+  conn: Deno.Conn,
+  bytes: Uint8Array,
+  onProgress: () => void = () => {},
+): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
     written += await conn.write(bytes.subarray(written, written + 1024 * 1024));
     onProgress();
   }
-}
-
-/** The index in `chunk` of the first byte that differs from `expected` at `offset`, or -1. */
-function firstDifference(chunk: Uint8Array, expected: Uint8Array, offset: number): number {
-  for (let i = 0; i < chunk.length; i++) {
-    if (chunk[i] !== expected[offset + i]) return i;
-  }
-  return -1;
-}
-
-function describeProgress(received: number, expected: number): string {
-  return `${received} of ${expected} bytes came back`;
-}
-
-function hex(byte: number): string {
-  return "0x" + byte.toString(16).padStart(2, "0");
 }

@@ -82,6 +82,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   #closing = false;
   #shutdown?: Promise<void>;
 
+  /** Starts serving `options.listener` at once. */
   constructor(options: EchoServerOptions<A>) {
     this.#listener = options.listener;
     this.#bufferSize = options.bufferSize ?? 16;

@@ -7,11 +7,13 @@
 
 /** A mistake in how the command was called: unknown flag, bad value. The CLI exits with 2. */
 export class UsageError extends Error {
+  /** Always `UsageError`. */
   override name = "UsageError";
 }
 
 /** A failure while running: the network, the peer or the system said no. The CLI exits with 1. */
 export class RuntimeError extends Error {
+  /** Always `RuntimeError`. */
   override name = "RuntimeError";
 }
 

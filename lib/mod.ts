@@ -34,6 +34,8 @@ export {
   type EchoStats,
 } from "./echo_server.ts";
 export { EchoError, sendAndVerify, type SendOptions, type SendResult } from "./echo_client.ts";
+export { pingEcho, type PingOptions, type PingReply, type PingResult } from "./echo_pinger.ts";
+export { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
 
 /** Where and how to start a TCP echo server with {@linkcode startEchoServer}. */
 export interface StartEchoServerOptions extends Omit<EchoServerOptions, "listener"> {

@@ -23,11 +23,18 @@ export interface CliOptions {
   permissions?: string[];
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /**
+   * The program and leading arguments that run tcpecho, such as a compiled binary or
+   * `deno run` of the bundle; default `deno run PERMISSIONS main.ts`.
+   */
+  program?: string[];
 }
 
 function command(args: string[], options: CliOptions, stdin: "piped" | "null") {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...(options.permissions ?? ["-A"]), MAIN, ...args],
+  const [program, ...leading] = options.program ??
+    [Deno.execPath(), "run", ...(options.permissions ?? ["-A"]), MAIN];
+  return new Deno.Command(program, {
+    args: [...leading, ...args],
     env: { NO_COLOR: "1", ...options.env },
     stdin,
     stdout: "piped",
@@ -120,6 +127,23 @@ export class LineCollector {
   get text(): string {
     return this.lines.join("\n");
   }
+}
+
+/** A running `tcpecho` child process whose output a test reads line by line. */
+export interface CliProcess {
+  child: Deno.ChildProcess;
+  stdout: LineCollector;
+  stderr: LineCollector;
+}
+
+/** Starts `tcpecho ARGS...` without waiting for it; standard input is closed. */
+export function spawnCli(args: string[], options: CliOptions = {}): CliProcess {
+  const child = command(args, options, "null").spawn();
+  return {
+    child,
+    stdout: new LineCollector(child.stdout),
+    stderr: new LineCollector(child.stderr),
+  };
 }
 
 /** A `tcpecho serve` child process listening on a free loopback port. */
