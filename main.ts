@@ -9,6 +9,7 @@ import { styleText } from "node:util";
 import config from "./deno.json" with { type: "json" };
 import { send, SEND_HELP } from "./client.ts";
 import { UsageError } from "./lib/errors.ts";
+import { isWorker, runServeWorker } from "./serve_worker.ts";
 import { serve, SERVE_HELP } from "./server.ts";
 
 const HELP = `tcpecho ${config.version}: a known-good TCP echo server and client
@@ -67,7 +68,10 @@ function error(err: unknown): never {
   Deno.exit(err instanceof UsageError ? 2 : 1);
 }
 
-if (import.meta.main) {
+if (import.meta.main && isWorker()) {
+  // `serve --workers N` runs this same program in each worker.
+  runServeWorker();
+} else if (import.meta.main) {
   // A failure in a connection's own task must still end as one line, never a stack trace.
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();

@@ -6,15 +6,18 @@
 
 import {
   checkPositionals,
+  parseCount,
   parseFlags,
   parsePort,
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
-import { EchoServer } from "./lib/echo_server.ts";
-import { explainNetworkError, UsageError } from "./lib/errors.ts";
+import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
+import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { ServerLog } from "./lib/event_log.ts";
 import { LineWriter } from "./lib/line_writer.ts";
+import { listenTcp } from "./lib/listen.ts";
+import type { FromWorker, ToWorker, WorkerStart } from "./serve_worker.ts";
 
 /** The help text of `tcpecho serve`. */
 export const SERVE_HELP = `Usage: tcpecho serve [options]
@@ -32,12 +35,16 @@ Options:
   -q, --quiet            log only the start-up line, errors and the summary
       --log FORMAT       text (the classic transcript) or json (one object per event)
       --drain-timeout S  seconds to finish echoes in flight at shutdown (default: 5)
+  -w, --workers N        serve on N threads sharing the port, the kernel spreading
+                         connections over them, with one log and one shutdown (Linux;
+                         needs deno run --unstable-net) (default: 1)
   -h, --help             show this help
 
 Examples:
   tcpecho serve
   tcpecho serve --port 0 --quiet
-  tcpecho serve --host ::1 --port 7 --log json`;
+  tcpecho serve --host ::1 --port 7 --log json
+  tcpecho serve --workers 2 --quiet`;
 
 const DEFAULT_PORT = 10000;
 const MAX_BUFFER = 16 * 1024 * 1024;
@@ -51,6 +58,7 @@ export async function serve(args: string[]): Promise<number> {
     quiet: { type: "boolean", short: "q" },
     log: { type: "string" },
     "drain-timeout": { type: "string" },
+    workers: { type: "string", short: "w" },
     help: { type: "boolean", short: "h" },
   });
   if (values.help) {
@@ -70,17 +78,9 @@ export async function serve(args: string[]): Promise<number> {
   const drainTimeout = values["drain-timeout"] === undefined
     ? 5000
     : parseSeconds(values["drain-timeout"] as string, "--drain-timeout", true);
-
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ hostname: host, port });
-  } catch (err) {
-    throw explainNetworkError(err, "listen", {
-      hostname: host,
-      port,
-      permission: `--allow-net=${host.includes(":") ? `[${host}]` : host}${port ? `:${port}` : ""}`,
-    });
-  }
+  const workers = values.workers === undefined
+    ? 1
+    : parseCount(values.workers as string, "--workers", 1, 256);
 
   const log = new ServerLog({
     format,
@@ -88,12 +88,25 @@ export async function serve(args: string[]): Promise<number> {
     out: new LineWriter(Deno.stdout),
     err: new LineWriter(Deno.stderr),
   });
-  log.listening(host, listener.addr);
-  if (isWildcard(listener.addr.hostname)) {
-    log.warn(
-      `listening on every interface: port ${listener.addr.port} is reachable from the network`,
+  if (workers > 1) {
+    return await serveOnWorkers(
+      log,
+      {
+        type: "start",
+        worker: 0,
+        host,
+        port,
+        bufferSize,
+        format,
+        quiet: values.quiet === true,
+      },
+      workers,
+      drainTimeout,
     );
   }
+
+  const listener = listenTcp({ hostname: host, port });
+  announce(log, host, listener.addr);
   const server = new EchoServer({
     listener,
     bufferSize,
@@ -112,6 +125,105 @@ export async function serve(args: string[]): Promise<number> {
   log.summary(server.stats);
   await log.flush();
   return 0;
+}
+
+/** The start-up line, and a warning when the port is open to the network. */
+function announce(log: ServerLog, host: string, addr: Deno.NetAddr, workers = 1): void {
+  log.listening(host, addr, workers);
+  if (isWildcard(addr.hostname)) {
+    log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);
+  }
+}
+
+/**
+ * Serves on `count` Web Workers, each with its own listener on the same port (`reusePort`), so
+ * that the kernel spreads connections over them. Their log lines reach this thread whole and are
+ * written to one output in the order each worker wrote them; a signal drains every worker, and
+ * one summary adds up their counts.
+ */
+async function serveOnWorkers(
+  log: ServerLog,
+  start: WorkerStart,
+  count: number,
+  drainTimeout: number,
+): Promise<number> {
+  if (Deno.build.os !== "linux") {
+    throw new UsageError("--workers needs Linux, where listeners can share a port");
+  }
+  // reusePort without --unstable-net ends the process at once, so ask before listening.
+  if (!("listenDatagram" in Deno)) {
+    throw new UsageError("--workers needs the --unstable-net flag: deno run --unstable-net ...");
+  }
+  // Each worker loads this program again, which takes read access to its files.
+  const programDir = new URL(".", Deno.mainModule);
+  if (
+    programDir.protocol === "file:" &&
+    Deno.permissions.querySync({ name: "read", path: programDir }).state !== "granted"
+  ) {
+    const path = decodeURIComponent(programDir.pathname);
+    throw new RuntimeError(
+      `--workers needs to read the program: run deno with --allow-read=${path}`,
+    );
+  }
+  let crash: (err: Error) => void = () => {};
+  const crashed = new Promise<never>((_, reject) => crash = reject);
+  const workers = Array.from({ length: count }, (_, index) => {
+    const worker = new Worker(Deno.mainModule, { type: "module", name: `worker ${index + 1}` });
+    const listening = Promise.withResolvers<Deno.NetAddr>();
+    const stopped = Promise.withResolvers<EchoStats>();
+    worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
+      switch (data.type) {
+        case "listening":
+          return listening.resolve(data.addr);
+        case "failed":
+          return listening.reject(new RuntimeError(data.message));
+        case "out":
+        case "err":
+          return log.relay(data.text, data.type === "err");
+        case "stopped":
+          return stopped.resolve(data.stats);
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      crash(new RuntimeError(`worker ${index + 1} failed: ${event.message}`));
+    };
+    const post = (message: ToWorker) => worker.postMessage(message);
+    return { worker, post, listening: listening.promise, stopped: stopped.promise };
+  });
+  let aborted = false;
+  try {
+    // The first worker picks the port (port 0 means any); the others join it.
+    let port = start.port;
+    for (const [index, { post, listening }] of workers.entries()) {
+      post({ ...start, worker: index + 1, port });
+      const addr = await Promise.race([listening, crashed]);
+      if (index === 0) {
+        port = addr.port;
+        announce(log, start.host, addr, count);
+      }
+    }
+    await Promise.race([
+      untilSignal(() => {
+        // A second signal: the operator wants out now.
+        aborted = true;
+        for (const { post } of workers) post({ type: "abort" });
+      }),
+      crashed,
+    ]);
+    for (const { post } of workers) post({ type: "shutdown", drainTimeout });
+    const totals = (await Promise.race([Promise.all(workers.map((w) => w.stopped)), crashed]))
+      .reduce((sum, stats) => ({
+        connections: sum.connections + stats.connections,
+        open: sum.open + stats.open,
+        bytesEchoed: sum.bytesEchoed + stats.bytesEchoed,
+      }));
+    log.summary(totals);
+  } finally {
+    for (const { worker } of workers) worker.terminate();
+    await log.flush();
+  }
+  return aborted ? 1 : 0;
 }
 
 function isWildcard(hostname: string): boolean {

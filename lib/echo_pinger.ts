@@ -7,7 +7,7 @@
 
 import { EchoError, writeAll } from "./echo_client.ts";
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, explainNetworkError, RuntimeError, UsageError } from "./errors.ts";
+import { errorReason, explainNetworkError, UsageError } from "./errors.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
 
 /** Where to ping, with what, how often, and for how long. */

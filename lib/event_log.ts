@@ -19,6 +19,11 @@ export interface ServerLogOptions {
   out: LineWriter;
   /** Where warnings and errors go (standard error). */
   err: LineWriter;
+  /**
+   * The number of the worker this log speaks for, when several serve the same port: every line
+   * names it (`[w2 #5]` in text, `"worker": 2` in JSON), as connection numbers repeat across them.
+   */
+  worker?: number;
 }
 
 const numbers = new Intl.NumberFormat("en-US");
@@ -31,6 +36,7 @@ export class ServerLog {
   readonly #format: "text" | "json";
   readonly #out: LineWriter;
   readonly #err: LineWriter;
+  readonly #worker?: number;
   /** The per-event handler, or undefined when quiet, so the server skips per-chunk work. */
   readonly onEvent?: (event: EchoEvent) => void;
 
@@ -38,6 +44,7 @@ export class ServerLog {
     this.#format = options.format;
     this.#out = options.out;
     this.#err = options.err;
+    this.#worker = options.worker;
     if (!options.quiet) {
       this.onEvent = options.format === "json"
         ? (event) => this.#json(event)
@@ -45,15 +52,23 @@ export class ServerLog {
     }
   }
 
-  /** The start-up line: where the server listens, with the host as the user named it. */
-  listening(host: string, addr: Deno.Addr): void {
+  /**
+   * The start-up line: where the server listens, with the host as the user named it, and how many
+   * workers share the port when there are several.
+   */
+  listening(host: string, addr: Deno.Addr, workers = 1): void {
     if (this.#format === "json") {
-      this.#jsonLine({ event: "listening", address: formatAddress(addr) });
-    } else if (addr.transport === "tcp" || addr.transport === "udp") {
-      this.#out.line(`Starting up on ${host} port ${addr.port}`);
-    } else {
-      this.#out.line(`Starting up on ${formatAddress(addr)}`);
+      this.#jsonLine({
+        event: "listening",
+        address: formatAddress(addr),
+        workers: workers > 1 ? workers : undefined,
+      });
+      return;
     }
+    const where = addr.transport === "tcp" || addr.transport === "udp"
+      ? `${host} port ${addr.port}`
+      : formatAddress(addr);
+    this.#out.line(`Starting up on ${where}${workers > 1 ? ` with ${workers} workers` : ""}`);
   }
 
   /** A server-level failure that ended no connection; shown even when quiet. */
@@ -85,15 +100,30 @@ export class ServerLog {
     }
   }
 
+  /**
+   * Writes lines another log already formatted, such as a worker's: `lines` ends in a newline,
+   * and goes to standard error when `toErr`.
+   */
+  relay(lines: string, toErr = false): void {
+    (toErr ? this.#err : this.#out).line(lines.slice(0, -1));
+  }
+
   /** Writes everything queued. */
   async flush(): Promise<void> {
     await Promise.all([this.#out.flush(), this.#err.flush()]);
   }
 
   #text(event: EchoEvent): void {
-    if (event.type === "idle") return this.#out.line("waiting for a connection");
+    const worker = this.#worker === undefined ? "" : `w${this.#worker}`;
+    if (event.type === "idle") {
+      return this.#out.line(`${worker ? `[${worker}] ` : ""}waiting for a connection`);
+    }
     const others = event.type === "closed" ? event.open : event.open - 1;
-    const prefix = others > 0 ? `[#${event.conn.id}] ` : "";
+    const prefix = worker
+      ? `[${worker} #${event.conn.id}] `
+      : others > 0
+      ? `[#${event.conn.id}] `
+      : "";
     const out = this.#out;
     switch (event.type) {
       case "connected":
@@ -146,6 +176,8 @@ export class ServerLog {
   }
 
   #jsonLine(fields: Record<string, unknown>): void {
-    this.#out.line(JSON.stringify({ time: new Date().toISOString(), ...fields }));
+    this.#out.line(
+      JSON.stringify({ time: new Date().toISOString(), worker: this.#worker, ...fields }),
+    );
   }
 }
