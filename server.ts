@@ -89,20 +89,8 @@ export async function serve(args: string[]): Promise<number> {
     err: new LineWriter(Deno.stderr),
   });
   if (workers > 1) {
-    return await serveOnWorkers(
-      log,
-      {
-        type: "start",
-        worker: 0,
-        host,
-        port,
-        bufferSize,
-        format,
-        quiet: values.quiet === true,
-      },
-      workers,
-      drainTimeout,
-    );
+    const settings = { host, port, bufferSize, format, quiet: values.quiet === true } as const;
+    return await serveOnWorkers(log, settings, workers, drainTimeout);
   }
 
   const listener = listenTcp({ hostname: host, port });
@@ -143,7 +131,7 @@ function announce(log: ServerLog, host: string, addr: Deno.NetAddr, workers = 1)
  */
 async function serveOnWorkers(
   log: ServerLog,
-  start: WorkerStart,
+  settings: Omit<WorkerStart, "type" | "worker">,
   count: number,
   drainTimeout: number,
 ): Promise<number> {
@@ -194,13 +182,13 @@ async function serveOnWorkers(
   let aborted = false;
   try {
     // The first worker picks the port (port 0 means any); the others join it.
-    let port = start.port;
+    let port = settings.port;
     for (const [index, { post, listening }] of workers.entries()) {
-      post({ ...start, worker: index + 1, port });
+      post({ type: "start", worker: index + 1, ...settings, port });
       const addr = await Promise.race([listening, crashed]);
       if (index === 0) {
         port = addr.port;
-        announce(log, start.host, addr, count);
+        announce(log, settings.host, addr, count);
       }
     }
     await Promise.race([
