@@ -4,6 +4,7 @@
  * @module
  */
 
+import { pingMode } from "./client_ping.ts";
 import { formatBytesLiteral } from "./lib/bytes_literal.ts";
 import {
   checkPositionals,
@@ -13,7 +14,6 @@ import {
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
-import { pingMode } from "./client_ping.ts";
 import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
 import { errorReason, RuntimeError, UsageError } from "./lib/errors.ts";
 import { LineWriter } from "./lib/line_writer.ts";
@@ -83,6 +83,12 @@ export async function send(args: string[]): Promise<number> {
   const timeout = values.timeout === undefined
     ? 10_000
     : parseSeconds(values.timeout as string, "--timeout");
+  const count = values.count === undefined
+    ? undefined
+    : parseCount(values.count as string, "--count", 1, Number.MAX_SAFE_INTEGER);
+  const interval = values.interval === undefined
+    ? undefined
+    : parseSeconds(values.interval as string, "--interval", true);
   const file = values.file as string | undefined;
   if (file !== undefined && positionals.length > 0) {
     throw new UsageError("give either MESSAGE or --file, not both (see 'tcpecho send --help')");
@@ -91,7 +97,7 @@ export async function send(args: string[]): Promise<number> {
 
   const transcript = !values.quiet && !values.json;
   const out = new LineWriter(Deno.stdout);
-  if (values.count !== undefined || values.interval !== undefined) {
+  if (count !== undefined || interval !== undefined) {
     try {
       return await pingMode({
         hostname,
@@ -99,12 +105,8 @@ export async function send(args: string[]): Promise<number> {
         message,
         bufferSize,
         timeout,
-        count: values.count === undefined
-          ? Infinity
-          : parseCount(values.count as string, "--count", 1, Number.MAX_SAFE_INTEGER),
-        interval: values.interval === undefined
-          ? 1000
-          : parseSeconds(values.interval as string, "--interval", true),
+        count: count ?? Infinity,
+        interval: interval ?? 1000,
         output: transcript ? "transcript" : values.json ? "json" : "quiet",
         out,
       });
