@@ -21,6 +21,8 @@ export interface WorkerStart {
   bufferSize: number;
   format: "text" | "json";
   quiet: boolean;
+  idleTimeout?: number;
+  maxConnections?: number;
 }
 
 /** What the main thread tells a worker. */
@@ -82,6 +84,8 @@ export function runServeWorker(): void {
         server = new EchoServer({
           listener,
           bufferSize: message.bufferSize,
+          idleTimeout: message.idleTimeout,
+          maxConnections: message.maxConnections,
           onEvent: log.onEvent,
           onError: log.error.bind(log),
         });
@@ -93,7 +97,15 @@ export function runServeWorker(): void {
         await log?.flush();
         return scope.postMessage({
           type: "stopped",
-          stats: server?.stats ?? { connections: 0, open: 0, bytesEchoed: 0 },
+          stats: server?.stats ??
+            {
+              connections: 0,
+              open: 0,
+              bytesEchoed: 0,
+              bytesReceived: 0,
+              bytesDiscarded: 0,
+              rejected: 0,
+            },
         });
       case "abort":
         return server?.abort();

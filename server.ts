@@ -14,7 +14,7 @@ import {
 } from "./lib/cli_args.ts";
 import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
-import { ServerLog } from "./lib/event_log.ts";
+import { droppedLinesNote, ServerLog } from "./lib/event_log.ts";
 import { LineWriter } from "./lib/line_writer.ts";
 import { listenTcp } from "./lib/listen.ts";
 import type { FromWorker, ToWorker, WorkerStart } from "./serve_worker.ts";
@@ -34,7 +34,13 @@ Options:
                          suffixes KiB and MiB (default: 16)
   -q, --quiet            log only the start-up line, errors and the summary
       --log FORMAT       text (the classic transcript) or json (one object per event)
-      --drain-timeout S  seconds to finish echoes in flight at shutdown (default: 5)
+      --idle-timeout S   close a connection after S seconds with no byte in or out
+                         (default: never)
+      --max-connections N
+                         close new connections at once while N are open (per
+                         worker with --workers), with a log line (default: no limit)
+      --drain-timeout S  seconds to finish echoes in flight at shutdown; a second
+                         signal stops at once (default: 5)
   -w, --workers N        serve on N threads sharing the port, the kernel spreading
                          connections over them, with one log and one shutdown (Linux;
                          needs deno run --unstable-net) (default: 1)
@@ -48,6 +54,8 @@ Examples:
 
 const DEFAULT_PORT = 10000;
 const MAX_BUFFER = 16 * 1024 * 1024;
+/** Characters of log allowed to wait for a slow standard output before lines are dropped. */
+const LOG_QUEUE_LIMIT = 1024 * 1024;
 
 /** Runs `tcpecho serve` with `args` until a signal stops it; returns the exit code. */
 export async function serve(args: string[]): Promise<number> {
@@ -58,6 +66,8 @@ export async function serve(args: string[]): Promise<number> {
     quiet: { type: "boolean", short: "q" },
     log: { type: "string" },
     "drain-timeout": { type: "string" },
+    "idle-timeout": { type: "string" },
+    "max-connections": { type: "string" },
     workers: { type: "string", short: "w" },
     help: { type: "boolean", short: "h" },
   });
@@ -78,18 +88,34 @@ export async function serve(args: string[]): Promise<number> {
   const drainTimeout = values["drain-timeout"] === undefined
     ? 5000
     : parseSeconds(values["drain-timeout"] as string, "--drain-timeout", true);
+  const idleTimeout = values["idle-timeout"] === undefined
+    ? undefined
+    : parseSeconds(values["idle-timeout"] as string, "--idle-timeout");
+  const maxConnections = values["max-connections"] === undefined
+    ? undefined
+    : parseCount(values["max-connections"] as string, "--max-connections", 1, 1_000_000);
   const workers = values.workers === undefined
     ? 1
     : parseCount(values.workers as string, "--workers", 1, 256);
 
+  // A stalled terminal or pipe must not let a flood of data grow the log's queue without bound.
+  const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
   const log = new ServerLog({
     format,
     quiet: values.quiet === true,
-    out: new LineWriter(Deno.stdout),
-    err: new LineWriter(Deno.stderr),
+    out: new LineWriter(Deno.stdout, logLimits),
+    err: new LineWriter(Deno.stderr, logLimits),
   });
   if (workers > 1) {
-    const settings = { host, port, bufferSize, format, quiet: values.quiet === true } as const;
+    const settings = {
+      host,
+      port,
+      bufferSize,
+      format,
+      quiet: values.quiet === true,
+      idleTimeout,
+      maxConnections,
+    } as const;
     return await serveOnWorkers(log, settings, workers, drainTimeout);
   }
 
@@ -98,21 +124,24 @@ export async function serve(args: string[]): Promise<number> {
   const server = new EchoServer({
     listener,
     bufferSize,
+    idleTimeout,
+    maxConnections,
     onEvent: log.onEvent,
     onError: (message) => log.error(message),
   });
   log.onEvent?.({ type: "idle" });
 
+  let forced = false;
   await untilSignal(() => {
-    // A second signal: the operator wants out now.
+    // A second signal: the operator wants out now, so close everything without draining.
+    forced = true;
     server.abort();
-    log.summary(server.stats);
-    log.flush().finally(() => Deno.exit(1));
   });
+  log.draining(server.stats.open);
   await server.shutdown(drainTimeout);
   log.summary(server.stats);
   await log.flush();
-  return 0;
+  return forced ? 1 : 0;
 }
 
 /** The start-up line, and a warning when the port is open to the network. */
@@ -205,6 +234,9 @@ async function serveOnWorkers(
         connections: sum.connections + stats.connections,
         open: sum.open + stats.open,
         bytesEchoed: sum.bytesEchoed + stats.bytesEchoed,
+        bytesReceived: sum.bytesReceived + stats.bytesReceived,
+        bytesDiscarded: sum.bytesDiscarded + stats.bytesDiscarded,
+        rejected: sum.rejected + stats.rejected,
       }));
     log.summary(totals);
   } finally {

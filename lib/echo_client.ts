@@ -144,11 +144,16 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
       const chunk = buffer.subarray(0, n);
       options.onReceived?.(chunk);
       const extra = received + n - message.length;
+      // Wrong bytes first: a server that floods garbage is reported as garbage, not as extra.
+      const mismatch = describeMismatch(
+        chunk.subarray(0, n - Math.max(0, extra)),
+        message,
+        received,
+      );
+      if (mismatch) throw fail(mismatch);
       if (extra > 0) {
         throw fail(`the server sent ${extra} more byte${extra === 1 ? "" : "s"} than it was sent`);
       }
-      const mismatch = describeMismatch(chunk, message, received);
-      if (mismatch) throw fail(mismatch);
       received += n;
       if (received === message.length) await echoed();
     }

@@ -7,8 +7,12 @@
 
 import { errorReason } from "./errors.ts";
 
-/** Why a connection ended. */
-export type CloseReason = "eof" | "reset" | "shutdown" | "error";
+/**
+ * Why a connection ended: the client closed (`eof`), reset or vanished (`reset`), stayed silent
+ * past the idle timeout (`idle`), the server shut down (`shutdown`), or something else failed
+ * (`error`).
+ */
+export type CloseReason = "eof" | "reset" | "idle" | "shutdown" | "error";
 
 /** One open connection, as events describe it. */
 export interface ConnectionInfo {
@@ -29,9 +33,11 @@ export type EchoEvent =
     conn: ConnectionInfo;
     open: number;
     reason: CloseReason;
-    /** For `reset` and `error`: what went wrong, in a few words. */
+    /** For `reset`, `idle` and `error`: what went wrong, in a few words. */
     detail?: string;
   }
+  /** A connection beyond `maxConnections`, closed at once without an id or any echo. */
+  | { type: "rejected"; peer: Deno.Addr; open: number; limit: number }
   /** The last open connection closed: the server waits for the next one. */
   | { type: "idle" };
 
@@ -45,6 +51,13 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   onEvent?: (event: EchoEvent) => void;
   /** Called when something fails that ends no connection, such as an accept. */
   onError?: (message: string) => void;
+  /**
+   * Close a connection after this many milliseconds in which nothing was received from it and
+   * nothing could be sent to it. Default: never.
+   */
+  idleTimeout?: number;
+  /** Close new connections at once while this many are open. Default: no limit. */
+  maxConnections?: number;
 }
 
 /** Live counters of a running echo server. */
@@ -55,6 +68,15 @@ export interface EchoStats {
   open: number;
   /** Bytes echoed back so far, over all connections. */
   bytesEchoed: number;
+  /** Bytes received so far, over all connections. */
+  bytesReceived: number;
+  /**
+   * Bytes that arrived after shutdown had told their client the echo was over: read and dropped.
+   * After a graceful shutdown, `bytesReceived = bytesEchoed + bytesDiscarded`.
+   */
+  bytesDiscarded: number;
+  /** Connections closed at once because `maxConnections` were already open. */
+  rejected: number;
 }
 
 interface Connection extends ConnectionInfo {
@@ -64,6 +86,11 @@ interface Connection extends ConnectionInfo {
   draining: boolean;
   /** True once the server sent FIN (shut down its sending side). */
   finSent: boolean;
+  /** `performance.now()` of the last byte received or sent, for the idle timeout. */
+  lastActive: number;
+  /** True once the idle timeout closed the connection. */
+  idle: boolean;
+  idleTimer?: ReturnType<typeof setTimeout>;
   done: Promise<void>;
 }
 
@@ -76,8 +103,17 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #bufferSize: number;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
+  readonly #idleTimeout?: number;
+  readonly #maxConnections: number;
   readonly #connections = new Set<Connection>();
-  readonly #stats: EchoStats = { connections: 0, open: 0, bytesEchoed: 0 };
+  readonly #stats: EchoStats = {
+    connections: 0,
+    open: 0,
+    bytesEchoed: 0,
+    bytesReceived: 0,
+    bytesDiscarded: 0,
+    rejected: 0,
+  };
   readonly #acceptLoop: Promise<void>;
   #closing = false;
   #shutdown?: Promise<void>;
@@ -88,6 +124,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#bufferSize = options.bufferSize ?? 16;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
+    this.#idleTimeout = options.idleTimeout;
+    this.#maxConnections = options.maxConnections ?? Infinity;
     this.#acceptLoop = this.#accept();
   }
 
@@ -118,6 +156,17 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   }
 
   #serve(conn: Deno.Conn): void {
+    if (this.#stats.open >= this.#maxConnections) {
+      this.#stats.rejected++;
+      this.#onEvent?.({
+        type: "rejected",
+        peer: conn.remoteAddr,
+        open: this.#stats.open,
+        limit: this.#maxConnections,
+      });
+      conn.close();
+      return;
+    }
     const connection: Connection = {
       id: ++this.#stats.connections,
       peer: conn.remoteAddr,
@@ -125,6 +174,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       reading: false,
       draining: this.#closing,
       finSent: false,
+      lastActive: performance.now(),
+      idle: false,
       done: Promise.resolve(),
     };
     if ("setNoDelay" in conn) {
@@ -135,12 +186,35 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#connections.add(connection);
     this.#stats.open++;
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
+    if (this.#idleTimeout !== undefined) this.#watchIdle(connection, this.#idleTimeout);
     connection.done = this.#echo(connection);
+  }
+
+  /**
+   * Closes the connection once it has been silent for `timeout` ms. One timer per connection,
+   * re-armed only when it fires, so that busy connections pay one clock read per chunk.
+   */
+  #watchIdle(connection: Connection, timeout: number): void {
+    const check = () => {
+      const silent = performance.now() - connection.lastActive;
+      if (silent < timeout) {
+        connection.idleTimer = setTimeout(check, timeout - silent);
+        return;
+      }
+      connection.idle = true;
+      connection.draining = true;
+      try {
+        connection.conn.close();
+      } catch { /* already closed */ }
+    };
+    connection.idleTimer = setTimeout(check, timeout);
   }
 
   async #echo(connection: Connection): Promise<void> {
     const { conn } = connection;
     const onEvent = this.#onEvent;
+    const stats = this.#stats;
+    const watched = this.#idleTimeout !== undefined;
     const buffer = new Uint8Array(this.#bufferSize);
     let reason: CloseReason = "eof";
     let detail: string | undefined;
@@ -149,31 +223,43 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         connection.reading = true;
         const n = await conn.read(buffer);
         connection.reading = false;
+        if (watched) connection.lastActive = performance.now();
         if (n === null) {
           onEvent?.({
             type: "received",
             conn: connection,
-            open: this.#stats.open,
+            open: stats.open,
             data: buffer.subarray(0, 0),
           });
           break;
         }
-        if (connection.draining) break;
+        stats.bytesReceived += n;
+        // Shutdown sent FIN while this read waited: these bytes came after it and cannot go back.
+        if (connection.finSent) {
+          stats.bytesDiscarded += n;
+          break;
+        }
         const chunk = n === buffer.length ? buffer : buffer.subarray(0, n);
         if (onEvent) {
-          onEvent({ type: "received", conn: connection, open: this.#stats.open, data: chunk });
-          onEvent({ type: "sending", conn: connection, open: this.#stats.open, bytes: n });
+          onEvent({ type: "received", conn: connection, open: stats.open, data: chunk });
+          onEvent({ type: "sending", conn: connection, open: stats.open, bytes: n });
         }
-        let written = await conn.write(chunk);
-        while (written < n) written += await conn.write(chunk.subarray(written));
-        this.#stats.bytesEchoed += n;
+        // Counted write by write, so a connection cut mid-chunk still adds up in the summary.
+        for (let written = 0; written < n;) {
+          const sent = await conn.write(written === 0 ? chunk : chunk.subarray(written));
+          written += sent;
+          stats.bytesEchoed += sent;
+          if (watched) connection.lastActive = performance.now();
+        }
       }
-      if (connection.draining) {
+      if (connection.draining && !connection.idle) {
         reason = "shutdown";
-        await finishDraining(connection);
+        await finishDraining(connection, stats);
       }
     } catch (err) {
-      if (connection.draining) {
+      if (connection.idle) {
+        reason = "idle";
+      } else if (connection.draining) {
         reason = "shutdown";
       } else if (isPeerGone(err)) {
         reason = "reset";
@@ -183,13 +269,18 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         detail = errorReason(err);
       }
     }
+    clearTimeout(connection.idleTimer);
+    if (connection.idle) {
+      reason = "idle";
+      detail = `no byte in or out for ${(this.#idleTimeout ?? 0) / 1000} s`;
+    }
     try {
       conn.close();
-    } catch { /* closed by the drain timeout */ }
+    } catch { /* closed by the idle or drain timeout */ }
     this.#connections.delete(connection);
-    this.#stats.open--;
-    onEvent?.({ type: "closed", conn: connection, open: this.#stats.open, reason, detail });
-    if (this.#stats.open === 0 && !this.#closing) onEvent?.({ type: "idle" });
+    stats.open--;
+    onEvent?.({ type: "closed", conn: connection, open: stats.open, reason, detail });
+    if (stats.open === 0 && !this.#closing) onEvent?.({ type: "idle" });
   }
 
   /**
@@ -208,9 +299,12 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       this.#listener.close();
     } catch { /* already closed */ }
     await this.#acceptLoop;
+    for (const connection of this.#connections) connection.draining = true;
+    // A read that has completed may not have resumed its loop yet: one turn of the event loop lets
+    // it echo what it got. A connection still waiting in read after that is owed nothing, so tell
+    // its client we are done right away.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     for (const connection of this.#connections) {
-      connection.draining = true;
-      // Idle in read: nothing is owed, so tell the client we are done right away.
       if (connection.reading) sendFin(connection);
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -247,10 +341,13 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
  * whatever it still sends until it closes too, so that closing never resets a connection whose
  * echoed bytes the client has not read yet.
  */
-async function finishDraining(connection: Connection): Promise<void> {
+async function finishDraining(connection: Connection, stats: EchoStats): Promise<void> {
   await sendFin(connection);
   const sink = new Uint8Array(16 * 1024);
-  while (await connection.conn.read(sink) !== null);
+  for (let n; (n = await connection.conn.read(sink)) !== null;) {
+    stats.bytesReceived += n;
+    stats.bytesDiscarded += n;
+  }
 }
 
 async function sendFin(connection: Connection): Promise<void> {

@@ -29,6 +29,20 @@ export interface ServerLogOptions {
 const numbers = new Intl.NumberFormat("en-US");
 
 /**
+ * The log line that stands where a {@linkcode LineWriter} dropped lines because its output could
+ * not keep up: a sentence in text form, an object in JSON form, so every JSON line still parses.
+ */
+export function droppedLinesNote(format: "text" | "json"): (dropped: number) => string {
+  return format === "json"
+    ? (dropped) =>
+      JSON.stringify({ time: new Date().toISOString(), event: "dropped", lines: dropped })
+    : (dropped) =>
+      `(${numbers.format(dropped)} log line${
+        dropped === 1 ? "" : "s"
+      } dropped: the output was too slow)`;
+}
+
+/**
  * Writes the server's log. In text form, a single client gives exactly the classic transcript;
  * while more than one connection is open, each connection's lines start with `[#id]`.
  */
@@ -62,24 +76,36 @@ export class ServerLog {
         event: "listening",
         address: formatAddress(addr),
         workers: workers > 1 ? workers : undefined,
-      });
+      }, true);
       return;
     }
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? `${host} port ${addr.port}`
       : formatAddress(addr);
-    this.#out.line(`Starting up on ${where}${workers > 1 ? ` with ${workers} workers` : ""}`);
+    this.#out.line(`Starting up on ${where}${workers > 1 ? ` with ${workers} workers` : ""}`, true);
   }
 
   /** A server-level failure that ended no connection; shown even when quiet. */
   error(message: string): void {
-    if (this.#format === "json") this.#jsonLine({ event: "error", message });
-    else this.#err.line(`error: ${message}`);
+    if (this.#format === "json") this.#jsonLine({ event: "error", message }, true);
+    else this.#err.line(`error: ${message}`, true);
   }
 
   /** A warning for the operator, on standard error. */
   warn(message: string): void {
-    this.#err.line(`warning: ${message}`);
+    this.#err.line(`warning: ${message}`, true);
+  }
+
+  /** Shutdown began with `open` connections still open; only said when there are some. */
+  draining(open: number): void {
+    if (open === 0) return;
+    if (this.#format === "json") return this.#jsonLine({ event: "draining", open }, true);
+    this.#out.line(
+      `shutting down: finishing ${numbers.format(open)} open connection${
+        open === 1 ? "" : "s"
+      } (signal again to stop at once)`,
+      true,
+    );
   }
 
   /** The one-line summary printed at shutdown. */
@@ -88,15 +114,26 @@ export class ServerLog {
       this.#jsonLine({
         event: "shutdown",
         connections: stats.connections,
+        bytes_received: stats.bytesReceived,
         bytes_echoed: stats.bytesEchoed,
-      });
+        bytes_discarded: stats.bytesDiscarded,
+        rejected: stats.rejected,
+      }, true);
     } else {
       const connections = `${numbers.format(stats.connections)} connection${
         stats.connections === 1 ? "" : "s"
       }`;
-      this.#out.line(
-        `shut down: ${connections}, ${numbers.format(stats.bytesEchoed)} bytes echoed`,
-      );
+      const notes = [
+        `${connections}`,
+        `${numbers.format(stats.bytesEchoed)} bytes echoed`,
+        ...(stats.bytesDiscarded > 0
+          ? [`${numbers.format(stats.bytesDiscarded)} bytes sent after the shutdown notice dropped`]
+          : []),
+        ...(stats.rejected > 0
+          ? [`${numbers.format(stats.rejected)} turned away at the connection limit`]
+          : []),
+      ];
+      this.#out.line(`shut down: ${notes.join(", ")}`, true);
     }
   }
 
@@ -105,7 +142,8 @@ export class ServerLog {
    * and goes to standard error when `toErr`.
    */
   relay(lines: string, toErr = false): void {
-    (toErr ? this.#err : this.#out).line(lines.slice(0, -1));
+    // Warnings and errors are kept even when a stalled output makes the log drop lines.
+    (toErr ? this.#err : this.#out).line(lines.slice(0, -1), toErr);
   }
 
   /** Writes everything queued. */
@@ -117,6 +155,12 @@ export class ServerLog {
     const worker = this.#worker === undefined ? "" : `w${this.#worker}`;
     if (event.type === "idle") {
       return this.#out.line(`${worker ? `[${worker}] ` : ""}waiting for a connection`);
+    }
+    if (event.type === "rejected") {
+      return this.#out.line(
+        `${worker ? `[${worker}] ` : ""}turned away connection from ${formatPeer(event.peer)}: ` +
+          `${numbers.format(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
+      );
     }
     const others = event.type === "closed" ? event.open : event.open - 1;
     const prefix = worker
@@ -139,6 +183,12 @@ export class ServerLog {
             return out.line(`${prefix}Closing current connection`);
           case "shutdown":
             return out.line(`${prefix}closing connection from ${formatPeer(event.conn.peer)}`);
+          case "idle":
+            return out.line(
+              `${prefix}closing idle connection from ${
+                formatPeer(event.conn.peer)
+              }: ${event.detail}`,
+            );
           default:
             return out.line(
               `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${event.detail}`,
@@ -151,6 +201,13 @@ export class ServerLog {
     switch (event.type) {
       case "idle":
         return this.#jsonLine({ event: "waiting" });
+      case "rejected":
+        return this.#jsonLine({
+          event: "rejected",
+          peer: formatAddress(event.peer),
+          open: event.open,
+          limit: event.limit,
+        });
     }
     const base = { conn: event.conn.id, peer: formatAddress(event.conn.peer) };
     switch (event.type) {
@@ -175,9 +232,10 @@ export class ServerLog {
     }
   }
 
-  #jsonLine(fields: Record<string, unknown>): void {
+  #jsonLine(fields: Record<string, unknown>, keep = false): void {
     this.#out.line(
       JSON.stringify({ time: new Date().toISOString(), worker: this.#worker, ...fields }),
+      keep,
     );
   }
 }

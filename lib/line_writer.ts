@@ -10,10 +10,23 @@ export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
 }
 
+/** How a {@linkcode LineWriter} copes with a sink slower than its callers. */
+export interface LineWriterOptions {
+  /**
+   * The most characters left waiting for the sink. While that many wait, new lines are dropped
+   * and counted, so that a stalled sink cannot make memory grow without bound; a single line
+   * longer than this is still written when nothing else waits. Default: no limit.
+   */
+  maxQueued?: number;
+  /** The line written where lines were dropped, given how many. */
+  droppedNote?: (dropped: number) => string;
+}
+
 /**
  * Queues lines and writes them in order without making the caller wait, so that a slow terminal
- * or pipe never slows the caller down. Lines are never dropped or reordered; if the sink fails
- * (a closed pipe), output stops quietly. Await {@linkcode LineWriter.flush} before exiting.
+ * or pipe never slows the caller down. Lines are never reordered, and dropped only beyond
+ * `maxQueued`, with a note in their place; if the sink fails (a closed pipe), output stops
+ * quietly. Await {@linkcode LineWriter.flush} before exiting.
  *
  * @example
  * ```ts
@@ -31,19 +44,49 @@ export interface ByteSink {
 export class LineWriter {
   readonly #sink: ByteSink;
   readonly #encoder = new TextEncoder();
+  readonly #maxQueued: number;
+  readonly #droppedNote: (dropped: number) => string;
   #queue: string[] = [];
+  #queued = 0;
+  #dropped = 0;
   #writing?: Promise<void>;
   #broken = false;
 
-  constructor(sink: ByteSink) {
+  constructor(sink: ByteSink, options: LineWriterOptions = {}) {
     this.#sink = sink;
+    this.#maxQueued = options.maxQueued ?? Infinity;
+    this.#droppedNote = options.droppedNote ??
+      ((dropped) =>
+        `(${dropped} line${dropped === 1 ? "" : "s"} dropped: the output was too slow)`);
   }
 
-  /** Queues `text` and a newline. */
-  line(text: string): void {
+  /**
+   * Queues `text` and a newline, or drops it while `maxQueued` characters wait, unless `keep`:
+   * lines that must reach the reader, such as a summary, are never dropped.
+   */
+  line(text: string, keep = false): void {
     if (this.#broken) return;
+    // One line alone always fits, however long: a limit below it would drop it every time.
+    if (!keep && this.#queued > 0 && this.#queued + text.length >= this.#maxQueued) {
+      // A relayed batch holds several lines: count each.
+      for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) this.#dropped++;
+      this.#dropped++;
+      return;
+    }
+    if (this.#dropped > 0) this.#noteDropped();
+    this.#push(text);
+  }
+
+  #push(text: string): void {
     this.#queue.push(text, "\n");
+    this.#queued += text.length + 1;
     this.#writing ??= this.#writeQueued();
+  }
+
+  #noteDropped(): void {
+    const note = this.#droppedNote(this.#dropped);
+    this.#dropped = 0;
+    this.#push(note);
   }
 
   async #writeQueued(): Promise<void> {
@@ -53,19 +96,22 @@ export class LineWriter {
       while (this.#queue.length > 0) {
         const bytes = this.#encoder.encode(this.#queue.join(""));
         this.#queue = [];
+        this.#queued = 0;
         let written = 0;
         while (written < bytes.length) written += await this.#sink.write(bytes.subarray(written));
       }
     } catch {
       this.#broken = true;
       this.#queue = [];
+      this.#queued = 0;
     } finally {
       this.#writing = undefined;
     }
   }
 
-  /** Resolves once every queued line has been written. */
+  /** Resolves once every queued line (and the note of any dropped at the end) has been written. */
   async flush(): Promise<void> {
+    if (this.#dropped > 0 && !this.#broken) this.#noteDropped();
     while (this.#writing) await this.#writing;
   }
 }

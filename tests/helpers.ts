@@ -28,18 +28,34 @@ export interface CliOptions {
    * `deno run` of the bundle; default `deno run PERMISSIONS main.ts`.
    */
   program?: string[];
+  /** Open-file limit for the child (`ulimit -n`), for tests that hold thousands of sockets. */
+  fileLimit?: number;
+  /** Kill the child after this many milliseconds (the result then has `signal` set). */
+  killAfter?: number;
 }
 
 function command(args: string[], options: CliOptions, stdin: "piped" | "null") {
-  const [program, ...leading] = options.program ??
-    [Deno.execPath(), "run", ...(options.permissions ?? ["-A"]), MAIN];
+  const tcpecho = [
+    ...(options.program ?? [Deno.execPath(), "run", ...(options.permissions ?? ["-A"]), MAIN]),
+    ...args,
+  ];
+  // `exec` keeps the process id, so the test can still signal the server and read its memory.
+  const [program, ...rest] = options.fileLimit === undefined
+    ? tcpecho
+    : ["sh", "-c", `ulimit -n ${options.fileLimit} && exec "$0" "$@"`, ...tcpecho];
   return new Deno.Command(program, {
-    args: [...leading, ...args],
+    args: rest,
+    signal: options.killAfter === undefined ? undefined : AbortSignal.timeout(options.killAfter),
     env: { NO_COLOR: "1", ...options.env },
     stdin,
     stdout: "piped",
     stderr: "piped",
   });
+}
+
+/** Starts `tcpecho ARGS...` with its output piped and left for the caller to read. */
+export function spawnCli(args: string[], options: CliOptions = {}): Deno.ChildProcess {
+  return command(args, options, "null").spawn();
 }
 
 /** Runs `tcpecho ARGS...` to completion. */
@@ -245,6 +261,14 @@ export function pattern(length: number): Uint8Array {
   const bytes = new Uint8Array(length);
   for (let i = 0; i < length; i++) bytes[i] = (i * 131 + 7) % 251;
   return bytes;
+}
+
+/** The resident memory of process `pid` in bytes (VmRSS in /proc/PID/status), Linux only. */
+export function residentBytes(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = status.match(/^VmRSS:\s+(\d+) kB$/m)?.[1];
+  if (kib === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kib) * 1024;
 }
 
 /** Whether a program is on the PATH, for interop tests that skip without it. */
