@@ -55,7 +55,7 @@ Examples:
 const DEFAULT_PORT = 10000;
 const MAX_BUFFER = 16 * 1024 * 1024;
 /** Characters of log allowed to wait for a slow standard output before lines are dropped. */
-const LOG_QUEUE_LIMIT = 1024 * 1024;
+const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
 
 /** Runs `tcpecho serve` with `args` until a signal stops it; returns the exit code. */
 export async function serve(args: string[]): Promise<number> {

@@ -34,7 +34,12 @@ export interface CliOptions {
   killAfter?: number;
 }
 
-function command(args: string[], options: CliOptions, stdin: "piped" | "null") {
+/** The command that runs `tcpecho ARGS...` with its output piped, for tests that read it raw. */
+export function cliCommand(
+  args: string[],
+  options: CliOptions = {},
+  stdin: "piped" | "null" = "null",
+): Deno.Command {
   const tcpecho = [
     ...(options.program ?? [Deno.execPath(), "run", ...(options.permissions ?? ["-A"]), MAIN]),
     ...args,
@@ -53,14 +58,9 @@ function command(args: string[], options: CliOptions, stdin: "piped" | "null") {
   });
 }
 
-/** Starts `tcpecho ARGS...` with its output piped and left for the caller to read. */
-export function spawnCli(args: string[], options: CliOptions = {}): Deno.ChildProcess {
-  return command(args, options, "null").spawn();
-}
-
 /** Runs `tcpecho ARGS...` to completion. */
 export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const child = command(args, options, options.stdin === undefined ? "null" : "piped").spawn();
+  const child = cliCommand(args, options, options.stdin === undefined ? "null" : "piped").spawn();
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(
@@ -154,7 +154,7 @@ export interface CliProcess {
 
 /** Starts `tcpecho ARGS...` without waiting for it; standard input is closed. */
 export function spawnCli(args: string[], options: CliOptions = {}): CliProcess {
-  const child = command(args, options, "null").spawn();
+  const child = cliCommand(args, options, "null").spawn();
   return {
     child,
     stdout: new LineCollector(child.stdout),
@@ -181,7 +181,7 @@ export class ServeProcess implements AsyncDisposable {
    */
   static async start(args: string[] = [], options: CliOptions = {}): Promise<ServeProcess> {
     const server = new ServeProcess(
-      command(["serve", "--port", "0", ...args], options, "null").spawn(),
+      cliCommand(["serve", "--port", "0", ...args], options, "null").spawn(),
     );
     const line = await server.#firstLine().catch(async (err) => {
       await server.child.status;
