@@ -112,3 +112,33 @@ Deno.test("serve rejects bad limit values as usage errors", async () => {
     equal(result.stderr.trim().split("\n").length, 1);
   }
 });
+
+Deno.test({
+  name: "serve --workers passes --idle-timeout and --max-connections on to every worker",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using server = await ServeProcess.start(
+      ["--workers", "2", "--idle-timeout", "0.2", "--max-connections", "1"],
+      { permissions: ["-A", "--unstable-net"] },
+    );
+    using silent = await connect(server.port);
+    await roundTrip(silent, "hello");
+    equal(await serverEnd(silent), "eof");
+    match(
+      await server.stdout.waitFor("closing idle connection"),
+      /^\[w[12] #1\] closing idle connection from \('127\.0\.0\.1', \d+\): no byte in or out for 0\.2 s$/,
+    );
+    // One connection per worker: a third one held at once finds both full.
+    const held = [
+      await connect(server.port),
+      await connect(server.port),
+      await connect(server.port),
+    ];
+    const ends = await Promise.all(held.map(async (conn) => {
+      await writeAll(conn, new TextEncoder().encode("x")).catch(() => {});
+      return await serverEnd(conn);
+    }));
+    for (const conn of held) conn.close();
+    ok(ends.filter((end) => end === "data").length <= 2, `ends: ${ends}`);
+  },
+});
