@@ -6,7 +6,7 @@
  * @module
  */
 
-import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
+import { EchoServer, type EchoStats, noStats } from "./lib/echo_server.ts";
 import { ServerLog } from "./lib/event_log.ts";
 import { LineWriter } from "./lib/line_writer.ts";
 import { listenTcp } from "./lib/listen.ts";
@@ -97,15 +97,7 @@ export function runServeWorker(): void {
         await log?.flush();
         return scope.postMessage({
           type: "stopped",
-          stats: server?.stats ??
-            {
-              connections: 0,
-              open: 0,
-              bytesEchoed: 0,
-              bytesReceived: 0,
-              bytesDiscarded: 0,
-              rejected: 0,
-            },
+          stats: server?.stats ?? noStats(),
         });
       case "abort":
         return server?.abort();

@@ -79,6 +79,18 @@ export interface EchoStats {
   rejected: number;
 }
 
+/** Counters with nothing counted yet. */
+export function noStats(): EchoStats {
+  return {
+    connections: 0,
+    open: 0,
+    bytesEchoed: 0,
+    bytesReceived: 0,
+    bytesDiscarded: 0,
+    rejected: 0,
+  };
+}
+
 interface Connection extends ConnectionInfo {
   readonly conn: Deno.Conn;
   /** True while the echo loop waits for data with nothing left to send back. */
@@ -106,14 +118,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #idleTimeout?: number;
   readonly #maxConnections: number;
   readonly #connections = new Set<Connection>();
-  readonly #stats: EchoStats = {
-    connections: 0,
-    open: 0,
-    bytesEchoed: 0,
-    bytesReceived: 0,
-    bytesDiscarded: 0,
-    rejected: 0,
-  };
+  readonly #stats: EchoStats = noStats();
   readonly #acceptLoop: Promise<void>;
   #closing = false;
   #shutdown?: Promise<void>;
