@@ -89,7 +89,7 @@ export function runServeWorker(): void {
           onEvent: log.onEvent,
           onError: log.error.bind(log),
         });
-        log.onEvent?.({ type: "idle" });
+        // The main thread says "waiting" once, after every worker listens.
         return;
       }
       case "shutdown":

@@ -211,15 +211,15 @@ async function serveOnWorkers(
   let aborted = false;
   try {
     // The first worker picks the port (port 0 means any); the others join it.
-    let port = settings.port;
+    // Announce only once every worker listens, so that no client arrives before all can take it.
+    let first: Deno.NetAddr | undefined;
     for (const [index, { post, listening }] of workers.entries()) {
-      post({ type: "start", worker: index + 1, ...settings, port });
+      post({ type: "start", worker: index + 1, ...settings, port: first?.port ?? settings.port });
       const addr = await Promise.race([listening, crashed]);
-      if (index === 0) {
-        port = addr.port;
-        announce(log, settings.host, addr, count);
-      }
+      first ??= addr;
     }
+    announce(log, settings.host, first!, count);
+    log.onEvent?.({ type: "idle" });
     await Promise.race([
       untilSignal(() => {
         // A second signal: the operator wants out now.
