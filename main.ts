@@ -7,6 +7,7 @@
 
 import { styleText } from "node:util";
 import config from "./deno.json" with { type: "json" };
+import { bench, BENCH_HELP } from "./bench.ts";
 import { send, SEND_HELP } from "./client.ts";
 import { UsageError } from "./lib/errors.ts";
 import { isWorker, runServeWorker } from "./serve_worker.ts";
@@ -19,6 +20,7 @@ Usage: tcpecho <command> [options]
 Commands:
   serve    run the echo server (localhost port 10000, 16 bytes at a time)
   send     send a message to an echo server and check the echo
+  bench    load an echo server and measure its throughput and latency
 
 Options:
   -h, --help       show this help (tcpecho <command> --help for a command's own)
@@ -29,6 +31,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage error.`;
 const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
   serve: { run: serve, help: SERVE_HELP },
   send: { run: send, help: SEND_HELP },
+  bench: { run: bench, help: BENCH_HELP },
 };
 
 async function main(args: string[]): Promise<number> {

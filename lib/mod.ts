@@ -1,6 +1,6 @@
 /**
- * tcpecho as a library: a known-good TCP echo server to embed in tests and tools, and a client
- * that checks every echoed byte.
+ * tcpecho as a library: a known-good TCP echo server to embed in tests and tools, a client
+ * that checks every echoed byte, and a load generator that times every round trip.
  *
  * @example An echo server as a test fixture
  * ```ts
@@ -23,7 +23,7 @@
 import { EchoServer, type EchoServerOptions } from "./echo_server.ts";
 
 export { formatBytesLiteral } from "./bytes_literal.ts";
-export { formatAddress, formatPeer } from "./peer.ts";
+export { formatAddress, formatPeer, isLoopback } from "./peer.ts";
 export { RuntimeError, UsageError } from "./errors.ts";
 export {
   type CloseReason,
@@ -36,6 +36,16 @@ export {
 export { EchoError, sendAndVerify, type SendOptions, type SendResult } from "./echo_client.ts";
 export { pingEcho, type PingOptions, type PingReply, type PingResult } from "./echo_pinger.ts";
 export { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
+export { LatencyHistogram, type LatencySummary } from "./histogram.ts";
+export {
+  type LoadErrors,
+  type LoadOptions,
+  type LoadProgress,
+  type LoadReport,
+  runLoad,
+  totalErrors,
+} from "./load.ts";
+export { pattern } from "./pattern.ts";
 
 /** Where and how to start a TCP echo server with {@linkcode startEchoServer}. */
 export interface StartEchoServerOptions extends Omit<EchoServerOptions, "listener"> {

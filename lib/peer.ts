@@ -46,6 +46,25 @@ export function formatAddress(addr: Deno.Addr): string {
     : `${addr.hostname}:${addr.port}`;
 }
 
+/**
+ * Whether `hostname` names this machine's loopback: `localhost`, 127.0.0.0/8 or `::1`.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { isLoopback } from "./peer.ts";
+ *
+ * equal(isLoopback("127.0.0.1"), true);
+ * equal(isLoopback("[::1]"), true);
+ * equal(isLoopback("192.168.1.10"), false);
+ * ```
+ */
+export function isLoopback(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, "$1");
+  return host === "localhost" || host.endsWith(".localhost") || host === "::1" ||
+    /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /** Python's `repr()` of a str: quotes and backslashes escaped, control characters as `\xNN`. */
 function pythonString(text: string): string {
   // deno-lint-ignore no-control-regex -- control characters are exactly what must be escaped

@@ -4,6 +4,8 @@
  * @module
  */
 
+export { pattern } from "../lib/pattern.ts";
+
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 
@@ -254,13 +256,6 @@ export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint
     offset += n;
   }
   return all.subarray(0, offset);
-}
-
-/** `length` bytes of a pattern that does not repeat every 256 bytes, so shifts are caught. */
-export function pattern(length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 131 + 7) % 251;
-  return bytes;
 }
 
 /** The resident memory of process `pid` in bytes (VmRSS in /proc/PID/status), Linux only. */

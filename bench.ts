@@ -1,0 +1,202 @@
+/**
+ * `tcpecho bench`: the load generator on the command line.
+ *
+ * @module
+ */
+
+import {
+  checkPositionals,
+  formatSize,
+  parseCount,
+  parseFlags,
+  parsePort,
+  parseSeconds,
+  parseSize,
+} from "./lib/cli_args.ts";
+import { RuntimeError, UsageError } from "./lib/errors.ts";
+import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
+import { formatAddress, isLoopback } from "./lib/peer.ts";
+
+/** The help text of `tcpecho bench`. */
+export const BENCH_HELP = `Usage: tcpecho bench [options]
+
+A load generator: drive a TCP echo server (ours, socat, any other) as hard as the options
+say, check every echoed byte against what was sent, and report messages/s, MiB/s and
+round-trip latency percentiles. Any corrupted byte, early close, reset or timeout is counted
+and makes the exit code 1. Point it only at servers you run: it warns when the target is not
+a loopback address.
+
+Options:
+      --host HOST          server to load (default: localhost)
+  -p, --port PORT          its port (default: 10000)
+  -c, --connections N      connections at once (default: 1)
+  -s, --size BYTES         bytes per message, 1 B to 16 MiB; takes suffixes KiB and MiB
+                           (default: 16)
+  -w, --window K           messages in flight per connection (default: 1)
+  -d, --duration S         seconds to send for (default: 5, unless --count)
+  -n, --count N            messages per connection, then stop
+  -t, --timeout S          seconds an echo may take before it counts as an error (default: 5)
+      --json               print one JSON object instead of the report
+  -h, --help               show this help
+
+On a terminal, a progress line is shown once a second on standard error.
+
+Examples:
+  tcpecho bench --port 7 --duration 3
+  tcpecho bench -c 50 -s 16 --json
+  tcpecho bench -c 4 -s 64KiB -w 4 --count 1000`;
+
+const MAX_SIZE = 16 * 1024 * 1024;
+const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+
+/** Runs `tcpecho bench` with `args`; returns the exit code. */
+export async function bench(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags("bench", args, {
+    host: { type: "string" },
+    port: { type: "string", short: "p" },
+    connections: { type: "string", short: "c" },
+    size: { type: "string", short: "s" },
+    window: { type: "string", short: "w" },
+    duration: { type: "string", short: "d" },
+    count: { type: "string", short: "n" },
+    timeout: { type: "string", short: "t" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    console.log(BENCH_HELP);
+    return 0;
+  }
+  checkPositionals("bench", positionals, 0);
+  const flag = (name: string) => values[name] as string | undefined;
+  const hostname = flag("host") ?? "localhost";
+  if (flag("duration") !== undefined && flag("count") !== undefined) {
+    throw new UsageError(
+      "give either --duration or --count, not both (see 'tcpecho bench --help')",
+    );
+  }
+  const options = {
+    hostname,
+    port: flag("port") === undefined ? 10000 : parsePort(flag("port")!),
+    connections: optional(flag("connections"), (t) => parseCount(t, "--connections", 1, 10000)),
+    size: optional(flag("size"), (t) => parseSize(t, "--size", 1, MAX_SIZE)),
+    window: optional(flag("window"), (t) => parseCount(t, "--window", 1, 1024)),
+    duration: optional(flag("duration"), (t) => parseSeconds(t, "--duration")),
+    count: optional(flag("count"), (t) => parseCount(t, "--count", 1, 1e12)),
+    timeout: optional(flag("timeout"), (t) => parseSeconds(t, "--timeout")),
+  };
+  if (!isLoopback(hostname)) {
+    console.error(
+      `warning: ${hostname} is not a loopback address: this load goes over a real network`,
+    );
+  }
+  const progress = !values.json && Deno.stderr.isTerminal();
+  const report = await runLoad({
+    ...options,
+    onProgress: progress ? showProgress : undefined,
+  });
+  if (progress) clearProgress();
+  console.log(values.json ? JSON.stringify(toJson(report)) : formatReport(report));
+  if (!values.json && Deno.stdout.isTerminal()) console.log(formatChart(report));
+  if (!report.ok) {
+    throw new RuntimeError(`the echo check failed: ${describeErrors(report)}`);
+  }
+  return 0;
+}
+
+function optional<T>(text: string | undefined, parse: (text: string) => T): T | undefined {
+  return text === undefined ? undefined : parse(text);
+}
+
+const encoder = new TextEncoder();
+
+function showProgress(p: LoadProgress): void {
+  const line = `${p.seconds.toFixed(0)} s: ${numbers.format(p.messages)} messages, ` +
+    `${numbers.format(p.messagesPerSecond)}/s, p50 ${formatMicros(p.p50)}, ` +
+    `${p.errors} error${p.errors === 1 ? "" : "s"}`;
+  Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
+}
+
+function clearProgress(): void {
+  Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+}
+
+/** The report as a small markdown table, readable as plain text too. */
+export function formatReport(report: LoadReport): string {
+  const { latency } = report;
+  const load = `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
+    `${formatSize(report.size)}, ${report.window} in flight each`;
+  return [
+    `bench ${formatAddress(report.target)}: ${load}, ${decimals.format(report.seconds)} s`,
+    "",
+    "| messages | msgs/s | MiB/s | p50 | p90 | p99 | p99.9 | max | errors |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    `| ${
+      [
+        numbers.format(report.messages),
+        numbers.format(report.messagesPerSecond),
+        decimals.format(report.mibPerSecond),
+        ...[latency.p50, latency.p90, latency.p99, latency.p99_9, latency.max].map(formatMicros),
+        report.ok ? "none" : describeErrors(report),
+      ].join(" | ")
+    } |`,
+  ].join("\n");
+}
+
+function formatChart(report: LoadReport): string {
+  const rows = report.histogram.distribution(8);
+  const most = Math.max(...rows.map((row) => row.count), 1);
+  const lines = rows.map((row) =>
+    `  <= ${formatMicros(row.upTo).padStart(9)} ${"#".repeat(Math.ceil((row.count / most) * 40))}`
+  );
+  return ["", "round trips:", ...lines].join("\n");
+}
+
+function formatMicros(micros: number): string {
+  return micros >= 10_000 ? `${decimals.format(micros / 1000)} ms` : `${numbers.format(micros)} µs`;
+}
+
+function describeErrors(report: LoadReport): string {
+  const { mismatches, earlyCloses, resets, timeouts } = report.errors;
+  const parts: [number, string, string][] = [
+    [mismatches, "mismatch", "mismatches"],
+    [earlyCloses, "early close", "early closes"],
+    [resets, "reset", "resets"],
+    [timeouts, "timeout", "timeouts"],
+  ];
+  return parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`)
+    .join(", ");
+}
+
+function toJson(report: LoadReport): Record<string, unknown> {
+  const round = (value: number, digits: number) => Number(value.toFixed(digits));
+  const { latency, errors } = report;
+  return {
+    target: formatAddress(report.target),
+    connections: report.connections,
+    size: report.size,
+    window: report.window,
+    seconds: round(report.seconds, 3),
+    messages: report.messages,
+    bytes: report.bytes,
+    msgs_per_s: round(report.messagesPerSecond, 0),
+    mib_per_s: round(report.mibPerSecond, 2),
+    latency_us: {
+      min: latency.min,
+      mean: round(latency.mean, 1),
+      p50: latency.p50,
+      p90: latency.p90,
+      p99: latency.p99,
+      p99_9: latency.p99_9,
+      max: latency.max,
+    },
+    errors: {
+      mismatches: errors.mismatches,
+      early_closes: errors.earlyCloses,
+      resets: errors.resets,
+      timeouts: errors.timeouts,
+    },
+    ok: report.ok,
+  };
+}
