@@ -148,7 +148,9 @@ function formatChart(report: LoadReport): string {
   const rows = report.histogram.distribution(8);
   const most = Math.max(...rows.map((row) => row.count), 1);
   const lines = rows.map((row) =>
-    `  <= ${formatMicros(row.upTo).padStart(9)} ${"#".repeat(Math.ceil((row.count / most) * 40))}`
+    `  <= ${formatMicros(row.upTo).padStart(9)} ${
+      "#".repeat(Math.ceil((row.count / most) * 40)).padEnd(41)
+    }${numbers.format(row.count)}`
   );
   return ["", "round trips:", ...lines].join("\n");
 }
