@@ -17,6 +17,25 @@
  * equal(server.stats.connections, 1);
  * ```
  *
+ * @example Load an echo server and check every byte of the echo
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { runLoad, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+ * const report = await runLoad({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   connections: 4,
+ *   size: 1000,
+ *   window: 2,
+ *   duration: 200,
+ * });
+ * equal(report.ok, true);
+ * equal(server.stats.bytesEchoed, report.bytes);
+ * console.log(`${report.messagesPerSecond.toFixed(0)} msgs/s, p99 ${report.latency.p99} µs`);
+ * ```
+ *
  * @module
  */
 

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { startEchoServer } from "../lib/mod.ts";
-import { runCli, writeAll } from "./helpers.ts";
+import { hasProgram, LineCollector, runCli, writeAll } from "./helpers.ts";
 
 /**
  * A one-off TCP server on 127.0.0.1 that hands each connection to `handle`, for servers that
@@ -132,6 +132,37 @@ Deno.test("bench catches a server that drops the connection", async () => {
   equal(report.messages, 10);
   deepEqual(report.errors, { mismatches: 0, early_closes: 1, resets: 0, timeouts: 0 });
   equal(stderr, "error: the echo check failed: 1 early close\n");
+});
+
+const RESETTING_SERVER = `
+import socket, struct, sys
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+conn.recv(1)
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+conn.close()
+`;
+
+Deno.test({
+  name: "bench catches a server that resets the connection",
+  // Deno cannot set SO_LINGER, which is how a server sends a reset on purpose.
+  ignore: !hasProgram("python3"),
+  async fn() {
+    const python = new Deno.Command("python3", {
+      args: ["-c", RESETTING_SERVER],
+      stdout: "piped",
+    }).spawn();
+    const lines = new LineCollector(python.stdout);
+    const port = Number(await lines.waitFor(/^\d+$/));
+    const { code, stderr, report } = await benchJson(port, "-n", "100");
+    await python.status;
+    await lines.done;
+    equal(code, 1);
+    equal(report.messages, 0);
+    deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 1, timeouts: 0 });
+    equal(stderr, "error: the echo check failed: 1 reset\n");
+  },
 });
 
 Deno.test("bench measures a server that answers late, and times out on one too late", async () => {
