@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { startEchoServer } from "../lib/mod.ts";
+import { runLoad, startEchoServer } from "../lib/mod.ts";
 import { hasProgram, LineCollector, runCli, writeAll } from "./helpers.ts";
 
 /**
@@ -217,4 +217,23 @@ Deno.test("bench rejects bad flags with exit 2 and an unreachable server with ex
   const refused = await runCli(["bench", "--host", "127.0.0.1", "-p", String(port), "-n", "1"]);
   equal(refused.code, 1);
   equal(refused.stderr, `error: cannot connect to 127.0.0.1 port ${port}: connection refused\n`);
+});
+
+Deno.test({
+  name: "runLoad stops by itself and leaves no socket or timer behind",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+    const port = server.addr.port;
+    const timed = await runLoad({ hostname: "127.0.0.1", port, connections: 5, duration: 150 });
+    equal(timed.ok, true);
+    ok(timed.seconds >= 0.14 && timed.seconds < 1, `ran ${timed.seconds} s`);
+    // Reads everything, answers nothing.
+    await using silent = misbehavingServer(async (conn) => {
+      while (await conn.read(new Uint8Array(64)) !== null);
+    });
+    const late = await runLoad({ hostname: "127.0.0.1", port: silent.port, count: 1, timeout: 50 });
+    deepEqual(late.errors, { mismatches: 0, earlyCloses: 0, resets: 0, timeouts: 1 });
+  },
 });
