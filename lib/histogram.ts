@@ -21,9 +21,13 @@ export interface LatencySummary {
   min: number;
   /** The mean of all samples. */
   mean: number;
+  /** The median. */
   p50: number;
+  /** 90 % of the samples are at most this. */
   p90: number;
+  /** 99 % of the samples are at most this. */
   p99: number;
+  /** 99.9 % of the samples are at most this. */
   p99_9: number;
   /** The largest sample, exact. */
   max: number;

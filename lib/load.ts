@@ -62,8 +62,11 @@ export interface LoadErrors {
 export interface LoadReport {
   /** The server's address as connected to. */
   target: Deno.NetAddr;
+  /** Connections used. */
   connections: number;
+  /** Bytes per message. */
   size: number;
+  /** Messages in flight per connection. */
   window: number;
   /** Seconds the load ran (the wait for the last echoes after a duration does not count). */
   seconds: number;
@@ -71,12 +74,15 @@ export interface LoadReport {
   messages: number;
   /** Bytes echoed and checked. */
   bytes: number;
+  /** Messages echoed per second of load. */
   messagesPerSecond: number;
+  /** Bytes echoed per second of load, in MiB (1,048,576 bytes). */
   mibPerSecond: number;
   /** Round-trip times in microseconds, from the first byte sent to the last byte echoed. */
   latency: LatencySummary;
   /** The histogram behind {@linkcode LoadReport.latency}, for charts. */
   histogram: LatencyHistogram;
+  /** What went wrong, counted by kind. */
   errors: LoadErrors;
   /** True when no error of any kind was counted. */
   ok: boolean;
