@@ -13,7 +13,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { hasProgram } from "../tests/helpers.ts";
+import { hasProgram, residentBytes } from "../tests/helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -79,7 +79,7 @@ interface Figures {
 const tcpecho = (extra: string[]) => (port: number, buffer: number) => [
   Deno.execPath(),
   "run",
-  "-A",
+  "--allow-net",
   MAIN,
   "serve",
   "--host",
@@ -205,7 +205,7 @@ async function runBench(port: number, scenario: Scenario): Promise<Figures> {
     await output([
       Deno.execPath(),
       "run",
-      "-A",
+      "--allow-net",
       MAIN,
       "bench",
       "--host",
@@ -313,8 +313,7 @@ async function idleMemory(): Promise<number | undefined> {
   const port = freePort();
   const [program, ...args] = tcpecho(["--quiet"])(port, 16);
   const child = new Deno.Command(program, { args, stdout: "null", stderr: "null" }).spawn();
-  const rss = () =>
-    Number(Deno.readTextFileSync(`/proc/${child.pid}/status`).match(/VmRSS:\s+(\d+)/)![1]) / 1024;
+  const rss = () => residentBytes(child.pid) / (1024 * 1024);
   const conns: Deno.Conn[] = [];
   try {
     await untilAccepting(port);
