@@ -56,11 +56,9 @@ async function main(args: string[]): Promise<number> {
 }
 
 function unknownCommand(name: string): UsageError {
-  return new UsageError(
-    `unknown command '${name}': expected ${
-      Object.keys(COMMANDS).join(" or ")
-    } (see 'tcpecho --help')`,
-  );
+  const names = Object.keys(COMMANDS);
+  const expected = `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+  return new UsageError(`unknown command '${name}': expected ${expected} (see 'tcpecho --help')`);
 }
 
 /** Prints one line for `err` on standard error and exits: 2 for usage errors, 1 for the rest. */
