@@ -248,6 +248,11 @@ export class ServeProcess implements AsyncDisposable {
     try {
       this.child.kill(signal);
     } catch { /* already ended */ }
+    return await this.exited();
+  }
+
+  /** Waits for the process to end by itself and for all of its output. */
+  async exited(): Promise<Deno.CommandStatus> {
     const status = await this.child.status;
     await Promise.all([this.stdout.done, this.stderr.done]);
     return status;

@@ -1,0 +1,44 @@
+import { deepEqual, equal, match } from "node:assert/strict";
+import config from "../deno.json" with { type: "json" };
+import { SEND_HELP } from "../client.ts";
+import { HELP } from "../main.ts";
+import { SERVE_HELP } from "../server.ts";
+import { runCli } from "./helpers.ts";
+
+const CASES: [string[], string][] = [
+  [[], HELP],
+  [["--help"], HELP],
+  [["serve", "--help"], SERVE_HELP],
+  [["help", "serve"], SERVE_HELP],
+  [["send", "-h"], SEND_HELP],
+];
+
+Deno.test("--help prints the help of tcpecho and of each command, exit 0", async (t) => {
+  for (const [args, help] of CASES) {
+    await t.step(`tcpecho ${args.join(" ")}`, async () => {
+      const result = await runCli(args);
+      deepEqual([result.code, result.stdout, result.stderr], [0, help + "\n", ""]);
+    });
+  }
+});
+
+Deno.test("the help texts name every command and flag", () => {
+  for (const command of ["serve", "send"]) match(HELP, new RegExp(`^  ${command} `, "m"));
+  for (const flag of ["--host", "--port", "--buffer-size", "--quiet", "--log", "--drain-timeout"]) {
+    match(SERVE_HELP, new RegExp(`${flag} `));
+  }
+  for (
+    const flag of ["--host", "--port", "--file", "--buffer-size", "--timeout", "--quiet", "--json"]
+  ) {
+    match(SEND_HELP, new RegExp(`${flag} `));
+  }
+  match(HELP, /Exit codes: 0 success, 1 runtime failure, 2 usage error\./);
+});
+
+Deno.test("--version prints the version from deno.json", async () => {
+  for (const flag of ["--version", "-V"]) {
+    const result = await runCli([flag]);
+    deepEqual([result.code, result.stdout, result.stderr], [0, `tcpecho ${config.version}\n`, ""]);
+  }
+  equal(typeof config.version, "string");
+});
