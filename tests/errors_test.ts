@@ -1,6 +1,7 @@
 import { equal, match } from "node:assert/strict";
 import { type CliResult, freePort, readExactly, runCli, TcpFixture, writeAll } from "./helpers.ts";
 import { DEFAULT_MESSAGE } from "../client.ts";
+import { explainNetworkError, RuntimeError, UsageError } from "../lib/errors.ts";
 
 const MESSAGE = new TextEncoder().encode(DEFAULT_MESSAGE);
 
@@ -174,4 +175,47 @@ Deno.test("send --json still prints its summary when the echo fails", async () =
       error: "the server closed the connection: 40 of 91 bytes came back",
     }) + "\n",
   );
+});
+
+Deno.test("explainNetworkError says what failed and what to do", () => {
+  const target = { hostname: "localhost", port: 80, permission: "--allow-net=localhost:80" };
+  const cases: [unknown, "listen" | "connect", string][] = [
+    [
+      new Deno.errors.AddrInUse("x (os error 98)"),
+      "listen",
+      "cannot listen on localhost port 80: the address is already in use",
+    ],
+    [
+      new Deno.errors.NotCapable("no"),
+      "listen",
+      "cannot listen on localhost port 80: missing permission, run deno with --allow-net=localhost:80",
+    ],
+    [
+      new Deno.errors.PermissionDenied("no"),
+      "listen",
+      "cannot listen on localhost port 80: permission denied by the operating system (ports below 1024 need privileges)",
+    ],
+    [
+      new Deno.errors.ConnectionRefused("x"),
+      "connect",
+      "cannot connect to localhost port 80: connection refused",
+    ],
+    [
+      new Error("failed to lookup address information: Name or service not known"),
+      "connect",
+      "cannot connect to localhost port 80: unknown host",
+    ],
+    [
+      new Error("Something Odd (os error 99)"),
+      "connect",
+      "cannot connect to localhost port 80: something Odd",
+    ],
+  ];
+  for (const [err, action, message] of cases) {
+    const explained = explainNetworkError(err, action, target);
+    equal(explained instanceof RuntimeError, true);
+    equal(explained.message, message);
+  }
+  const usage = new UsageError("bad flag");
+  equal(explainNetworkError(usage, "listen", target), usage);
 });
