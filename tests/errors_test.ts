@@ -82,6 +82,13 @@ Deno.test("a missing Deno permission names the flag to add", async (t) => {
       `cannot connect to localhost port ${port}: missing permission, run deno with --allow-net=localhost:${port}`,
     );
   });
+  await t.step("send --host ::1", async () => {
+    assertError(
+      await runCli(["send", "--host", "::1", "--port", "7"], { permissions: [] }),
+      1,
+      "cannot connect to ::1 port 7: missing permission, run deno with --allow-net=[::1]:7",
+    );
+  });
   await t.step("send --file", async () => {
     assertError(
       await runCli(["send", "--file", "deno.json"], { permissions: ["--allow-net"] }),
