@@ -159,9 +159,9 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
     }
     if (timedOut && received < message.length) {
       throw fail(
-        `timed out after ${timeoutMs / 1000} s without a reply: ${
-          describeProgress(received, message.length)
-        }`,
+        `timed out after ${timeoutMs / 1000} s ${
+          received === 0 ? "without a reply" : "waiting for the rest of the echo"
+        }: ${describeProgress(received, message.length)}`,
       );
     }
     if (received < message.length) {

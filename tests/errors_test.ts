@@ -122,13 +122,29 @@ Deno.test("send --file of a missing file exits 1", async () => {
   );
 });
 
+/** Drops what the client sends until it closes. */
+async function discardAll(conn: Deno.Conn): Promise<void> {
+  const sink = new Uint8Array(1024);
+  while (await conn.read(sink) !== null);
+}
+
 Deno.test("send gives up after --timeout when the server never answers", async () => {
-  await using silent = new TcpFixture(async (conn) => {
-    // Accept, never read or answer; hold the connection until the client gives up.
-    await conn.readable.pipeTo(new WritableStream({ write() {} })).catch(() => {});
-  });
+  await using silent = new TcpFixture(discardAll);
   const result = await runCli(["send", "--port", String(silent.port), "--timeout", "0.5"]);
   assertError(result, 1, "timed out after 0.5 s without a reply: 0 of 91 bytes came back");
+});
+
+Deno.test("send gives up after --timeout when the echo stalls halfway", async () => {
+  await using stalling = new TcpFixture(async (conn) => {
+    await writeAll(conn, await readExactly(conn, 40));
+    await discardAll(conn);
+  });
+  const result = await runCli(["send", "--port", String(stalling.port), "--timeout", "0.5"]);
+  assertError(
+    result,
+    1,
+    "timed out after 0.5 s waiting for the rest of the echo: 40 of 91 bytes came back",
+  );
 });
 
 /** Reads the whole message, then answers with `reply(message)` and closes. */
@@ -137,7 +153,7 @@ function fixtureAnswering(reply: (message: Uint8Array) => Uint8Array): TcpFixtur
     const message = await readExactly(conn, MESSAGE.length);
     await writeAll(conn, reply(message));
     await conn.closeWrite();
-    await conn.read(new Uint8Array(1)).catch(() => null);
+    await discardAll(conn);
   });
 }
 
