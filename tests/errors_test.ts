@@ -29,14 +29,13 @@ const USAGE_ERRORS: [string[], string][] = [
   [["bogus"], "unknown command 'bogus': expected serve or send (see 'tcpecho --help')"],
 ];
 
-Deno.test("usage errors exit 2 with one line naming the problem", async (t) => {
-  for (const [args, message] of USAGE_ERRORS) {
-    await t.step(args.join(" "), async () => {
-      const result = await runCli(args);
-      assertError(result, 2, message);
-      equal(result.stdout, "");
-    });
-  }
+Deno.test("usage errors exit 2 with one line naming the problem", async () => {
+  // Independent runs: start them together.
+  const results = await Promise.all(USAGE_ERRORS.map(([args]) => runCli(args)));
+  USAGE_ERRORS.forEach(([args, message], i) => {
+    assertError(results[i], 2, message);
+    equal(results[i].stdout, "", `stdout of tcpecho ${args.join(" ")}`);
+  });
 });
 
 Deno.test("serve on a port in use exits 1", async () => {
@@ -58,44 +57,45 @@ Deno.test("serve on an address this machine does not have exits 1", async () => 
   );
 });
 
-Deno.test("a missing Deno permission names the flag to add", async (t) => {
-  await t.step("serve", async () => {
-    assertError(
-      await runCli(["serve", "--port", "0"], { permissions: [] }),
-      1,
-      "cannot listen on localhost port 0: missing permission, run deno with --allow-net=localhost",
-    );
-  });
-  await t.step("serve --port", async () => {
-    assertError(
-      await runCli(["serve", "--host", "::1", "--port", "7"], { permissions: [] }),
-      1,
-      "cannot listen on ::1 port 7: missing permission, run deno with --allow-net=[::1]:7",
-    );
-  });
-  await t.step("send", async () => {
-    const port = freePort();
-    const result = await runCli(["send", "--port", String(port)], { permissions: [] });
-    assertError(
-      result,
-      1,
-      `cannot connect to localhost port ${port}: missing permission, run deno with --allow-net=localhost:${port}`,
-    );
-  });
-  await t.step("send --host ::1", async () => {
-    assertError(
-      await runCli(["send", "--host", "::1", "--port", "7"], { permissions: [] }),
-      1,
-      "cannot connect to ::1 port 7: missing permission, run deno with --allow-net=[::1]:7",
-    );
-  });
-  await t.step("send --file", async () => {
-    assertError(
-      await runCli(["send", "--file", "deno.json"], { permissions: ["--allow-net"] }),
-      1,
-      "cannot read 'deno.json': missing permission, run deno with --allow-read=deno.json",
-    );
-  });
+/** Runs without any Deno permission: nothing is sent, so defaults show without traffic. */
+const PERMISSION_ERRORS: [string[], string[], string][] = [
+  [
+    ["serve"],
+    [],
+    "cannot listen on localhost port 10000: missing permission, run deno with --allow-net=localhost:10000",
+  ],
+  [
+    ["serve", "--port", "0"],
+    [],
+    "cannot listen on localhost port 0: missing permission, run deno with --allow-net=localhost",
+  ],
+  [
+    ["serve", "--host", "::1", "--port", "7"],
+    [],
+    "cannot listen on ::1 port 7: missing permission, run deno with --allow-net=[::1]:7",
+  ],
+  [
+    ["send"],
+    [],
+    "cannot connect to localhost port 10000: missing permission, run deno with --allow-net=localhost:10000",
+  ],
+  [
+    ["send", "--host", "::1", "--port", "7"],
+    [],
+    "cannot connect to ::1 port 7: missing permission, run deno with --allow-net=[::1]:7",
+  ],
+  [
+    ["send", "--file", "deno.json"],
+    ["--allow-net"],
+    "cannot read 'deno.json': missing permission, run deno with --allow-read=deno.json",
+  ],
+];
+
+Deno.test("a missing Deno permission names the flag to add", async () => {
+  const results = await Promise.all(
+    PERMISSION_ERRORS.map(([args, permissions]) => runCli(args, { permissions })),
+  );
+  PERMISSION_ERRORS.forEach(([_, __, message], i) => assertError(results[i], 1, message));
 });
 
 Deno.test("send to a port nobody listens on exits 1: connection refused", async () => {

@@ -153,6 +153,20 @@ waiting for a connection`,
   equal(server.stderr.text, "");
 });
 
+Deno.test("serve --buffer-size sets how many bytes each read takes", async () => {
+  await using server = await ServeProcess.start(["--host", "127.0.0.1", "--buffer-size", "4"]);
+  const conn = await connect(server.port);
+  await exchange(conn, "abcdefghij");
+  await hangUp(conn);
+  await server.stdout.waitForCount(/^waiting for a connection$/, 2);
+  deepEqual(server.stdout.lines.filter((line) => line.startsWith("received")), [
+    "received b'abcd'",
+    "received b'efgh'",
+    "received b'ij'",
+    "received b''",
+  ]);
+});
+
 Deno.test("serve --quiet prints only the start-up line and the summary", async () => {
   await using server = await ServeProcess.start(["--quiet", "--host", "127.0.0.1"]);
   const conn = await connect(server.port);
