@@ -5,17 +5,13 @@ import { pattern, runCli, ServeProcess } from "./helpers.ts";
 Deno.test("send MESSAGE sends the given text and prints each 16-byte read", async () => {
   await using server = await ServeProcess.start(["--quiet"]);
   const client = await runCli(["send", "--port", String(server.port), "hello, echo world!"]);
-  equal(client.stderr, "");
-  equal(client.code, 0);
-  equal(
-    client.stdout,
-    `connecting to localhost port ${server.port}
+  const transcript = `connecting to localhost port ${server.port}
 sending b'hello, echo world!'
 received b'hello, echo worl'
 received b'd!'
 closing socket
-`,
-  );
+`;
+  deepEqual([client.code, client.stdout, client.stderr], [0, transcript, ""]);
 });
 
 Deno.test("send - sends standard input, control bytes shown escaped", async () => {

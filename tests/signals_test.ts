@@ -64,3 +64,10 @@ Deno.test("a second signal ends serve at once, even with a client that never clo
   equal(status.code, 1);
   equal(server.stdout.lines.at(-1), "shut down: 1 connection, 0 bytes echoed");
 });
+
+Deno.test("SIGTERM right after the start-up line still ends with a summary and exit 0", async () => {
+  await using server = await ServeProcess.start(["--quiet"]);
+  const status = await server.stop("SIGTERM");
+  equal(status.code, 0);
+  equal(server.stdout.lines.at(-1), "shut down: 0 connections, 0 bytes echoed");
+});
