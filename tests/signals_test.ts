@@ -1,4 +1,4 @@
-import { equal, ok } from "node:assert/strict";
+import { equal, ok, rejects } from "node:assert/strict";
 import {
   connect,
   normalisePeers,
@@ -52,13 +52,15 @@ Deno.test("SIGTERM lets an echo in flight finish before closing", async () => {
   );
 });
 
-Deno.test("a second signal ends serve at once, even with a client that never closes", async () => {
+Deno.test("after a signal serve accepts no one; a second signal ends it at once", async () => {
   await using server = await ServeProcess.start(["--host", "127.0.0.1", "--drain-timeout", "60"]);
   const conn = await connect(server.port);
   await server.stdout.waitFor("connection from");
   server.child.kill("SIGTERM");
   // The end of stream shows the first signal was handled; this client then stays open.
   equal((await readToEnd(conn)).length, 0);
+  // Shutting down means accepting no one new.
+  await rejects(connect(server.port), Deno.errors.ConnectionRefused);
   const status = await server.stop("SIGTERM");
   conn.close();
   equal(status.code, 1);
