@@ -2,7 +2,7 @@ import { deepEqual, equal } from "node:assert/strict";
 import { formatBytesLiteral } from "../lib/bytes_literal.ts";
 import {
   connect,
-  hasProgram,
+  needs,
   readExactly,
   readToEnd,
   runProgram,
@@ -33,13 +33,18 @@ const PYTHON_REPR =
 const toHex = (bytes: Uint8Array) =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 
-Deno.test("formatBytesLiteral matches Python's repr for every byte and each quote choice", {
-  ignore: !hasProgram("python3"),
-}, async () => {
-  const python = await runProgram("python3", ["-c", PYTHON_REPR], JSON.stringify(CASES.map(toHex)));
-  equal(python.stderr, "");
-  deepEqual(CASES.map(formatBytesLiteral), JSON.parse(python.stdout));
-});
+Deno.test(
+  needs("python3", "formatBytesLiteral matches Python's repr for every byte and each quote choice"),
+  async () => {
+    const python = await runProgram(
+      "python3",
+      ["-c", PYTHON_REPR],
+      JSON.stringify(CASES.map(toHex)),
+    );
+    equal(python.stderr, "");
+    deepEqual(CASES.map(formatBytesLiteral), JSON.parse(python.stdout));
+  },
+);
 
 Deno.test("formatBytesLiteral picks quotes and escapes as Python does", () => {
   equal(formatBytesLiteral(text("it's")), `b"it's"`);
@@ -65,9 +70,7 @@ wrong = [literal for literal in literals if repr(ast.literal_eval(literal)) != l
 print(data == bytes(range(256)), wrong)
 `;
 
-Deno.test("serve logs all 256 byte values exactly as Python's repr", {
-  ignore: !hasProgram("python3"),
-}, async () => {
+Deno.test(needs("python3", "serve logs all 256 byte values exactly as Python's repr"), async () => {
   await using server = await ServeProcess.start(["--host", "127.0.0.1"]);
   const conn = await connect(server.port);
   await writeAll(conn, ALL_BYTES);

@@ -337,6 +337,20 @@ export function hasProgram(name: string): boolean {
   }
 }
 
+/** A test's name and `ignore` flag: skipped, saying why in its name, unless `available`. */
+export function skipUnless(
+  available: boolean,
+  reason: string,
+  name: string,
+): { name: string; ignore: boolean } {
+  return { name: available ? name : `${name} (skipped: ${reason})`, ignore: !available };
+}
+
+/** A test's name and `ignore` flag for a test that needs `program` on the PATH. */
+export function needs(program: string, name: string): { name: string; ignore: boolean } {
+  return skipUnless(hasProgram(program), `${program} is not installed`, name);
+}
+
 /** Replaces client port numbers in peer tuples with `PORT`, so transcripts compare exactly. */
 export function normalisePeers(text: string): string {
   return text.replace(/\('([^']*)', \d+(, 0, 0)?\)/g, "('$1', PORT$2)");

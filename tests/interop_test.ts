@@ -3,7 +3,7 @@ import { DEFAULT_MESSAGE } from "../client.ts";
 import {
   CLASSIC_SERVER_LOG,
   freePort,
-  hasProgram,
+  needs,
   normalisePeers,
   runCli,
   runProgram,
@@ -27,21 +27,20 @@ async function serveClassicTo(
   );
 }
 
-Deno.test("serve echoes to socat, which half-closes on end of input", {
-  ignore: !hasProgram("socat"),
-}, async () => {
+Deno.test(needs("socat", "serve echoes to socat, which half-closes on end of input"), async () => {
   await serveClassicTo((port) =>
     runProgram("socat", ["-t", "5", "-", `TCP:127.0.0.1:${port}`], DEFAULT_MESSAGE)
   );
 });
 
-Deno.test("serve echoes to nc (netcat-openbsd, -N shuts down on end of input)", {
-  ignore: !hasProgram("nc"),
-}, async () => {
-  await serveClassicTo((port) =>
-    runProgram("nc", ["-N", "127.0.0.1", String(port)], DEFAULT_MESSAGE)
-  );
-});
+Deno.test(
+  needs("nc", "serve echoes to nc (netcat-openbsd, -N shuts down on end of input)"),
+  async () => {
+    await serveClassicTo((port) =>
+      runProgram("nc", ["-N", "127.0.0.1", String(port)], DEFAULT_MESSAGE)
+    );
+  },
+);
 
 /** The classic tutorial client: send, then read 16 bytes at a time until all came back. */
 const PYTHON_CLIENT = `
@@ -57,9 +56,7 @@ while received < len(message):
 sock.close()
 `;
 
-Deno.test("serve echoes to a Python socket client", {
-  ignore: !hasProgram("python3"),
-}, async () => {
+Deno.test(needs("python3", "serve echoes to a Python socket client"), async () => {
   await serveClassicTo(async (port) => {
     const result = await runProgram("python3", [
       "-c",
@@ -75,9 +72,7 @@ Deno.test("serve echoes to a Python socket client", {
   });
 });
 
-Deno.test("send verifies its echo against socat TCP-LISTEN,fork PIPE", {
-  ignore: !hasProgram("socat"),
-}, async () => {
+Deno.test(needs("socat", "send verifies its echo against socat TCP-LISTEN,fork PIPE"), async () => {
   const port = freePort();
   const socat = new Deno.Command("socat", {
     args: [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, "PIPE"],

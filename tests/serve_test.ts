@@ -2,7 +2,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { sendAndVerify } from "../lib/mod.ts";
 import {
   connect,
-  hasProgram,
+  needs,
   normalisePeers,
   pattern,
   readExactly,
@@ -10,6 +10,7 @@ import {
   runProgram,
   sameBytes,
   ServeProcess,
+  skipUnless,
   writeAll,
 } from "./helpers.ts";
 
@@ -120,23 +121,26 @@ sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 sock.close()
 `;
 
-Deno.test("serve logs one line for a client that resets mid-stream, then serves the next", {
-  ignore: !hasProgram("python3"),
-}, async () => {
-  await using server = await ServeProcess.start(["--host", "127.0.0.1"]);
-  const reset = await runProgram("python3", ["-c", RESET_CLIENT, String(server.port)]);
-  equal(reset.stderr, "");
-  const lost = await server.stdout.waitFor("lost connection");
-  equal(normalisePeers(lost), "lost connection from ('127.0.0.1', PORT): connection reset by peer");
-  await server.stdout.waitForCount(/^waiting for a connection$/, 2);
+Deno.test(
+  needs("python3", "serve logs one line for a client that resets mid-stream, then serves the next"),
+  async () => {
+    await using server = await ServeProcess.start(["--host", "127.0.0.1"]);
+    const reset = await runProgram("python3", ["-c", RESET_CLIENT, String(server.port)]);
+    equal(reset.stderr, "");
+    const lost = await server.stdout.waitFor("lost connection");
+    equal(
+      normalisePeers(lost),
+      "lost connection from ('127.0.0.1', PORT): connection reset by peer",
+    );
+    await server.stdout.waitForCount(/^waiting for a connection$/, 2);
 
-  const next = await connect(server.port);
-  await exchange(next, "still here");
-  await hangUp(next);
-  await server.stdout.waitForCount(/^waiting for a connection$/, 3);
-  equal(
-    normalisePeers(server.stdout.text).split("\n").slice(1).join("\n"),
-    `waiting for a connection
+    const next = await connect(server.port);
+    await exchange(next, "still here");
+    await hangUp(next);
+    await server.stdout.waitForCount(/^waiting for a connection$/, 3);
+    equal(
+      normalisePeers(server.stdout.text).split("\n").slice(1).join("\n"),
+      `waiting for a connection
 connection from ('127.0.0.1', PORT)
 received b'0123456789abcdef'
 sending data back to the client
@@ -149,9 +153,10 @@ received b''
 no data from ('127.0.0.1', PORT)
 Closing current connection
 waiting for a connection`,
-  );
-  equal(server.stderr.text, "");
-});
+    );
+    equal(server.stderr.text, "");
+  },
+);
 
 Deno.test("serve --buffer-size sets how many bytes each read takes", async () => {
   await using server = await ServeProcess.start(["--host", "127.0.0.1", "--buffer-size", "4"]);
@@ -207,17 +212,18 @@ Deno.test("serve --log json writes one JSON object per event", async () => {
   ]);
 });
 
-Deno.test("serve on ::1 prints IPv6 peers as Python does", {
-  ignore: !hasLoopback6(),
-}, async () => {
-  await using server = await ServeProcess.start(["--host", "::1"]);
-  const conn = await connect(server.port, "::1");
-  await exchange(conn, "six");
-  await hangUp(conn);
-  await server.stdout.waitForCount(/^waiting for a connection$/, 2);
-  equal(server.stdout.lines[0], `Starting up on ::1 port ${server.port}`);
-  equal(normalisePeers(server.stdout.lines[2]), "connection from ('::1', PORT, 0, 0)");
-});
+Deno.test(
+  skipUnless(hasLoopback6(), "no IPv6 loopback", "serve on ::1 prints IPv6 peers as Python does"),
+  async () => {
+    await using server = await ServeProcess.start(["--host", "::1"]);
+    const conn = await connect(server.port, "::1");
+    await exchange(conn, "six");
+    await hangUp(conn);
+    await server.stdout.waitForCount(/^waiting for a connection$/, 2);
+    equal(server.stdout.lines[0], `Starting up on ::1 port ${server.port}`);
+    equal(normalisePeers(server.stdout.lines[2]), "connection from ('::1', PORT, 0, 0)");
+  },
+);
 
 function hasLoopback6(): boolean {
   try {
