@@ -42,6 +42,15 @@ Deno.test(
   },
 );
 
+Deno.test(
+  needs("ncat", "serve echoes to ncat, which half-closes on end of input"),
+  async () => {
+    await serveClassicTo((port) =>
+      runProgram("ncat", ["127.0.0.1", String(port)], DEFAULT_MESSAGE)
+    );
+  },
+);
+
 /** The classic tutorial client: send, then read 16 bytes at a time until all came back. */
 const PYTHON_CLIENT = `
 import socket, sys
