@@ -1,5 +1,5 @@
 import { deepEqual, equal } from "node:assert/strict";
-import type { ConnectionInfo, EchoEvent } from "../lib/echo_server.ts";
+import { type ConnectionInfo, type EchoEvent, noStats } from "../lib/echo_server.ts";
 import { ServerLog, type ServerLogOptions } from "../lib/event_log.ts";
 import { LineWriter } from "../lib/line_writer.ts";
 
@@ -74,8 +74,9 @@ Deno.test("ServerLog says when shutdown closed a connection, and sums up", async
   const { log, lines } = logInto();
   log.listening("localhost", { transport: "tcp", hostname: "127.0.0.1", port: 10000 });
   log.onEvent!({ type: "closed", conn: A, open: 0, reason: "shutdown" });
-  log.summary({ connections: 1, open: 0, bytesEchoed: 1234567 });
-  log.summary({ connections: 2, open: 0, bytesEchoed: 0 });
+  const stats = { ...noStats(), connections: 1, bytesReceived: 1234567, bytesEchoed: 1234567 };
+  log.summary(stats);
+  log.summary({ ...stats, connections: 2, bytesEchoed: 0, bytesDiscarded: 5, rejected: 3 });
   log.error("accept failed: too many open files");
   log.warn("listening on every interface");
   deepEqual(await lines(), {
@@ -83,7 +84,7 @@ Deno.test("ServerLog says when shutdown closed a connection, and sums up", async
       "Starting up on localhost port 10000",
       "closing connection from ('127.0.0.1', 5001)",
       "shut down: 1 connection, 1,234,567 bytes echoed",
-      "shut down: 2 connections, 0 bytes echoed",
+      "shut down: 2 connections, 0 bytes echoed, 5 bytes sent after the shutdown notice dropped, 3 turned away at the connection limit",
     ],
     err: ["error: accept failed: too many open files", "warning: listening on every interface"],
   });

@@ -337,6 +337,16 @@ export function hasProgram(name: string): boolean {
   }
 }
 
+/** Whether this machine has an IPv6 loopback address to listen on. */
+export function hasLoopback6(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A test's name and `ignore` flag: skipped, saying why in its name, unless `available`. */
 export function skipUnless(
   available: boolean,

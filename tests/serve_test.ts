@@ -2,6 +2,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { sendAndVerify } from "../lib/mod.ts";
 import {
   connect,
+  hasLoopback6,
   needs,
   normalisePeers,
   pattern,
@@ -208,7 +209,14 @@ Deno.test("serve --log json writes one JSON object per event", async () => {
     { conn: 1, peer, event: "received", bytes: 0, data: "b''" },
     { conn: 1, peer, event: "closed", reason: "eof" },
     { event: "waiting" },
-    { event: "shutdown", connections: 1, bytes_echoed: 5 },
+    {
+      event: "shutdown",
+      connections: 1,
+      bytes_received: 5,
+      bytes_echoed: 5,
+      bytes_discarded: 0,
+      rejected: 0,
+    },
   ]);
 });
 
@@ -224,12 +232,3 @@ Deno.test(
     equal(normalisePeers(server.stdout.lines[2]), "connection from ('::1', PORT, 0, 0)");
   },
 );
-
-function hasLoopback6(): boolean {
-  try {
-    Deno.listen({ hostname: "::1", port: 0 }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
