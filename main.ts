@@ -13,7 +13,8 @@ import { UsageError } from "./lib/errors.ts";
 import { isWorker, runServeWorker } from "./serve_worker.ts";
 import { serve, SERVE_HELP } from "./server.ts";
 
-const HELP = `tcpecho ${config.version}: a known-good TCP echo server and client
+/** The help text of `tcpecho` itself. */
+export const HELP = `tcpecho ${config.version}: a known-good TCP echo server and client
 
 Usage: tcpecho <command> [options]
 

@@ -39,14 +39,17 @@ export function parseFlags(
 function describeParseError(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const code = (err as { code?: string }).code;
-  const flag = message.match(/'(-[^']*)'/)?.[1] ?? message.match(/(--?[\w-]+)/)?.[1];
+  // parseArgs quotes the flag as given ('--bogus') or as declared ('-p, --port <value>').
+  const quoted = message.match(/'(-[^']*)'/)?.[1] ?? "";
   switch (code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown flag ${flag}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return `unknown flag ${quoted}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const flag = quoted.match(/--[\w-]+/)?.[0] ?? quoted;
       return message.includes("does not take an argument")
         ? `flag ${flag} does not take a value`
         : `flag ${flag} needs a value`;
+    }
     default:
       return message.split("\n")[0];
   }

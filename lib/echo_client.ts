@@ -6,7 +6,7 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, explainNetworkError, RuntimeError } from "./errors.ts";
+import { errorReason, explainNetworkError, netPermission, RuntimeError } from "./errors.ts";
 
 /** What to send, where, and how patiently. */
 export interface SendOptions {
@@ -105,7 +105,7 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
     throw explainNetworkError(err, "connect", {
       hostname,
       port,
-      permission: `--allow-net=${hostname}:${port}`,
+      permission: netPermission(hostname, port),
     });
   }
 
@@ -159,9 +159,9 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
     }
     if (timedOut && received < message.length) {
       throw fail(
-        `timed out after ${timeoutMs / 1000} s without a reply: ${
-          describeProgress(received, message.length)
-        }`,
+        `timed out after ${timeoutMs / 1000} s ${
+          received === 0 ? "without a reply" : "waiting for the rest of the echo"
+        }: ${describeProgress(received, message.length)}`,
       );
     }
     if (received < message.length) {

@@ -7,7 +7,7 @@
 
 import { EchoError, writeAll } from "./echo_client.ts";
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, explainNetworkError, UsageError } from "./errors.ts";
+import { errorReason, explainNetworkError, netPermission, UsageError } from "./errors.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
 
 /** Where to ping, with what, how often, and for how long. */
@@ -102,7 +102,7 @@ export async function pingEcho(options: PingOptions): Promise<PingResult> {
     throw explainNetworkError(err, "connect", {
       hostname,
       port,
-      permission: `--allow-net=${hostname}:${port}`,
+      permission: netPermission(hostname, port),
     });
   }
   conn.setNoDelay(true);

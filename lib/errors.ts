@@ -27,6 +27,25 @@ export interface Target {
   permission: string;
 }
 
+/**
+ * The Deno flag that allows network access to `hostname` (and `port`, when not 0): IPv6
+ * addresses go in brackets, as `--allow-net` expects.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { netPermission } from "./errors.ts";
+ *
+ * equal(netPermission("localhost", 10000), "--allow-net=localhost:10000");
+ * equal(netPermission("::1", 7), "--allow-net=[::1]:7");
+ * equal(netPermission("127.0.0.1", 0), "--allow-net=127.0.0.1");
+ * ```
+ */
+export function netPermission(hostname: string, port?: number): string {
+  const host = hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
+  return `--allow-net=${host}${port ? `:${port}` : ""}`;
+}
+
 function describeTarget(target: Target): string {
   return target.port === undefined ? target.hostname : `${target.hostname} port ${target.port}`;
 }

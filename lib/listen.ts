@@ -4,7 +4,7 @@
  * @module
  */
 
-import { explainNetworkError } from "./errors.ts";
+import { explainNetworkError, netPermission } from "./errors.ts";
 
 /** Where to listen. */
 export interface ListenTcpOptions {
@@ -34,11 +34,10 @@ export function listenTcp(options: ListenTcpOptions): Deno.TcpListener {
   try {
     return Deno.listen({ hostname, port, reusePort: options.reusePort ?? false });
   } catch (err) {
-    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
     throw explainNetworkError(err, "listen", {
       hostname,
       port,
-      permission: `--allow-net=${host}${port ? `:${port}` : ""}`,
+      permission: netPermission(hostname, port),
     });
   }
 }

@@ -4,10 +4,13 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 export { pattern } from "../lib/pattern.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
+/** How long a test waits for a log line before it fails. */
+const WAIT_MS = 10_000;
 
 /** What a finished CLI run printed and how it exited. */
 export interface CliResult {
@@ -61,13 +64,16 @@ export function cliCommand(
 }
 
 /** Runs `tcpecho ARGS...` to completion. */
-export async function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const child = cliCommand(args, options, options.stdin === undefined ? "null" : "piped").spawn();
-  if (options.stdin !== undefined) {
+  return finish(child, options.stdin);
+}
+
+/** Feeds `stdin` (when given) to a spawned child, then waits for it and decodes its output. */
+async function finish(child: Deno.ChildProcess, stdin?: Uint8Array | string): Promise<CliResult> {
+  if (stdin !== undefined) {
     const writer = child.stdin.getWriter();
-    await writer.write(
-      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
-    );
+    await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
     await writer.close();
   }
   const output = await child.output();
@@ -78,6 +84,29 @@ export async function runCli(args: string[], options: CliOptions = {}): Promise<
     stderr: decoder.decode(output.stderr),
   };
 }
+
+/**
+ * What `serve` logs for one client sending the classic message with a 16-byte buffer, after the
+ * start-up line, with the client port normalised (see {@linkcode normalisePeers}).
+ */
+export const CLASSIC_SERVER_LOG = `waiting for a connection
+connection from ('127.0.0.1', PORT)
+received b'This is our mess'
+sending data back to the client
+received b'age. It is very '
+sending data back to the client
+received b'long but will on'
+sending data back to the client
+received b'ly be transmitte'
+sending data back to the client
+received b'd in chunks of 1'
+sending data back to the client
+received b'6 at a time'
+sending data back to the client
+received b''
+no data from ('127.0.0.1', PORT)
+Closing current connection
+waiting for a connection`;
 
 /** Collects a stream's text line by line and lets a test wait for a line. */
 export class LineCollector {
@@ -116,30 +145,45 @@ export class LineCollector {
 
   /**
    * Resolves with the first line (already seen or still to come) that matches; rejects when the
-   * stream ends without one.
+   * stream ends without one, or after `timeoutMs` milliseconds, so a test fails instead of hanging.
    */
-  async waitFor(pattern: RegExp | string): Promise<string> {
+  async waitFor(pattern: RegExp | string, timeoutMs = WAIT_MS): Promise<string> {
     const test = (line: string) =>
       typeof pattern === "string" ? line.includes(pattern) : pattern.test(line);
     const seen = this.lines.find(test);
     if (seen !== undefined) return seen;
-    if (this.#closed) throw new Error(`no line matching ${pattern} in:\n${this.text}`);
-    const line = await new Promise<string>((resolve) => this.#waiters.push({ test, resolve }));
+    const line = this.#closed ? "" : await this.#nextLine(test, timeoutMs);
     if (!test(line)) throw new Error(`no line matching ${pattern} in:\n${this.text}`);
     return line;
   }
 
-  /** Resolves once `count` lines match. */
-  async waitForCount(pattern: RegExp, count: number): Promise<void> {
+  /** Resolves once `count` lines match; rejects like {@linkcode LineCollector.waitFor}. */
+  async waitForCount(pattern: RegExp, count: number, timeoutMs = WAIT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     while (this.lines.filter((line) => pattern.test(line)).length < count) {
-      if (this.#closed) {
+      const seen = this.lines.length;
+      const line = this.#closed
+        ? ""
+        : await this.#nextLine(() => this.lines.length > seen, deadline - Date.now());
+      if (line === "" && this.lines.length === seen) {
         throw new Error(`fewer than ${count} lines match ${pattern}:\n${this.text}`);
       }
-      const seen = this.lines.length;
-      await new Promise<string>((resolve) =>
-        this.#waiters.push({ test: () => this.lines.length > seen, resolve })
-      );
     }
+  }
+
+  /** The next line that passes `test`, or "" when the stream ends or time runs out. */
+  #nextLine(test: (line: string) => boolean, timeoutMs: number): Promise<string> {
+    return new Promise<string>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((waiter) => waiter.resolve !== done);
+        resolve("");
+      }, Math.max(0, timeoutMs));
+      const done = (line: string) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+      this.#waiters.push({ test, resolve: done });
+    });
   }
 
   get text(): string {
@@ -205,6 +249,11 @@ export class ServeProcess implements AsyncDisposable {
     try {
       this.child.kill(signal);
     } catch { /* already ended */ }
+    return await this.exited();
+  }
+
+  /** Waits for the process to end by itself and for all of its output. */
+  async exited(): Promise<Deno.CommandStatus> {
     const status = await this.child.status;
     await Promise.all([this.stdout.done, this.stderr.done]);
     return status;
@@ -266,6 +315,12 @@ export function residentBytes(pid: number): number {
   return Number(kib) * 1024;
 }
 
+/** Whether two byte arrays hold the same bytes (a fast comparison, for megabytes). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.length)
+    .equals(Buffer.from(b.buffer, b.byteOffset, b.length));
+}
+
 /** Whether a program is on the PATH, for interop tests that skip without it. */
 export function hasProgram(name: string): boolean {
   try {
@@ -276,7 +331,104 @@ export function hasProgram(name: string): boolean {
   }
 }
 
+/** Whether this machine has an IPv6 loopback address to listen on. */
+export function hasLoopback6(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A test's name and `ignore` flag: skipped, saying why in its name, unless `available`. */
+export function skipUnless(
+  available: boolean,
+  reason: string,
+  name: string,
+): { name: string; ignore: boolean } {
+  return { name: available ? name : `${name} (skipped: ${reason})`, ignore: !available };
+}
+
+/** A test's name and `ignore` flag for a test that needs `program` on the PATH. */
+export function needs(program: string, name: string): { name: string; ignore: boolean } {
+  return skipUnless(hasProgram(program), `${program} is not installed`, name);
+}
+
 /** Replaces client port numbers in peer tuples with `PORT`, so transcripts compare exactly. */
 export function normalisePeers(text: string): string {
   return text.replace(/\('([^']*)', \d+(, 0, 0)?\)/g, "('$1', PORT$2)");
+}
+
+/** A throwaway TCP server on a free loopback port that runs `handle` for each connection. */
+export class TcpFixture implements AsyncDisposable {
+  readonly listener: Deno.TcpListener;
+  readonly #handlers: Promise<void>[] = [];
+  readonly #accepting: Promise<void>;
+
+  /** Listens on 127.0.0.1 port 0 and serves each connection with `handle`, which owns it. */
+  constructor(handle: (conn: Deno.TcpConn) => Promise<void>) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.listener = listener;
+    this.#accepting = (async () => {
+      for await (const conn of listener) {
+        this.#handlers.push(
+          handle(conn).catch(() => {}).finally(() => {
+            try {
+              conn.close();
+            } catch { /* the handler closed it */ }
+          }),
+        );
+      }
+    })().catch(() => {});
+  }
+
+  /** The port the fixture listens on. */
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.listener.close();
+    } catch { /* already closed */ }
+    await this.#accepting;
+    await Promise.all(this.#handlers);
+  }
+}
+
+/** A loopback port that was free a moment ago (bound to port 0, then released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** Retries connecting to `port` until something accepts, for servers that print no port. */
+export async function waitUntilAccepting(port: number, attempts = 100): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      (await connect(port)).close();
+      return;
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+/** Runs `program ARGS...` with `stdin` fed and closed; returns its output as text. */
+export function runProgram(
+  program: string,
+  args: string[],
+  stdin: Uint8Array | string = "",
+): Promise<CliResult> {
+  const child = new Deno.Command(program, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return finish(child, stdin);
 }

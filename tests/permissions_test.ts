@@ -1,7 +1,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import config from "../deno.json" with { type: "json" };
 import { startEchoServer } from "../lib/mod.ts";
-import { connect, readExactly, runCli, ServeProcess, writeAll } from "./helpers.ts";
+import { connect, hasLoopback6, readExactly, runCli, ServeProcess, writeAll } from "./helpers.ts";
 
 /** The permission flags a `deno run ... main.ts` task passes. */
 function taskPermissions(task: string): string[] {
@@ -15,15 +15,6 @@ async function roundTrip(port: number, hostname = "127.0.0.1"): Promise<void> {
   const hello = new TextEncoder().encode("hello");
   await writeAll(conn, hello);
   deepEqual(await readExactly(conn, hello.length), hello);
-}
-
-function ipv6Available(): boolean {
-  try {
-    Deno.listen({ hostname: "::1", port: 0 }).close();
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("the user-facing tasks and README commands ask for the narrowest permissions", async () => {
@@ -115,7 +106,7 @@ Deno.test("serve --host 0.0.0.0 warns that the port is reachable from the networ
 
 Deno.test({
   name: "serve --host :: warns that the port is reachable from the network",
-  ignore: !ipv6Available(),
+  ignore: !hasLoopback6(),
   async fn() {
     await using server = await ServeProcess.start(["--host", "::"]);
     equal(

@@ -66,7 +66,7 @@ Deno.test("send against a server that stalls mid-echo: times out, exit 1", async
   await sendFails(
     server.port,
     "0123456789",
-    /^error: timed out after 1 s without a reply: 4 of 10 bytes came back$/m,
+    /^error: timed out after 1 s waiting for the rest of the echo: 4 of 10 bytes came back$/m,
   );
 });
 

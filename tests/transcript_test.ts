@@ -1,24 +1,5 @@
 import { equal } from "node:assert/strict";
-import { normalisePeers, runCli, ServeProcess } from "./helpers.ts";
-
-const SERVER_TRANSCRIPT = `waiting for a connection
-connection from ('127.0.0.1', PORT)
-received b'This is our mess'
-sending data back to the client
-received b'age. It is very '
-sending data back to the client
-received b'long but will on'
-sending data back to the client
-received b'ly be transmitte'
-sending data back to the client
-received b'd in chunks of 1'
-sending data back to the client
-received b'6 at a time'
-sending data back to the client
-received b''
-no data from ('127.0.0.1', PORT)
-Closing current connection
-waiting for a connection`;
+import { CLASSIC_SERVER_LOG, normalisePeers, runCli, ServeProcess } from "./helpers.ts";
 
 Deno.test("serve and send print the classic transcripts, byte for byte", async () => {
   await using server = await ServeProcess.start();
@@ -43,7 +24,7 @@ closing socket
   equal(status.code, 0);
   equal(
     normalisePeers(server.stdout.text),
-    `Starting up on localhost port ${server.port}\n${SERVER_TRANSCRIPT}\n` +
+    `Starting up on localhost port ${server.port}\n${CLASSIC_SERVER_LOG}\n` +
       "shut down: 1 connection, 91 bytes echoed",
   );
   equal(server.stderr.text, "");
