@@ -10,13 +10,15 @@ import {
   checkPositionals,
   parseCount,
   parseFlags,
-  parsePort,
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
 import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
-import { errorReason, RuntimeError, UsageError } from "./lib/errors.ts";
+import { UsageError } from "./lib/errors.ts";
 import { LineWriter } from "./lib/line_writer.ts";
+import { readInput } from "./lib/read_input.ts";
+import { describeEndpoint } from "./lib/transport.ts";
+import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./lib/transport_flags.ts";
 
 /** The tutorial's message: long enough to travel in several 16-byte chunks. */
 export const DEFAULT_MESSAGE =
@@ -25,23 +27,33 @@ export const DEFAULT_MESSAGE =
 /** The help text of `tcpecho send`. */
 export const SEND_HELP = `Usage: tcpecho send [options] [MESSAGE | -]
 
-Send a message to a TCP echo server, print the echo as it comes back, and check that every
+Send a message to an echo server, print the echo as it comes back, and check that every
 byte came back unchanged. Exits 0 only when the whole echo matched; otherwise says where it
-went wrong and exits 1.
+went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.
 
 Without MESSAGE it sends the classic "${DEFAULT_MESSAGE.slice(0, 20)}..." sentence;
 with - it sends standard input.
 
 Options:
-      --host HOST        server to connect to (default: localhost)
+      --host HOST        server to connect to: a name, an IPv4 or an IPv6 address
+                         (default: localhost)
   -p, --port PORT        port to connect to (default: 10000)
+      --unix PATH        connect to a Unix domain socket instead of TCP
+      --tls              speak TLS; the server's certificate must chain to a trusted root
+      --ca FILE          with --tls: also trust this CA certificate (PEM)
+      --insecure         with --tls: accept any certificate (encrypts, but proves nothing
+                         about the server; for tests only)
+      --udp              send the message as one UDP datagram (at most 65507 bytes) and
+                         check the datagram that comes back; needs deno --unstable-net
   -f, --file PATH        send the contents of a file (- for standard input)
   -b, --buffer-size N    bytes read at a time, 1 B to 16 MiB; takes suffixes KiB and
-                         MiB (default: 16)
-  -t, --timeout S        give up after S seconds without progress (default: 10)
+                         MiB (default: 16); with --udp, bytes per received line
+  -t, --timeout S        give up after S seconds without progress (default: 10); with
+                         --udp, how long to wait for the echo before calling it lost
   -c, --count N          ping mode: send the message N times, one at a time on one
                          connection, with a line per reply and its round-trip time,
-                         then a summary like ping's (Ctrl-C stops early and prints it)
+                         then a summary like ping's (Ctrl-C stops early and prints it);
+                         plain TCP only
   -i, --interval S       ping mode: seconds between a reply and the next message
                          (default: 1; with only --interval, pings until Ctrl-C)
   -q, --quiet            print nothing; the exit code tells
@@ -52,15 +64,18 @@ Examples:
   tcpecho send
   tcpecho send --port 7 "hello"
   tcpecho send --file big.bin --buffer-size 64KiB --quiet
-  tcpecho send --count 5 --interval 0.2`;
+  tcpecho send --count 5 --interval 0.2
+  tcpecho send --host ::1 "over IPv6"
+  tcpecho send --tls --ca ca.pem --port 4433
+  tcpecho send --unix /tmp/echo.sock
+  tcpecho send --udp --timeout 2`;
 
 const MAX_BUFFER = 16 * 1024 * 1024;
 
 /** Runs `tcpecho send` with `args`; returns the exit code. */
 export async function send(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags("send", args, {
-    host: { type: "string" },
-    port: { type: "string", short: "p" },
+    ...CLIENT_TRANSPORT_FLAGS,
     file: { type: "string", short: "f" },
     "buffer-size": { type: "string", short: "b" },
     timeout: { type: "string", short: "t" },
@@ -75,8 +90,15 @@ export async function send(args: string[]): Promise<number> {
     return 0;
   }
   checkPositionals("send", positionals, 1);
-  const hostname = (values.host as string | undefined) ?? "localhost";
-  const port = values.port === undefined ? 10000 : parsePort(values.port as string);
+  const { endpoint, udp } = await clientTransport("send", values);
+  const pinging = values.count !== undefined || values.interval !== undefined;
+  if (pinging && (udp || endpoint.unix !== undefined || endpoint.tls)) {
+    const flag = udp ? "--udp" : endpoint.tls ? "--tls" : "--unix";
+    throw new UsageError(
+      `${values.count !== undefined ? "--count" : "--interval"} works over plain TCP only, ` +
+        `not with ${flag} (see 'tcpecho send --help')`,
+    );
+  }
   const bufferSize = values["buffer-size"] === undefined
     ? 16
     : parseSize(values["buffer-size"] as string, "--buffer-size", 1, MAX_BUFFER);
@@ -93,15 +115,15 @@ export async function send(args: string[]): Promise<number> {
   if (file !== undefined && positionals.length > 0) {
     throw new UsageError("give either MESSAGE or --file, not both (see 'tcpecho send --help')");
   }
-  const message = file === undefined ? await readArgument(positionals[0]) : await readFile(file);
+  const message = file === undefined ? await readArgument(positionals[0]) : await readInput(file);
 
   const transcript = !values.quiet && !values.json;
   const out = new LineWriter(Deno.stdout);
   if (count !== undefined || interval !== undefined) {
     try {
       return await pingMode({
-        hostname,
-        port,
+        hostname: endpoint.hostname!,
+        port: endpoint.port!,
         message,
         bufferSize,
         timeout,
@@ -114,12 +136,27 @@ export async function send(args: string[]): Promise<number> {
       await out.flush();
     }
   }
-  if (transcript) out.line(`connecting to ${hostname} port ${port}`);
+  const tls = typeof endpoint.tls === "object" ? endpoint.tls : undefined;
+  const transport = udp ? "udp" : endpoint.unix !== undefined ? "unix" : tls ? "tls" : "tcp";
+  if (tls?.insecure && !values.quiet) {
+    console.error("warning: --insecure: the server's certificate is not checked");
+  }
+  if (transcript) {
+    const label = transport === "udp" || transport === "tls" ? ` (${transport.toUpperCase()})` : "";
+    const verb = udp ? "sending a datagram to" : "connecting to";
+    out.line(`${verb} ${describeEndpoint(endpoint)}${label}`);
+  }
   let connected = false;
+  const summary = {
+    transport: transport === "tcp" ? undefined : transport,
+    ...(endpoint.unix === undefined
+      ? { host: endpoint.hostname, port: endpoint.port }
+      : { path: endpoint.unix }),
+  };
   try {
     const result = await sendAndVerify({
-      hostname,
-      port,
+      ...endpoint,
+      udp,
       message,
       bufferSize,
       timeout,
@@ -133,8 +170,7 @@ export async function send(args: string[]): Promise<number> {
     });
     if (values.json) {
       out.line(JSON.stringify({
-        host: hostname,
-        port,
+        ...summary,
         bytes_sent: result.bytesSent,
         bytes_received: result.bytesReceived,
         matched: true,
@@ -144,8 +180,7 @@ export async function send(args: string[]): Promise<number> {
   } catch (err) {
     if (values.json && err instanceof EchoError) {
       out.line(JSON.stringify({
-        host: hostname,
-        port,
+        ...summary,
         bytes_sent: message.length,
         bytes_received: err.bytesReceived,
         matched: false,
@@ -162,22 +197,6 @@ export async function send(args: string[]): Promise<number> {
 
 /** The message given as an argument: the classic sentence when absent, stdin for `-`. */
 async function readArgument(text: string | undefined): Promise<Uint8Array> {
-  if (text === "-") return await readFile("-");
+  if (text === "-") return await readInput("-");
   return new TextEncoder().encode(text ?? DEFAULT_MESSAGE);
-}
-
-/** The contents of the file at `path`, or of standard input for `-`. */
-async function readFile(path: string): Promise<Uint8Array> {
-  try {
-    return path === "-"
-      ? await new Response(Deno.stdin.readable).bytes()
-      : await Deno.readFile(path);
-  } catch (err) {
-    const reason = err instanceof Deno.errors.NotCapable
-      ? `missing permission, run deno with --allow-read=${path}`
-      : errorReason(err);
-    throw new RuntimeError(
-      `cannot read ${path === "-" ? "standard input" : `'${path}'`}: ${reason}`,
-    );
-  }
 }

@@ -8,7 +8,6 @@ import {
   checkPositionals,
   parseCount,
   parseFlags,
-  parsePort,
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
@@ -16,22 +15,34 @@ import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { droppedLinesNote, ServerLog } from "./lib/event_log.ts";
 import { LineWriter } from "./lib/line_writer.ts";
-import { listenTcp } from "./lib/listen.ts";
+import { listen, listenDatagram } from "./lib/transport.ts";
+import { SERVER_TRANSPORT_FLAGS, serverTransport } from "./lib/transport_flags.ts";
+import { UdpEchoServer } from "./lib/udp_echo_server.ts";
 import type { FromWorker, ToWorker, WorkerStart } from "./serve_worker.ts";
 
 /** The help text of `tcpecho serve`. */
 export const SERVE_HELP = `Usage: tcpecho serve [options]
 
-Run a TCP echo server: every byte a client sends is sent back to it, read and written
+Run an echo server: every byte a client sends is sent back to it, read and written
 --buffer-size bytes at a time, with a line of log for each step. Serves many clients at
 once; Ctrl-C or SIGTERM stops accepting, finishes the echoes in flight and prints a summary.
+Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.
 
 Options:
-  --host HOST            address to listen on (default: localhost); 0.0.0.0 or :: opens
-                         the port to the network
+      --host HOST        address to listen on: a name, an IPv4 or an IPv6 address such
+                         as ::1 (default: localhost); 0.0.0.0 or :: opens the port to the
+                         network
   -p, --port PORT        port to listen on, 0 for any free port (default: 10000)
+      --unix PATH        listen on a Unix domain socket instead of TCP; an existing file
+                         at PATH is never replaced (remove a stale one yourself); the
+                         socket file is removed at shutdown; deno needs --allow-write=PATH
+      --tls-cert FILE    speak TLS with this certificate chain (PEM, leaf first)
+      --tls-key FILE     the private key of --tls-cert (PEM)
+      --udp              echo UDP datagrams instead (RFC 862): each one is sent back
+                         whole to its sender; needs deno --unstable-net
   -b, --buffer-size N    bytes read and echoed at a time, 1 B to 16 MiB; takes
-                         suffixes KiB and MiB (default: 16)
+                         suffixes KiB and MiB (default: 16); with --udp, bytes per
+                         received line of the log
   -q, --quiet            log only the start-up line, errors and the summary
       --log FORMAT       text (the classic transcript) or json (one object per event)
       --idle-timeout S   close a connection after S seconds with no byte in or out
@@ -50,9 +61,11 @@ Examples:
   tcpecho serve
   tcpecho serve --port 0 --quiet
   tcpecho serve --host ::1 --port 7 --log json
-  tcpecho serve --workers 2 --quiet`;
+  tcpecho serve --workers 2 --quiet
+  tcpecho serve --tls-cert cert.pem --tls-key key.pem --port 4433
+  tcpecho serve --unix /tmp/echo.sock
+  tcpecho serve --udp`;
 
-const DEFAULT_PORT = 10000;
 const MAX_BUFFER = 16 * 1024 * 1024;
 /** Characters of log allowed to wait for a slow standard output before lines are dropped. */
 const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
@@ -60,8 +73,7 @@ const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
 /** Runs `tcpecho serve` with `args` until a signal stops it; returns the exit code. */
 export async function serve(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags("serve", args, {
-    host: { type: "string" },
-    port: { type: "string", short: "p" },
+    ...SERVER_TRANSPORT_FLAGS,
     "buffer-size": { type: "string", short: "b" },
     quiet: { type: "boolean", short: "q" },
     log: { type: "string" },
@@ -76,8 +88,6 @@ export async function serve(args: string[]): Promise<number> {
     return 0;
   }
   checkPositionals("serve", positionals, 0);
-  const host = (values.host as string | undefined) ?? "localhost";
-  const port = values.port === undefined ? DEFAULT_PORT : parsePort(values.port as string);
   const bufferSize = values["buffer-size"] === undefined
     ? 16
     : parseSize(values["buffer-size"] as string, "--buffer-size", 1, MAX_BUFFER);
@@ -98,6 +108,15 @@ export async function serve(args: string[]): Promise<number> {
     ? 1
     : parseCount(values.workers as string, "--workers", 1, 256);
 
+  const { endpoint, udp } = await serverTransport("serve", values);
+  const tls = endpoint.tls !== undefined;
+  if (workers > 1 && (udp || tls || endpoint.unix !== undefined)) {
+    const flag = udp ? "--udp" : tls ? "--tls-cert" : "--unix";
+    throw new UsageError(
+      `--workers serves plain TCP only, not ${flag} (see 'tcpecho serve --help')`,
+    );
+  }
+
   // A stalled terminal or pipe must not let a flood of data grow the log's queue without bound.
   const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
   const log = new ServerLog({
@@ -105,11 +124,13 @@ export async function serve(args: string[]): Promise<number> {
     quiet: values.quiet === true,
     out: new LineWriter(Deno.stdout, logLimits),
     err: new LineWriter(Deno.stderr, logLimits),
+    chunkSize: bufferSize,
   });
+  const host = endpoint.hostname ?? "";
   if (workers > 1) {
     const settings = {
       host,
-      port,
+      port: endpoint.port!,
       bufferSize,
       format,
       quiet: values.quiet === true,
@@ -119,16 +140,12 @@ export async function serve(args: string[]): Promise<number> {
     return await serveOnWorkers(log, settings, workers, drainTimeout);
   }
 
-  const listener = listenTcp({ hostname: host, port });
-  announce(log, host, listener.addr);
-  const server = new EchoServer({
-    listener,
-    bufferSize,
-    idleTimeout,
-    maxConnections,
-    onEvent: log.onEvent,
-    onError: (message) => log.error(message),
-  });
+  const socket = udp ? listenDatagram(endpoint) : listen(endpoint);
+  announce(log, host, socket.addr, 1, tls);
+  const options = { onEvent: log.onEvent, onError: (message: string) => log.error(message) };
+  const server = "receive" in socket
+    ? new UdpEchoServer({ ...options, socket })
+    : new EchoServer({ ...options, listener: socket, bufferSize, idleTimeout, maxConnections });
   log.onEvent?.({ type: "idle" });
 
   let forced = false;
@@ -145,9 +162,9 @@ export async function serve(args: string[]): Promise<number> {
 }
 
 /** The start-up line, and a warning when the port is open to the network. */
-function announce(log: ServerLog, host: string, addr: Deno.NetAddr, workers = 1): void {
-  log.listening(host, addr, workers);
-  if (isWildcard(addr.hostname)) {
+function announce(log: ServerLog, host: string, addr: Deno.Addr, workers = 1, tls = false): void {
+  log.listening(host, addr, workers, tls);
+  if ("hostname" in addr && isWildcard(addr.hostname)) {
     log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);
   }
 }
@@ -233,6 +250,7 @@ async function serveOnWorkers(
       .reduce((sum, stats) => ({
         connections: sum.connections + stats.connections,
         open: sum.open + stats.open,
+        datagrams: 0,
         bytesEchoed: sum.bytesEchoed + stats.bytesEchoed,
         bytesReceived: sum.bytesReceived + stats.bytesReceived,
         bytesDiscarded: sum.bytesDiscarded + stats.bytesDiscarded,

@@ -6,22 +6,28 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, explainNetworkError, netPermission, RuntimeError } from "./errors.ts";
+import { errorReason, RuntimeError, UsageError } from "./errors.ts";
+import {
+  connect,
+  type ConnectOptions,
+  DEFAULT_PORT,
+  describeEndpoint,
+  listenDatagram,
+  type StreamConn,
+} from "./transport.ts";
 
 /** What to send, where, and how patiently. */
-export interface SendOptions {
-  /** Host name or address of the echo server. Default `localhost`. */
-  hostname?: string;
-  /** Port of the echo server. Default 10000. */
-  port?: number;
+export interface SendOptions extends Omit<ConnectOptions, "signal"> {
+  /** Send one UDP datagram and wait for its echo instead of using a stream. */
+  udp?: boolean;
   /** The bytes to send. */
   message: Uint8Array;
   /** Bytes read at a time. Default 16. */
   bufferSize?: number;
   /** Give up after this many milliseconds without progress. Default 10000. */
   timeout?: number;
-  /** Called once connected, before the first byte is sent. */
-  onConnected?: (conn: Deno.Conn) => void;
+  /** Called once connected (for UDP: once the socket is open), before the first byte is sent. */
+  onConnected?: () => void;
   /** Called for every read; `chunk` is only valid during the call. */
   onReceived?: (chunk: Uint8Array) => void;
 }
@@ -57,6 +63,10 @@ export class EchoError extends RuntimeError {
  * buffers), checks every byte, then shuts down its sending side and waits for the server to
  * close, so that a server which sends more than it was given is caught too.
  *
+ * The transport options pick TCP (the default, IPv4 or IPv6), TLS (`tls`), a Unix domain socket
+ * (`unix`) or UDP (`udp`: the message goes as one datagram, and the one that comes back must equal
+ * it; run with `--unstable-net`).
+ *
  * Throws an {@linkcode EchoError} when a byte differs, the server closes early or sends extra
  * bytes, or nothing moves for `timeout` milliseconds; a {@linkcode RuntimeError} when the
  * connection cannot be made.
@@ -76,8 +86,7 @@ export class EchoError extends RuntimeError {
  * ```
  */
 export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
-  const hostname = options.hostname ?? "localhost";
-  const port = options.port ?? 10000;
+  if (options.udp) return await sendDatagramAndVerify(options);
   const { message } = options;
   const timeoutMs = options.timeout ?? 10_000;
   const abort = new AbortController();
@@ -92,21 +101,17 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   };
 
   armTimer();
-  let conn: Deno.TcpConn;
+  let conn: StreamConn;
   try {
-    conn = await Deno.connect({ hostname, port, signal: abort.signal });
+    conn = await connect({ ...options, signal: abort.signal });
   } catch (err) {
     clearTimeout(timer);
     if (timedOut) {
       throw new RuntimeError(
-        `cannot connect to ${hostname} port ${port}: timed out after ${timeoutMs / 1000} s`,
+        `cannot connect to ${describeEndpoint(options)}: timed out after ${timeoutMs / 1000} s`,
       );
     }
-    throw explainNetworkError(err, "connect", {
-      hostname,
-      port,
-      permission: netPermission(hostname, port),
-    });
+    throw err;
   }
 
   let received = 0;
@@ -114,8 +119,7 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   const onAbort = () => conn.close();
   abort.signal.addEventListener("abort", onAbort);
   try {
-    conn.setNoDelay(true);
-    options.onConnected?.(conn);
+    options.onConnected?.();
     const started = performance.now();
     let finished = started;
     armTimer();
@@ -179,7 +183,7 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
 
 /** Writes all of `bytes` in slices of at most 1 MiB, calling `onProgress` after each. */
 export async function writeAll(
-  conn: Deno.Conn,
+  conn: StreamConn,
   bytes: Uint8Array,
   onProgress: () => void = () => {},
 ): Promise<void> {
@@ -188,4 +192,112 @@ export async function writeAll(
     written += await conn.write(bytes.subarray(written, written + 1024 * 1024));
     onProgress();
   }
+}
+
+/**
+ * The largest UDP payload that fits one IPv4 datagram: the most {@linkcode sendAndVerify} sends
+ * with `udp: true`.
+ *
+ * @example
+ * ```ts
+ * import { rejects } from "node:assert/strict";
+ * import { MAX_DATAGRAM, sendAndVerify, UsageError } from "./mod.ts";
+ *
+ * await rejects(
+ *   sendAndVerify({ udp: true, port: 9, message: new Uint8Array(MAX_DATAGRAM + 1) }),
+ *   UsageError,
+ * );
+ * ```
+ */
+export const MAX_DATAGRAM = 65_507;
+
+/**
+ * Sends `message` as one UDP datagram and waits for one datagram back from the server's port:
+ * RFC 862 echoes each datagram whole, so the reply must equal the message exactly.
+ */
+async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> {
+  const { message } = options;
+  if (message.length > MAX_DATAGRAM) {
+    throw new UsageError(
+      `a UDP datagram holds at most ${MAX_DATAGRAM} bytes, the message has ${message.length}`,
+    );
+  }
+  const hostname = options.hostname ?? "localhost";
+  const port = options.port ?? DEFAULT_PORT;
+  const timeoutMs = options.timeout ?? 10_000;
+  const socket = listenDatagram({ hostname: localAddressFor(hostname), port: 0 });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    socket.close();
+  }, timeoutMs);
+  try {
+    options.onConnected?.();
+    const started = performance.now();
+    try {
+      await socket.send(message, { transport: "udp", hostname, port });
+    } catch (err) {
+      throw new RuntimeError(`cannot send to ${hostname} port ${port}: ${errorReason(err)}`);
+    }
+    const buffer = new Uint8Array(MAX_DATAGRAM + 1);
+    let echo: Uint8Array;
+    try {
+      echo = await receiveFrom(socket, port, buffer);
+    } catch (err) {
+      if (!timedOut) throw new EchoError(errorReason(err), 0);
+      throw new EchoError(
+        `timed out after ${timeoutMs / 1000} s without a reply: the ${message.length}-byte ` +
+          "datagram or its echo was lost",
+        0,
+      );
+    }
+    const finished = performance.now();
+    if (options.onReceived) {
+      const chunkSize = options.bufferSize ?? 16;
+      let offset = 0;
+      do {
+        options.onReceived(echo.subarray(offset, offset + chunkSize));
+        offset += chunkSize;
+      } while (offset < echo.length);
+    }
+    const mismatch = describeMismatch(echo.subarray(0, message.length), message, 0);
+    if (mismatch) throw new EchoError(mismatch, echo.length);
+    if (echo.length !== message.length) {
+      throw new EchoError(
+        `the echo has ${echo.length} bytes, the datagram had ${message.length}`,
+        echo.length,
+      );
+    }
+    return {
+      bytesSent: message.length,
+      bytesReceived: echo.length,
+      roundTripMs: finished - started,
+    };
+  } finally {
+    clearTimeout(timer);
+    try {
+      socket.close();
+    } catch { /* closed by the timeout */ }
+  }
+}
+
+/** The next datagram from `port`; anything from another port is not the echo and is dropped. */
+async function receiveFrom(
+  socket: Deno.DatagramConn,
+  port: number,
+  buffer: Uint8Array,
+): Promise<Uint8Array> {
+  for (;;) {
+    const [data, from] = await socket.receive(buffer);
+    if ((from as Deno.NetAddr).port === port) return data;
+  }
+}
+
+/** The local address to send from: loopback for a loopback server, any address otherwise. */
+function localAddressFor(hostname: string): string {
+  const ipv6 = hostname.includes(":");
+  if (hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.")) {
+    return ipv6 ? "::1" : "127.0.0.1";
+  }
+  return ipv6 ? "::" : "0.0.0.0";
 }

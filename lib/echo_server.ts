@@ -39,7 +39,12 @@ export type EchoEvent =
   /** A connection beyond `maxConnections`, closed at once without an id or any echo. */
   | { type: "rejected"; peer: Deno.Addr; open: number; limit: number }
   /** The last open connection closed: the server waits for the next one. */
-  | { type: "idle" };
+  | { type: "idle" }
+  /**
+   * UDP: datagram number `id` arrived from `peer` and is echoed right away. `data` is only valid
+   * during the callback.
+   */
+  | { type: "datagram"; id: number; peer: Deno.Addr; data: Uint8Array };
 
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
@@ -66,6 +71,8 @@ export interface EchoStats {
   connections: number;
   /** Connections open right now. */
   open: number;
+  /** UDP datagrams echoed so far (0 for stream servers). */
+  datagrams: number;
   /** Bytes echoed back so far, over all connections. */
   bytesEchoed: number;
   /** Bytes received so far, over all connections. */
@@ -84,6 +91,7 @@ export function noStats(): EchoStats {
   return {
     connections: 0,
     open: 0,
+    datagrams: 0,
     bytesEchoed: 0,
     bytesReceived: 0,
     bytesDiscarded: 0,
@@ -95,6 +103,8 @@ interface Connection extends ConnectionInfo {
   readonly conn: Deno.Conn;
   /** True while the echo loop waits for data with nothing left to send back. */
   reading: boolean;
+  /** True while a TLS handshake is still running: nothing has been echoed yet. */
+  handshaking: boolean;
   draining: boolean;
   /** True once the server sent FIN (shut down its sending side). */
   finSent: boolean;
@@ -177,6 +187,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       peer: conn.remoteAddr,
       conn,
       reading: false,
+      handshaking: false,
       draining: this.#closing,
       finSent: false,
       lastActive: performance.now(),
@@ -224,6 +235,12 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     let reason: CloseReason = "eof";
     let detail: string | undefined;
     try {
+      // Finish TLS first, so that a client that fails the handshake is logged as such.
+      if ("handshake" in conn) {
+        connection.handshaking = true;
+        await handshake(conn as Deno.TlsConn);
+        connection.handshaking = false;
+      }
       while (!connection.draining) {
         connection.reading = true;
         const n = await conn.read(buffer);
@@ -311,6 +328,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     await new Promise((resolve) => setTimeout(resolve, 0));
     for (const connection of this.#connections) {
       if (connection.reading) sendFin(connection);
+      // Still shaking hands: nothing is owed and nothing can be said, so just hang up.
+      if (connection.handshaking) connection.conn.close();
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeout));
@@ -352,6 +371,14 @@ async function finishDraining(connection: Connection, stats: EchoStats): Promise
   for (let n; (n = await connection.conn.read(sink)) !== null;) {
     stats.bytesReceived += n;
     stats.bytesDiscarded += n;
+  }
+}
+
+async function handshake(conn: Deno.TlsConn): Promise<void> {
+  try {
+    await conn.handshake();
+  } catch (err) {
+    throw new Error(`TLS handshake failed: ${errorReason(err)}`, { cause: err });
   }
 }
 

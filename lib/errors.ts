@@ -100,5 +100,8 @@ export function errorReason(err: unknown): string {
   if (err instanceof Deno.errors.NotFound) return "no such file or directory";
   const message = err instanceof Error ? err.message : String(err);
   if (message.includes("failed to lookup address")) return "unknown host";
-  return message.replace(/\s*\(os error \d+\)$/, "").replace(/^./, (c) => c.toLowerCase());
+  // Lower-case the first word, unless it is an acronym such as TLS; drop OS error numbers and
+  // the documentation links some TLS errors end with.
+  return message.replace(/\s*\(os error \d+\)$/, "").replace(/:\s*https?:\/\/\S+$/, "")
+    .replace(/^[A-Z](?![A-Z])/, (c) => c.toLowerCase());
 }

@@ -24,6 +24,8 @@ export interface ServerLogOptions {
    * names it (`[w2 #5]` in text, `"worker": 2` in JSON), as connection numbers repeat across them.
    */
   worker?: number;
+  /** Bytes of a UDP datagram per `received` line, like a stream server's reads. Default 16. */
+  chunkSize?: number;
 }
 
 const numbers = new Intl.NumberFormat("en-US");
@@ -51,6 +53,8 @@ export class ServerLog {
   readonly #out: LineWriter;
   readonly #err: LineWriter;
   readonly #worker?: number;
+  readonly #chunkSize: number;
+  #datagrams = false;
   /** The per-event handler, or undefined when quiet, so the server skips per-chunk work. */
   readonly onEvent?: (event: EchoEvent) => void;
 
@@ -59,6 +63,7 @@ export class ServerLog {
     this.#out = options.out;
     this.#err = options.err;
     this.#worker = options.worker;
+    this.#chunkSize = options.chunkSize ?? 16;
     if (!options.quiet) {
       this.onEvent = options.format === "json"
         ? (event) => this.#json(event)
@@ -67,14 +72,18 @@ export class ServerLog {
   }
 
   /**
-   * The start-up line: where the server listens, with the host as the user named it, and how many
-   * workers share the port when there are several.
+   * The start-up line: where the server listens, with the host as the user named it, how many
+   * workers share the port when there are several, and the protocol when it is not plain TCP.
    */
-  listening(host: string, addr: Deno.Addr, workers = 1): void {
+  listening(host: string, addr: Deno.Addr, workers = 1, tls = false): void {
+    this.#datagrams = addr.transport === "udp";
+    const protocol = tls ? "tls" : addr.transport;
     if (this.#format === "json") {
       this.#jsonLine({
         event: "listening",
         address: formatAddress(addr),
+        // Plain TCP says nothing, as before transports existed; the others name themselves.
+        transport: protocol === "tcp" ? undefined : protocol,
         workers: workers > 1 ? workers : undefined,
       }, true);
       return;
@@ -82,7 +91,11 @@ export class ServerLog {
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? `${host} port ${addr.port}`
       : formatAddress(addr);
-    this.#out.line(`Starting up on ${where}${workers > 1 ? ` with ${workers} workers` : ""}`, true);
+    const label = protocol === "tcp" || protocol === "unix" ? "" : ` (${protocol.toUpperCase()})`;
+    this.#out.line(
+      `Starting up on ${where}${label}${workers > 1 ? ` with ${workers} workers` : ""}`,
+      true,
+    );
   }
 
   /** A server-level failure that ended no connection; shown even when quiet. */
@@ -113,18 +126,17 @@ export class ServerLog {
     if (this.#format === "json") {
       this.#jsonLine({
         event: "shutdown",
-        connections: stats.connections,
+        ...(this.#datagrams ? { datagrams: stats.datagrams } : { connections: stats.connections }),
         bytes_received: stats.bytesReceived,
         bytes_echoed: stats.bytesEchoed,
         bytes_discarded: stats.bytesDiscarded,
         rejected: stats.rejected,
       }, true);
     } else {
-      const connections = `${numbers.format(stats.connections)} connection${
-        stats.connections === 1 ? "" : "s"
-      }`;
       const notes = [
-        `${connections}`,
+        this.#datagrams
+          ? plural(stats.datagrams, "datagram")
+          : plural(stats.connections, "connection"),
         `${numbers.format(stats.bytesEchoed)} bytes echoed`,
         ...(stats.bytesDiscarded > 0
           ? [`${numbers.format(stats.bytesDiscarded)} bytes sent after the shutdown notice dropped`]
@@ -154,7 +166,8 @@ export class ServerLog {
   #text(event: EchoEvent): void {
     const worker = this.#worker === undefined ? "" : `w${this.#worker}`;
     if (event.type === "idle") {
-      return this.#out.line(`${worker ? `[${worker}] ` : ""}waiting for a connection`);
+      const waiting = this.#datagrams ? "waiting for a datagram" : "waiting for a connection";
+      return this.#out.line(`${worker ? `[${worker}] ` : ""}${waiting}`);
     }
     if (event.type === "rejected") {
       return this.#out.line(
@@ -162,6 +175,7 @@ export class ServerLog {
           `${numbers.format(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
       );
     }
+    if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
     const others = event.type === "closed" ? event.open : event.open - 1;
     const prefix = worker
       ? `[${worker} #${event.conn.id}] `
@@ -197,6 +211,18 @@ export class ServerLog {
     }
   }
 
+  /** A datagram in the classic shape: its bytes in `chunkSize` pieces, then the echo. */
+  #textDatagram(peer: Deno.Addr, data: Uint8Array): void {
+    const out = this.#out;
+    out.line(`datagram from ${formatPeer(peer)}`);
+    let offset = 0;
+    do {
+      out.line(`received ${formatBytesLiteral(data.subarray(offset, offset + this.#chunkSize))}`);
+      offset += this.#chunkSize;
+    } while (offset < data.length);
+    out.line("sending data back to the client");
+  }
+
   #json(event: EchoEvent): void {
     switch (event.type) {
       case "idle":
@@ -207,6 +233,14 @@ export class ServerLog {
           peer: formatAddress(event.peer),
           open: event.open,
           limit: event.limit,
+        });
+      case "datagram":
+        return this.#jsonLine({
+          datagram: event.id,
+          peer: formatAddress(event.peer),
+          event: "datagram",
+          bytes: event.data.length,
+          data: formatBytesLiteral(event.data),
         });
     }
     const base = { conn: event.conn.id, peer: formatAddress(event.conn.peer) };
@@ -238,4 +272,8 @@ export class ServerLog {
       keep,
     );
   }
+}
+
+function plural(count: number, noun: string): string {
+  return `${numbers.format(count)} ${noun}${count === 1 ? "" : "s"}`;
 }

@@ -16,10 +16,12 @@
  *
  * equal(formatPeer({ transport: "tcp", hostname: "127.0.0.1", port: 49964 }), "('127.0.0.1', 49964)");
  * equal(formatPeer({ transport: "tcp", hostname: "::1", port: 50000 }), "('::1', 50000, 0, 0)");
+ * equal(formatPeer({ transport: "unix", path: "/tmp/echo.sock" }), "'/tmp/echo.sock'");
  * ```
  */
 export function formatPeer(addr: Deno.Addr): string {
-  if ("path" in addr) return pythonString(addr.path);
+  // An unnamed Unix client has no path (null): Python shows it as ''.
+  if ("path" in addr) return pythonString(addr.path ?? "");
   if ("cid" in addr) return `(${addr.cid}, ${addr.port})`;
   return addr.hostname.includes(":")
     ? `(${pythonString(addr.hostname)}, ${addr.port}, 0, 0)`
@@ -39,7 +41,7 @@ export function formatPeer(addr: Deno.Addr): string {
  * ```
  */
 export function formatAddress(addr: Deno.Addr): string {
-  if ("path" in addr) return addr.path;
+  if ("path" in addr) return addr.path ?? "";
   if ("cid" in addr) return `vsock:${addr.cid}:${addr.port}`;
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`

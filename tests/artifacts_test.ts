@@ -1,5 +1,5 @@
 import { equal } from "node:assert/strict";
-import { runCli, ServeProcess } from "./helpers.ts";
+import { pathExists, runCli, ServeProcess } from "./helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -41,23 +41,16 @@ Deno.test("deno task bundle makes one JS file that serves and sends with deno ru
  */
 function denortMissing(): string | undefined {
   const denortBin = Deno.env.get("DENORT_BIN");
-  if (denortBin) return exists(denortBin) ? undefined : `DENORT_BIN=${denortBin} does not exist`;
+  if (denortBin) {
+    return pathExists(denortBin) ? undefined : `DENORT_BIN=${denortBin} does not exist`;
+  }
   const info = new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stderr: "null" })
     .outputSync();
   const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir as string;
   const zip = `${denoDir}/dl/release/v${Deno.version.deno}/denort-${Deno.build.target}.zip`;
-  return exists(zip)
+  return pathExists(zip)
     ? undefined
     : `the denort runtime is not cached (${zip}) and deno compile cannot download it here`;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const skipCompile = denortMissing();

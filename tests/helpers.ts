@@ -223,20 +223,22 @@ export class ServeProcess implements AsyncDisposable {
 
   /**
    * Starts `tcpecho serve --port 0 ARGS...` and waits for its start-up line to learn the port.
-   * Pass `--host` in `args` to change the address (default `localhost`).
+   * Pass `--host` in `args` to change the address (default `localhost`); with `--unix` there is
+   * no port (it stays 0).
    */
   static async start(args: string[] = [], options: CliOptions = {}): Promise<ServeProcess> {
+    const portArgs = args.includes("--unix") ? [] : ["--port", "0"];
     const server = new ServeProcess(
-      cliCommand(["serve", "--port", "0", ...args], options, "null").spawn(),
+      cliCommand(["serve", ...portArgs, ...args], options, "null").spawn(),
     );
     const line = await server.#firstLine().catch(async (err) => {
       await server.child.status;
       await server.stderr.done;
       throw new Error(`server did not start: ${err.message}\n${server.stderr.text}`);
     });
-    server.port = Number(
-      line.match(/port (\d+)/)?.[1] ?? JSON.parse(line).address.split(":").pop(),
-    );
+    const port = line.match(/port (\d+)/)?.[1] ??
+      (line.startsWith("{") ? JSON.parse(line).address.split(":").pop() : "0");
+    server.port = Number(port) || 0;
     return server;
   }
 
@@ -353,6 +355,16 @@ export function skipUnless(
 /** A test's name and `ignore` flag for a test that needs `program` on the PATH. */
 export function needs(program: string, name: string): { name: string; ignore: boolean } {
   return skipUnless(hasProgram(program), `${program} is not installed`, name);
+}
+
+/** Whether anything (a file, a socket, a directory) exists at `path`. */
+export function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Replaces client port numbers in peer tuples with `PORT`, so transcripts compare exactly. */

@@ -1,0 +1,229 @@
+/**
+ * Transports: where an echo server listens and how a client reaches it. TCP over IPv4 or IPv6,
+ * TLS over TCP, Unix domain sockets and UDP, behind one set of options, with failures turned into
+ * one-line errors that say what to do.
+ *
+ * @module
+ */
+
+import {
+  errorReason,
+  explainNetworkError,
+  netPermission,
+  RuntimeError,
+  type Target,
+} from "./errors.ts";
+import { connectUnverifiedTls } from "./unverified_tls.ts";
+
+/** A certificate chain and its private key, both PEM, for a TLS server. */
+export interface TlsServerOptions {
+  /** The server's certificate chain (leaf first), PEM. */
+  cert: string;
+  /** The private key of the leaf certificate, PEM. */
+  key: string;
+}
+
+/** How a TLS client checks the server. */
+export interface TlsClientOptions {
+  /** Extra trusted root certificates (PEM), on top of the system's. */
+  caCerts?: string[];
+  /** Skip every check of the server's certificate: encryption without authentication. */
+  insecure?: boolean;
+}
+
+/** Where a stream server listens: TCP (plain or TLS) or a Unix domain socket. */
+export interface ListenOptions {
+  /** Address to listen on (IPv4, IPv6 or a name). Default `localhost`. */
+  hostname?: string;
+  /** Port to listen on; 0 picks a free one. Default 10000. */
+  port?: number;
+  /** Listen on a Unix domain socket at this path instead of TCP. */
+  unix?: string;
+  /** Speak TLS with this certificate and key. */
+  tls?: TlsServerOptions;
+}
+
+/** Where a stream client connects: TCP (plain or TLS) or a Unix domain socket. */
+export interface ConnectOptions {
+  /** Server host name or address. Default `localhost`. */
+  hostname?: string;
+  /** Server port. Default 10000. */
+  port?: number;
+  /** Connect to the Unix domain socket at this path instead of TCP. */
+  unix?: string;
+  /** Speak TLS; `true` checks the server against the system's root certificates. */
+  tls?: boolean | TlsClientOptions;
+  /** Aborts a connection attempt still in progress. */
+  signal?: AbortSignal;
+}
+
+/** What the echo loops need from a connection; every transport's connections provide it. */
+export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close">;
+
+/** The port both ends use when none is given, as in the classic tutorial. */
+export const DEFAULT_PORT = 10000;
+
+/**
+ * Names an endpoint the way the messages and the start-up line do: `localhost port 10000`,
+ * `::1 port 7`, or the socket path.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { describeEndpoint } from "./transport.ts";
+ *
+ * equal(describeEndpoint({ hostname: "::1", port: 7 }), "::1 port 7");
+ * equal(describeEndpoint({ unix: "/tmp/echo.sock" }), "/tmp/echo.sock");
+ * ```
+ */
+export function describeEndpoint(
+  options: Pick<ListenOptions, "hostname" | "port" | "unix">,
+): string {
+  return options.unix ??
+    `${options.hostname ?? "localhost"} port ${options.port ?? DEFAULT_PORT}`;
+}
+
+function target(options: ListenOptions | ConnectOptions): Target {
+  if (options.unix !== undefined) {
+    return {
+      hostname: options.unix,
+      permission: `--allow-read=${options.unix} --allow-write=${options.unix} ` +
+        `--allow-net=unix:${options.unix}`,
+    };
+  }
+  const hostname = options.hostname ?? "localhost";
+  const port = options.port ?? DEFAULT_PORT;
+  return { hostname, port, permission: netPermission(hostname, port) };
+}
+
+/**
+ * Opens a listening socket for a stream echo server: TCP, TLS over TCP, or a Unix domain socket.
+ * An existing file at a Unix socket path is never replaced, since another server may still be
+ * using it. Throws a {@linkcode RuntimeError} that says why when the socket cannot be opened.
+ *
+ * @example A Unix domain socket in a temporary directory
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { listen } from "./transport.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const listener = listen({ unix: `${dir}/echo.sock` });
+ * equal(listener.addr.transport, "unix");
+ * listener.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function listen(options: ListenOptions): Deno.Listener {
+  const where = target(options);
+  try {
+    if (options.unix !== undefined) return listenUnix(options.unix);
+    const address = { hostname: where.hostname, port: where.port };
+    return options.tls ? Deno.listenTls({ ...address, ...options.tls }) : Deno.listen(address);
+  } catch (err) {
+    if (options.tls && isCertificateError(err)) {
+      const reason = String(err).includes("KeyMismatch")
+        ? "the key does not match the certificate"
+        : errorReason(err);
+      throw new RuntimeError(`cannot use the TLS certificate and key: ${reason}`);
+    }
+    throw explainNetworkError(err, "listen", where);
+  }
+}
+
+function listenUnix(path: string): Deno.UnixListener {
+  try {
+    return Deno.listen({ transport: "unix", path });
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    const kind = Deno.lstatSync(path).isSocket ? "a socket" : "a file that is not a socket";
+    throw new RuntimeError(
+      `cannot listen on ${path}: ${kind} already exists there; if no server uses it, remove it`,
+    );
+  }
+}
+
+function isCertificateError(err: unknown): boolean {
+  return err instanceof Deno.errors.InvalidData ||
+    (err instanceof Error && /certificate|key/i.test(err.message) &&
+      !(err instanceof Deno.errors.NotCapable));
+}
+
+/**
+ * Connects to a stream echo server over TCP, TLS or a Unix domain socket, with TCP_NODELAY on
+ * TCP connections and the TLS handshake done, so that a bad certificate fails here, in one line.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { connect, listen } from "./transport.ts";
+ *
+ * using listener = listen({ hostname: "127.0.0.1", port: 0 }) as Deno.TcpListener;
+ * const conn = await connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * using accepted = await listener.accept();
+ * await conn.write(new Uint8Array([1, 2, 3]));
+ * equal(await accepted.read(new Uint8Array(8)), 3);
+ * conn.close();
+ * ```
+ */
+export async function connect(options: ConnectOptions): Promise<StreamConn> {
+  const where = target(options);
+  const { signal } = options;
+  const tls = options.tls === true ? {} : options.tls || undefined;
+  try {
+    if (options.unix !== undefined) {
+      return await Deno.connect({ transport: "unix", path: options.unix });
+    }
+    const hostname = where.hostname;
+    const port = where.port!;
+    if (tls?.insecure) return await connectUnverifiedTls({ hostname, port, signal });
+    const tcp = await Deno.connect({ hostname, port, signal });
+    tcp.setNoDelay(true);
+    if (!tls) return tcp;
+    const conn = await Deno.startTls(tcp, { hostname, caCerts: tls.caCerts });
+    // A server that never answers the handshake must not outlast the caller's patience.
+    const onAbort = () => conn.close();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await conn.handshake();
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      conn.close();
+      throw new RuntimeError(
+        `cannot connect to ${describeEndpoint(options)}: TLS handshake failed: ${errorReason(err)}`,
+      );
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    return conn;
+  } catch (err) {
+    throw explainNetworkError(err, "connect", where);
+  }
+}
+
+/**
+ * Opens a UDP socket. Deno keeps UDP behind its `--unstable-net` flag; without it this throws a
+ * {@linkcode RuntimeError} naming the flag.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { listenDatagram } from "./transport.ts";
+ *
+ * const socket = listenDatagram({ hostname: "127.0.0.1", port: 0 });
+ * equal(socket.addr.transport, "udp");
+ * socket.close();
+ * ```
+ */
+export function listenDatagram(
+  options: Pick<ListenOptions, "hostname" | "port">,
+): Deno.DatagramConn {
+  const where = target(options);
+  if (typeof Deno.listenDatagram !== "function") {
+    throw new RuntimeError("UDP needs Deno's unstable network API: run deno with --unstable-net");
+  }
+  try {
+    return Deno.listenDatagram({ transport: "udp", hostname: where.hostname, port: where.port! });
+  } catch (err) {
+    throw explainNetworkError(err, "listen", where);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The UDP echo server of RFC 862: every datagram is sent back whole to where it came from.
+ *
+ * @module
+ */
+
+import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
+import { errorReason } from "./errors.ts";
+import { formatPeer } from "./peer.ts";
+
+/** How a UDP echo server behaves. */
+export interface UdpEchoServerOptions {
+  /** The socket to serve; the server owns it from now on and closes it on shutdown. */
+  socket: Deno.DatagramConn;
+  /** Called for every datagram; omit it to run without any per-datagram work. */
+  onEvent?: (event: EchoEvent) => void;
+  /** Called when a datagram cannot be received or echoed. */
+  onError?: (message: string) => void;
+}
+
+/** Room for the largest datagram there is. */
+const MAX_DATAGRAM = 65_536;
+
+/**
+ * A running UDP echo server. Datagrams are echoed one at a time, in the order they arrive.
+ * Dispose of it (`await using`) or call {@linkcode UdpEchoServer.shutdown} to stop it.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { UdpEchoServer } from "./udp_echo_server.ts";
+ *
+ * await using server = new UdpEchoServer({
+ *   socket: Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 }),
+ * });
+ * const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+ * await client.send(new TextEncoder().encode("ping"), server.addr);
+ * const [echo] = await client.receive();
+ * client.close();
+ * equal(new TextDecoder().decode(echo), "ping");
+ * ```
+ */
+export class UdpEchoServer implements AsyncDisposable {
+  readonly #socket: Deno.DatagramConn;
+  readonly #onEvent?: (event: EchoEvent) => void;
+  readonly #onError?: (message: string) => void;
+  readonly #stats: EchoStats = noStats();
+  readonly #loop: Promise<void>;
+  #closing = false;
+
+  /** Starts echoing on `options.socket` at once. */
+  constructor(options: UdpEchoServerOptions) {
+    this.#socket = options.socket;
+    this.#onEvent = options.onEvent;
+    this.#onError = options.onError;
+    this.#loop = this.#echo();
+  }
+
+  /** The address the server listens on, with the real port when port 0 was asked for. */
+  get addr(): Deno.NetAddr {
+    return this.#socket.addr as Deno.NetAddr;
+  }
+
+  /** A snapshot of the server's counters. */
+  get stats(): EchoStats {
+    return { ...this.#stats };
+  }
+
+  async #echo(): Promise<void> {
+    const buffer = new Uint8Array(MAX_DATAGRAM);
+    while (!this.#closing) {
+      let data: Uint8Array;
+      let peer: Deno.Addr;
+      try {
+        [data, peer] = await this.#socket.receive(buffer);
+      } catch (err) {
+        if (this.#closing || err instanceof Deno.errors.BadResource) break;
+        this.#onError?.(`receive failed: ${errorReason(err)}`);
+        continue;
+      }
+      const id = ++this.#stats.datagrams;
+      this.#stats.bytesReceived += data.length;
+      this.#onEvent?.({ type: "datagram", id, peer, data });
+      try {
+        await this.#socket.send(data, peer);
+        this.#stats.bytesEchoed += data.length;
+      } catch (err) {
+        if (this.#closing) break;
+        this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
+      }
+    }
+  }
+
+  /**
+   * Closes the socket and resolves once the receive loop has ended. UDP has no connections to
+   * drain, so the drain timeout a stream server takes is accepted and not needed.
+   */
+  async shutdown(_drainTimeout?: number): Promise<void> {
+    this.abort();
+    await this.#loop;
+  }
+
+  /** Closes the socket at once. */
+  abort(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    try {
+      this.#socket.close();
+    } catch { /* already closed */ }
+  }
+
+  /** Stops the server; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+}

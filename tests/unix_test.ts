@@ -1,0 +1,105 @@
+import { equal, match } from "node:assert/strict";
+import { hasProgram, needs, pathExists, runCli, runProgram, ServeProcess } from "./helpers.ts";
+
+const ignore = Deno.build.os === "windows";
+
+/** Runs `fn` with a socket path in a fresh temporary directory, removed afterwards. */
+async function withSocketPath(fn: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "tcpecho-unix-" });
+  try {
+    await fn(`${dir}/echo.sock`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test({
+  name:
+    "serve --unix echoes to our client and socat, shows peers as '', removes its socket at exit",
+  ignore,
+  async fn(t) {
+    await withSocketPath(async (path) => {
+      await using server = await ServeProcess.start(["--unix", path]);
+      equal(server.stdout.lines[0], `Starting up on ${path}`);
+
+      await t.step("our client", async () => {
+        const ours = await runCli(["send", "--unix", path, "over a Unix socket"]);
+        equal(ours.stderr, "");
+        equal(
+          ours.stdout,
+          `connecting to ${path}\nsending b'over a Unix socket'\n` +
+            "received b'over a Unix sock'\nreceived b'et'\nclosing socket\n",
+        );
+        equal(ours.code, 0);
+        await server.stdout.waitForCount(/^Closing current connection$/, 1);
+        equal(
+          server.stdout.text,
+          `Starting up on ${path}
+waiting for a connection
+connection from ''
+received b'over a Unix sock'
+sending data back to the client
+received b'et'
+sending data back to the client
+received b''
+no data from ''
+Closing current connection
+waiting for a connection`,
+        );
+      });
+
+      await t.step({
+        ...needs("socat", "socat UNIX-CONNECT"),
+        fn: async () =>
+          equal(
+            (await runProgram("socat", ["-", `UNIX-CONNECT:${path}`], "from socat")).stdout,
+            "from socat",
+          ),
+      });
+
+      equal((await server.stop()).code, 0);
+      const totals = hasProgram("socat") ? "2 connections, 28" : "1 connection, 18";
+      equal(server.stdout.lines.at(-1), `shut down: ${totals} bytes echoed`);
+      equal(pathExists(path), false, "the socket file is removed at shutdown");
+    });
+  },
+});
+
+Deno.test({
+  name: "serve --unix never replaces an existing file; send --unix names a missing socket",
+  ignore,
+  async fn() {
+    await withSocketPath(async (path) => {
+      // A server killed outright leaves its socket file behind.
+      const killed = await ServeProcess.start(["--unix", path]);
+      await killed.stop("SIGKILL");
+      equal(pathExists(path), true);
+      const stale = await runCli(["serve", "--unix", path]);
+      equal(
+        stale.stderr,
+        `error: cannot listen on ${path}: a socket already exists there; if no server uses it, ` +
+          "remove it\n",
+      );
+      equal(stale.code, 1);
+      await Deno.remove(path);
+
+      await Deno.writeTextFile(path, "not a socket");
+      const file = await runCli(["serve", "--unix", path]);
+      match(file.stderr, /: a file that is not a socket already exists there;/);
+      equal(file.code, 1);
+      equal(await Deno.readTextFile(path), "not a socket");
+      await Deno.remove(path);
+
+      const missing = await runCli(["send", "--unix", path]);
+      equal(missing.stderr, `error: cannot connect to ${path}: no such file or directory\n`);
+      equal(missing.code, 1);
+
+      const mixed = await runCli(["send", "--unix", path, "--port", "7"]);
+      equal(
+        mixed.stderr,
+        "error: --unix and --port do not go together (see 'tcpecho send --help')\n",
+      );
+      equal(mixed.code, 2);
+    });
+  },
+});
