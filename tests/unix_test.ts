@@ -1,7 +1,18 @@
 import { equal, match } from "node:assert/strict";
-import { hasProgram, needs, pathExists, runCli, runProgram, ServeProcess } from "./helpers.ts";
+import {
+  hasProgram,
+  needs,
+  pathExists,
+  runCli,
+  runProgram,
+  ServeProcess,
+  skipUnless,
+} from "./helpers.ts";
 
-const ignore = Deno.build.os === "windows";
+/** A test that needs Unix domain sockets, which Deno does not offer on Windows. */
+function unixTest(name: string) {
+  return skipUnless(Deno.build.os !== "windows", "no Unix domain sockets on Windows", name);
+}
 
 /** Runs `fn` with a socket path in a fresh temporary directory, removed afterwards. */
 async function withSocketPath(fn: (path: string) => Promise<void>): Promise<void> {
@@ -14,9 +25,9 @@ async function withSocketPath(fn: (path: string) => Promise<void>): Promise<void
 }
 
 Deno.test({
-  name:
+  ...unixTest(
     "serve --unix echoes to our client and socat, shows peers as '', removes its socket at exit",
-  ignore,
+  ),
   async fn(t) {
     await withSocketPath(async (path) => {
       await using server = await ServeProcess.start(["--unix", path]);
@@ -66,8 +77,7 @@ waiting for a connection`,
 });
 
 Deno.test({
-  name: "serve --unix never replaces an existing file; send --unix names a missing socket",
-  ignore,
+  ...unixTest("serve --unix never replaces an existing file; send --unix names a missing socket"),
   async fn() {
     await withSocketPath(async (path) => {
       // A server killed outright leaves its socket file behind.
