@@ -9,13 +9,13 @@ import {
   formatSize,
   parseCount,
   parseFlags,
-  parsePort,
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
 import { formatAddress, isLoopback } from "./lib/peer.ts";
+import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./lib/transport_flags.ts";
 
 /** The help text of `tcpecho bench`. */
 export const BENCH_HELP = `Usage: tcpecho bench [options]
@@ -24,11 +24,15 @@ A load generator: drive a TCP echo server (ours, socat, any other) as hard as th
 say, check every echoed byte against what was sent, and report messages/s, MiB/s and
 round-trip latency percentiles. Any corrupted byte, early close, reset or timeout is counted
 and makes the exit code 1. Point it only at servers you run: it warns when the target is not
-a loopback address.
+a loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.
 
 Options:
       --host HOST          server to load (default: localhost)
   -p, --port PORT          its port (default: 10000)
+      --unix PATH          load a server on a Unix domain socket instead of TCP
+      --tls                speak TLS; the server's certificate must chain to a trusted root
+      --ca FILE            with --tls: also trust this CA certificate (PEM)
+      --insecure           with --tls: accept any certificate (for tests only)
   -c, --connections N      connections at once (default: 1)
   -s, --size BYTES         bytes per message, 1 B to 16 MiB; takes suffixes KiB and MiB
                            (default: 16)
@@ -44,7 +48,9 @@ On a terminal, a progress line is shown once a second on standard error.
 Examples:
   tcpecho bench --port 7 --duration 3
   tcpecho bench -c 50 -s 16 --json
-  tcpecho bench -c 4 -s 64KiB -w 4 --count 1000`;
+  tcpecho bench -c 4 -s 64KiB -w 4 --count 1000
+  tcpecho bench --tls --ca ca.pem --port 4433 -c 50
+  tcpecho bench --unix /tmp/echo.sock -c 10`;
 
 const MAX_SIZE = 16 * 1024 * 1024;
 const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -53,8 +59,7 @@ const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 /** Runs `tcpecho bench` with `args`; returns the exit code. */
 export async function bench(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags("bench", args, {
-    host: { type: "string" },
-    port: { type: "string", short: "p" },
+    ...CLIENT_TRANSPORT_FLAGS,
     connections: { type: "string", short: "c" },
     size: { type: "string", short: "s" },
     window: { type: "string", short: "w" },
@@ -70,15 +75,17 @@ export async function bench(args: string[]): Promise<number> {
   }
   checkPositionals("bench", positionals, 0);
   const flag = (name: string) => values[name] as string | undefined;
-  const hostname = flag("host") ?? "localhost";
   if (flag("duration") !== undefined && flag("count") !== undefined) {
     throw new UsageError(
       "give either --duration or --count, not both (see 'tcpecho bench --help')",
     );
   }
+  const { endpoint, udp } = await clientTransport("bench", values);
+  if (udp) {
+    throw new UsageError("bench loads stream servers only, not --udp (see 'tcpecho bench --help')");
+  }
   const options = {
-    hostname,
-    port: flag("port") === undefined ? 10000 : parsePort(flag("port")!),
+    ...endpoint,
     connections: optional(flag("connections"), (t) => parseCount(t, "--connections", 1, 10000)),
     size: optional(flag("size"), (t) => parseSize(t, "--size", 1, MAX_SIZE)),
     window: optional(flag("window"), (t) => parseCount(t, "--window", 1, 1024)),
@@ -86,10 +93,14 @@ export async function bench(args: string[]): Promise<number> {
     count: optional(flag("count"), (t) => parseCount(t, "--count", 1, 1e12)),
     timeout: optional(flag("timeout"), (t) => parseSeconds(t, "--timeout")),
   };
-  if (!isLoopback(hostname)) {
+  const { hostname } = endpoint;
+  if (hostname !== undefined && !isLoopback(hostname)) {
     console.error(
       `warning: ${hostname} is not a loopback address: this load goes over a real network`,
     );
+  }
+  if (typeof endpoint.tls === "object" && endpoint.tls.insecure) {
+    console.error("warning: --insecure: the server's certificate is not checked");
   }
   const progress = !values.json && Deno.stderr.isTerminal();
   const report = await runLoad({

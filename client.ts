@@ -53,7 +53,7 @@ Options:
   -c, --count N          ping mode: send the message N times, one at a time on one
                          connection, with a line per reply and its round-trip time,
                          then a summary like ping's (Ctrl-C stops early and prints it);
-                         plain TCP only
+                         over TCP, TLS or a Unix socket (not --udp)
   -i, --interval S       ping mode: seconds between a reply and the next message
                          (default: 1; with only --interval, pings until Ctrl-C)
   -q, --quiet            print nothing; the exit code tells
@@ -91,12 +91,10 @@ export async function send(args: string[]): Promise<number> {
   }
   checkPositionals("send", positionals, 1);
   const { endpoint, udp } = await clientTransport("send", values);
-  const pinging = values.count !== undefined || values.interval !== undefined;
-  if (pinging && (udp || endpoint.unix !== undefined || endpoint.tls)) {
-    const flag = udp ? "--udp" : endpoint.tls ? "--tls" : "--unix";
+  if (udp && (values.count !== undefined || values.interval !== undefined)) {
     throw new UsageError(
-      `${values.count !== undefined ? "--count" : "--interval"} works over plain TCP only, ` +
-        `not with ${flag} (see 'tcpecho send --help')`,
+      `${values.count !== undefined ? "--count" : "--interval"} works over streams only, ` +
+        `not with --udp (see 'tcpecho send --help')`,
     );
   }
   const bufferSize = values["buffer-size"] === undefined
@@ -119,11 +117,13 @@ export async function send(args: string[]): Promise<number> {
 
   const transcript = !values.quiet && !values.json;
   const out = new LineWriter(Deno.stdout);
+  if (typeof endpoint.tls === "object" && endpoint.tls.insecure && !values.quiet) {
+    console.error("warning: --insecure: the server's certificate is not checked");
+  }
   if (count !== undefined || interval !== undefined) {
     try {
       return await pingMode({
-        hostname: endpoint.hostname!,
-        port: endpoint.port!,
+        endpoint,
         message,
         bufferSize,
         timeout,
@@ -138,9 +138,6 @@ export async function send(args: string[]): Promise<number> {
   }
   const tls = typeof endpoint.tls === "object" ? endpoint.tls : undefined;
   const transport = udp ? "udp" : endpoint.unix !== undefined ? "unix" : tls ? "tls" : "tcp";
-  if (tls?.insecure && !values.quiet) {
-    console.error("warning: --insecure: the server's certificate is not checked");
-  }
   if (transcript) {
     const label = transport === "udp" || transport === "tls" ? ` (${transport.toUpperCase()})` : "";
     const verb = udp ? "sending a datagram to" : "connecting to";

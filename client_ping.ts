@@ -7,11 +7,12 @@
 import { pingEcho, type PingResult } from "./lib/echo_pinger.ts";
 import { RuntimeError } from "./lib/errors.ts";
 import type { LineWriter } from "./lib/line_writer.ts";
+import type { ConnectOptions } from "./lib/transport.ts";
 
 /** What ping mode needs from the `send` command line. */
 export interface PingModeOptions {
-  hostname: string;
-  port: number;
+  /** The server: TCP, TLS or a Unix domain socket. */
+  endpoint: ConnectOptions;
   message: Uint8Array;
   count: number;
   interval: number;
@@ -34,16 +35,19 @@ const percent = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
  * least one reply came back and nothing went wrong; throws when the server misbehaved.
  */
 export async function pingMode(options: PingModeOptions): Promise<number> {
-  const { hostname, port, message, out, output } = options;
+  const { endpoint, message, out, output } = options;
+  const { hostname, port, unix } = endpoint;
+  // ping's wording over TCP ("from 127.0.0.1 port 7"); a Unix socket is named by its path.
+  const server = unix ?? `${hostname} port ${port}`;
+  const tls = endpoint.tls ? " (TLS)" : "";
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
   Deno.addSignalListener("SIGINT", onSignal);
-  let from = hostname;
+  let from = server;
   let result: PingResult;
   try {
     result = await pingEcho({
-      hostname,
-      port,
+      ...endpoint,
       message,
       count: options.count,
       interval: options.interval,
@@ -51,15 +55,17 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
       bufferSize: options.bufferSize,
       signal: interrupt.signal,
       onConnected: (remote) => {
-        from = remote.hostname;
+        const address = "hostname" in remote ? remote.hostname : undefined;
+        if (address !== undefined) from = `${address} port ${port}`;
         if (output === "transcript") {
-          out.line(`ECHO ${hostname} (${from}) port ${port}: ${message.length} bytes per message`);
+          const target = address === undefined ? server : `${hostname} (${address}) port ${port}`;
+          out.line(`ECHO ${target}${tls}: ${message.length} bytes per message`);
         }
       },
       onReply: (reply) => {
         if (output === "transcript") {
           out.line(
-            `${reply.bytes} bytes from ${from} port ${port}: seq=${reply.seq} time=${
+            `${reply.bytes} bytes from ${from}: seq=${reply.seq} time=${
               milliseconds.format(reply.timeMs)
             } ms`,
           );
@@ -71,7 +77,7 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
   }
   const loss = result.sent === 0 ? 0 : (result.sent - result.received) / result.sent * 100;
   if (output === "transcript") {
-    out.line(`--- ${hostname} port ${port} echo statistics ---`);
+    out.line(`--- ${server} echo statistics ---`);
     out.line(
       `${result.sent} messages sent, ${result.received} received, ${
         percent.format(loss)
@@ -87,8 +93,8 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
     }
   } else if (output === "json") {
     out.line(JSON.stringify({
-      host: hostname,
-      port,
+      ...(unix === undefined ? { host: hostname, port } : { path: unix }),
+      ...(tls ? { transport: "tls" } : {}),
       sent: result.sent,
       received: result.received,
       loss_percent: Number(loss.toFixed(1)),

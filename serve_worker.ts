@@ -9,7 +9,7 @@
 import { EchoServer, type EchoStats, noStats } from "./lib/echo_server.ts";
 import { ServerLog } from "./lib/event_log.ts";
 import { LineWriter } from "./lib/line_writer.ts";
-import { listenTcp } from "./lib/listen.ts";
+import { listen, type TlsServerOptions } from "./lib/transport.ts";
 
 /** How the main thread sets a worker going. */
 export interface WorkerStart {
@@ -23,6 +23,8 @@ export interface WorkerStart {
   quiet: boolean;
   idleTimeout?: number;
   maxConnections?: number;
+  /** Speak TLS with this certificate and key. */
+  tls?: TlsServerOptions;
 }
 
 /** What the main thread tells a worker. */
@@ -67,13 +69,18 @@ export function runServeWorker(): void {
   scope.onmessage = async ({ data: message }) => {
     switch (message.type) {
       case "start": {
-        let listener: Deno.TcpListener;
+        let listener: Deno.Listener;
         try {
-          listener = listenTcp({ hostname: message.host, port: message.port, reusePort: true });
+          listener = listen({
+            hostname: message.host,
+            port: message.port,
+            tls: message.tls,
+            reusePort: true,
+          });
         } catch (err) {
           return scope.postMessage({ type: "failed", message: (err as Error).message });
         }
-        scope.postMessage({ type: "listening", addr: listener.addr });
+        scope.postMessage({ type: "listening", addr: listener.addr as Deno.NetAddr });
         log = new ServerLog({
           format: message.format,
           quiet: message.quiet,

@@ -53,8 +53,8 @@ Options:
       --drain-timeout S  seconds to finish echoes in flight at shutdown; a second
                          signal stops at once (default: 5)
   -w, --workers N        serve on N threads sharing the port, the kernel spreading
-                         connections over them, with one log and one shutdown (Linux;
-                         needs deno run --unstable-net) (default: 1)
+                         connections over them, with one log and one shutdown; TCP or
+                         TLS (Linux; needs deno run --unstable-net) (default: 1)
   -h, --help             show this help
 
 Examples:
@@ -110,10 +110,10 @@ export async function serve(args: string[]): Promise<number> {
 
   const { endpoint, udp } = await serverTransport("serve", values);
   const tls = endpoint.tls !== undefined;
-  if (workers > 1 && (udp || tls || endpoint.unix !== undefined)) {
-    const flag = udp ? "--udp" : tls ? "--tls-cert" : "--unix";
+  if (workers > 1 && (udp || endpoint.unix !== undefined)) {
     throw new UsageError(
-      `--workers serves plain TCP only, not ${flag} (see 'tcpecho serve --help')`,
+      `--workers serves TCP and TLS only, not ${udp ? "--udp" : "--unix"} ` +
+        "(see 'tcpecho serve --help')",
     );
   }
 
@@ -136,6 +136,7 @@ export async function serve(args: string[]): Promise<number> {
       quiet: values.quiet === true,
       idleTimeout,
       maxConnections,
+      tls: endpoint.tls,
     } as const;
     return await serveOnWorkers(log, settings, workers, drainTimeout);
   }
@@ -235,7 +236,7 @@ async function serveOnWorkers(
       const addr = await Promise.race([listening, crashed]);
       first ??= addr;
     }
-    announce(log, settings.host, first!, count);
+    announce(log, settings.host, first!, count, settings.tls !== undefined);
     log.onEvent?.({ type: "idle" });
     await Promise.race([
       untilSignal(() => {

@@ -7,15 +7,15 @@
 
 import { EchoError, writeAll } from "./echo_client.ts";
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, explainNetworkError, netPermission, UsageError } from "./errors.ts";
+import { errorReason, UsageError } from "./errors.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
+import { connect, type ConnectOptions, type StreamConn } from "./transport.ts";
 
-/** Where to ping, with what, how often, and for how long. */
-export interface PingOptions {
-  /** Host name or address of the echo server. Default `localhost`. */
-  hostname?: string;
-  /** Port of the echo server. Default 10000. */
-  port?: number;
+/**
+ * Where to ping, with what, how often, and for how long. The server is reached as
+ * {@linkcode ConnectOptions} say: TCP, TLS or a Unix domain socket.
+ */
+export interface PingOptions extends Omit<ConnectOptions, "signal"> {
   /** The bytes sent each time. Must not be empty. */
   message: Uint8Array;
   /** How many messages to send. Default `Infinity`: until `signal` aborts. */
@@ -29,7 +29,7 @@ export interface PingOptions {
   /** Stops the run at once (Ctrl-C); the result counts what was done so far. */
   signal?: AbortSignal;
   /** Called once connected, with the server's address. */
-  onConnected?: (remote: Deno.NetAddr) => void;
+  onConnected?: (remote: Deno.Addr) => void;
   /** Called for every reply that came back whole and unchanged. */
   onReply?: (reply: PingReply) => void;
 }
@@ -86,26 +86,19 @@ const LINGER_MS = 1000;
  * ```
  */
 export async function pingEcho(options: PingOptions): Promise<PingResult> {
-  const hostname = options.hostname ?? "localhost";
-  const port = options.port ?? 10000;
   const { message, signal } = options;
   const count = options.count ?? Infinity;
   const interval = options.interval ?? 1000;
   const timeout = options.timeout ?? 10_000;
   if (message.length === 0) throw new UsageError("cannot ping with an empty message");
 
-  let conn: Deno.TcpConn;
+  let conn: StreamConn;
   try {
-    conn = await Deno.connect({ hostname, port, signal });
+    conn = await connect(options);
   } catch (err) {
     if (signal?.aborted) return { sent: 0, received: 0, elapsedMs: 0 };
-    throw explainNetworkError(err, "connect", {
-      hostname,
-      port,
-      permission: netPermission(hostname, port),
-    });
+    throw err;
   }
-  conn.setNoDelay(true);
   options.onConnected?.(conn.remoteAddr);
 
   const stats = new RoundTripStats();
@@ -152,7 +145,7 @@ export async function pingEcho(options: PingOptions): Promise<PingResult> {
  * size, or why it did not come back whole and unchanged.
  */
 async function exchange(
-  conn: Deno.TcpConn,
+  conn: StreamConn,
   message: Uint8Array,
   buffer: Uint8Array,
   timeout: number,
@@ -193,7 +186,7 @@ async function exchange(
 
 /** After the last reply: say we are done and check the server closes without sending more. */
 async function checkNothingMore(
-  conn: Deno.TcpConn,
+  conn: StreamConn,
   received: number,
 ): Promise<EchoError | undefined> {
   await conn.closeWrite().catch(() => {});

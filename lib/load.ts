@@ -6,16 +6,15 @@
  */
 
 import { Buffer } from "node:buffer";
-import { explainNetworkError } from "./errors.ts";
 import { LatencyHistogram, type LatencySummary } from "./histogram.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
+import { connect, type ConnectOptions, type StreamConn } from "./transport.ts";
 
-/** What to load and for how long. */
-export interface LoadOptions {
-  /** The echo server's host. Default `localhost`. */
-  hostname?: string;
-  /** The echo server's port. */
-  port: number;
+/**
+ * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,
+ * TLS or a Unix domain socket.
+ */
+export interface LoadOptions extends Omit<ConnectOptions, "signal"> {
   /** Connections opened at once. Default 1. */
   connections?: number;
   /** Bytes per message. Default 16. */
@@ -60,8 +59,8 @@ export interface LoadErrors {
 
 /** The outcome of a run. */
 export interface LoadReport {
-  /** The server's address as connected to. */
-  target: Deno.NetAddr;
+  /** The server's address as connected to: TCP (plain or TLS) or a Unix socket path. */
+  target: Deno.Addr;
   /** Connections used. */
   connections: number;
   /** Bytes per message. */
@@ -121,7 +120,7 @@ interface Run {
  * ```
  */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
-  const { hostname = "localhost", port, connections = 1, size = 16, window = 1 } = options;
+  const { connections = 1, size = 16, window = 1 } = options;
   const count = options.count ?? Infinity;
   const duration = options.duration ?? (options.count === undefined ? 5000 : Infinity);
   const readSize = Math.min(Math.max(size * window, 16), MAX_READ);
@@ -137,7 +136,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     stopping: false,
   };
 
-  const conns = await connectAll(hostname, port, connections);
+  const conns = await connectAll(options, connections);
   const workers = conns.map((conn) => new Worker(run, conn, readSize));
   const started = performance.now();
   let stopped = Infinity;
@@ -171,7 +170,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const seconds = (Math.min(performance.now(), stopped) - started) / 1000;
   const bytes = run.messages * size;
   return {
-    target: conns[0].remoteAddr,
+    // A Unix client socket knows no peer path: name the one connected to.
+    target: options.unix === undefined
+      ? conns[0].remoteAddr
+      : { transport: "unix", path: options.unix },
     connections,
     size,
     window,
@@ -192,32 +194,24 @@ export function totalErrors(errors: LoadErrors): number {
   return errors.mismatches + errors.earlyCloses + errors.resets + errors.timeouts;
 }
 
-async function connectAll(
-  hostname: string,
-  port: number,
-  connections: number,
-): Promise<Deno.TcpConn[]> {
+/** Opens every connection, or none: one failure closes the others and says why. */
+async function connectAll(options: ConnectOptions, connections: number): Promise<StreamConn[]> {
   const attempts = await Promise.allSettled(
-    Array.from({ length: connections }, () => Deno.connect({ hostname, port })),
+    Array.from({ length: connections }, () => connect(options)),
   );
   const conns = attempts.flatMap((a) => a.status === "fulfilled" ? [a.value] : []);
   const failure = attempts.find((a) => a.status === "rejected");
   if (failure) {
     for (const conn of conns) conn.close();
-    throw explainNetworkError(failure.reason, "connect", {
-      hostname,
-      port,
-      permission: `--allow-net=${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
-    });
+    throw failure.reason;
   }
-  for (const conn of conns) conn.setNoDelay(true);
   return conns;
 }
 
 /** One connection's sender and receiver, sharing the window. */
 class Worker {
   readonly #run: Run;
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: StreamConn;
   /** When each message in the window was sent, by message number modulo the window. */
   readonly #sentAt: Float64Array;
   readonly done: Promise<void>;
@@ -230,7 +224,7 @@ class Worker {
   #sending = false;
   #closed = false;
 
-  constructor(run: Run, conn: Deno.TcpConn, readSize: number) {
+  constructor(run: Run, conn: StreamConn, readSize: number) {
     this.#run = run;
     this.#conn = conn;
     this.#sentAt = new Float64Array(run.window);

@@ -41,6 +41,11 @@ export interface ListenOptions {
   unix?: string;
   /** Speak TLS with this certificate and key. */
   tls?: TlsServerOptions;
+  /**
+   * Share the TCP port with other listeners, the kernel spreading connections over them (Linux
+   * only; needs `--unstable-net`).
+   */
+  reusePort?: boolean;
 }
 
 /** Where a stream client connects: TCP (plain or TLS) or a Unix domain socket. */
@@ -58,7 +63,7 @@ export interface ConnectOptions {
 }
 
 /** What the echo loops need from a connection; every transport's connections provide it. */
-export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close">;
+export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "remoteAddr">;
 
 /** The port both ends use when none is given, as in the classic tutorial. */
 export const DEFAULT_PORT = 10000;
@@ -117,7 +122,11 @@ export function listen(options: ListenOptions): Deno.Listener {
   const where = target(options);
   try {
     if (options.unix !== undefined) return listenUnix(options.unix);
-    const address = { hostname: where.hostname, port: where.port };
+    const address = {
+      hostname: where.hostname,
+      port: where.port,
+      reusePort: options.reusePort ?? false,
+    };
     return options.tls ? Deno.listenTls({ ...address, ...options.tls }) : Deno.listen(address);
   } catch (err) {
     if (options.tls && isCertificateError(err)) {

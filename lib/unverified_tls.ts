@@ -64,9 +64,16 @@ export class UnverifiedTlsConn {
   #ended = false;
   #error?: Error;
   #wake?: () => void;
+  /** The server's address, kept from the handshake: Node forgets it once the socket closes. */
+  readonly remoteAddr: Deno.NetAddr;
 
   constructor(socket: TLSSocket) {
     this.#socket = socket;
+    this.remoteAddr = {
+      transport: "tcp",
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    };
     const wake = () => {
       this.#wake?.();
       this.#wake = undefined;
