@@ -211,6 +211,15 @@ Deno.test("bench rejects bad flags with exit 2 and an unreachable server with ex
   const zero = await runCli(["bench", "--window", "0"]);
   equal(zero.code, 2);
   equal(zero.stderr, "error: --window must be a whole number from 1 to 1024, not '0'\n");
+  const udp = await runCli(["bench", "--udp"]);
+  equal(udp.code, 2);
+  equal(
+    udp.stderr,
+    "error: bench loads stream servers only, not --udp (see 'tcpecho bench --help')\n",
+  );
+  const insecure = await runCli(["bench", "--insecure"]);
+  equal(insecure.code, 2);
+  equal(insecure.stderr, "error: --insecure needs --tls (see 'tcpecho bench --help')\n");
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();

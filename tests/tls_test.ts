@@ -1,4 +1,4 @@
-import { equal, match } from "node:assert/strict";
+import { deepEqual, equal, match } from "node:assert/strict";
 import { sendAndVerify, startEchoServer } from "../lib/mod.ts";
 import { makeCertificates } from "./certificates.ts";
 import { LineCollector, needs, normalisePeers, runCli, ServeProcess } from "./helpers.ts";
@@ -212,4 +212,51 @@ Deno.test("send --tls gives up on a server that never answers the handshake", as
   listener.close();
   await accepting.catch(() => {});
   for (const conn of held) conn.close();
+});
+
+Deno.test({
+  ...needs("openssl", "bench --tls and send --tls --count load and ping serve over TLS"),
+  async fn() {
+    await using certificates = await makeCertificates();
+    const { ca, cert, key } = certificates;
+    await using server = await ServeProcess.start(
+      ["--host", "127.0.0.1", "--quiet", "--tls-cert", cert, "--tls-key", key],
+    );
+    const port = String(server.port);
+    const client = ["--host", "127.0.0.1", "--port", port, "--tls", "--ca", ca];
+
+    const bench = await runCli(
+      ["bench", ...client, "-c", "4", "-s", "100", "-w", "2", "--count", "50", "--json"],
+    );
+    equal(bench.stderr, "");
+    equal(bench.code, 0);
+    const report = JSON.parse(bench.stdout);
+    deepEqual(
+      [report.target, report.messages, report.bytes, report.errors, report.ok],
+      [
+        `127.0.0.1:${port}`,
+        200,
+        20_000,
+        { mismatches: 0, early_closes: 0, resets: 0, timeouts: 0 },
+        true,
+      ],
+    );
+
+    const ping = await runCli(["send", ...client, "--count", "3", "--interval", "0"]);
+    equal(ping.stderr, "");
+    equal(ping.code, 0);
+    const lines = ping.stdout.trimEnd().split("\n");
+    equal(lines.length, 7, ping.stdout);
+    equal(lines[0], `ECHO 127.0.0.1 (127.0.0.1) port ${port} (TLS): 91 bytes per message`);
+    for (const [index, line] of lines.slice(1, 4).entries()) {
+      match(line, new RegExp(`^91 bytes from 127\\.0\\.0\\.1 port ${port}: seq=${index + 1} `));
+    }
+    equal(lines[4], `--- 127.0.0.1 port ${port} echo statistics ---`);
+    match(lines[5], /^3 messages sent, 3 received, 0% loss, time \d+ms$/);
+
+    // The server saw every byte of both: four bench connections and one ping connection.
+    equal((await server.stop()).code, 0);
+    equal(server.stdout.lines.at(-1), "shut down: 5 connections, 20,273 bytes echoed");
+    equal(server.stderr.text, "");
+  },
 });

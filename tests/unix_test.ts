@@ -1,4 +1,4 @@
-import { equal, match } from "node:assert/strict";
+import { deepEqual, equal, match } from "node:assert/strict";
 import {
   hasProgram,
   needs,
@@ -110,6 +110,41 @@ Deno.test({
         "error: --unix and --port do not go together (see 'tcpecho send --help')\n",
       );
       equal(mixed.code, 2);
+    });
+  },
+});
+
+Deno.test({
+  ...unixTest("bench --unix and send --unix --count load and ping serve on a Unix socket"),
+  async fn() {
+    await withSocketPath(async (path) => {
+      await using server = await ServeProcess.start(["--unix", path, "--quiet"]);
+
+      const bench = await runCli(
+        ["bench", "--unix", path, "-c", "4", "-s", "100", "-w", "2", "--count", "50", "--json"],
+      );
+      equal(bench.stderr, "");
+      equal(bench.code, 0);
+      const report = JSON.parse(bench.stdout);
+      deepEqual(
+        [report.target, report.messages, report.bytes, report.errors, report.ok],
+        [path, 200, 20_000, { mismatches: 0, early_closes: 0, resets: 0, timeouts: 0 }, true],
+      );
+
+      const ping = await runCli(["send", "--unix", path, "--count", "3", "--interval", "0"]);
+      equal(ping.stderr, "");
+      equal(ping.code, 0);
+      const lines = ping.stdout.trimEnd().split("\n");
+      equal(lines.length, 7, ping.stdout);
+      equal(lines[0], `ECHO ${path}: 91 bytes per message`);
+      for (const [index, line] of lines.slice(1, 4).entries()) {
+        match(line, new RegExp(`^91 bytes from ${RegExp.escape(path)}: seq=${index + 1} time=`));
+      }
+      equal(lines[4], `--- ${path} echo statistics ---`);
+      match(lines[5], /^3 messages sent, 3 received, 0% loss, time \d+ms$/);
+
+      equal((await server.stop()).code, 0);
+      equal(server.stdout.lines.at(-1), "shut down: 5 connections, 20,273 bytes echoed");
     });
   },
 });
