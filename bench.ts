@@ -9,6 +9,7 @@ import {
   formatSize,
   parseCount,
   parseFlags,
+  parseOptional,
   parseSeconds,
   parseSize,
 } from "./lib/cli_args.ts";
@@ -74,8 +75,7 @@ export async function bench(args: string[]): Promise<number> {
     return 0;
   }
   checkPositionals("bench", positionals, 0);
-  const flag = (name: string) => values[name] as string | undefined;
-  if (flag("duration") !== undefined && flag("count") !== undefined) {
+  if (values.duration !== undefined && values.count !== undefined) {
     throw new UsageError(
       "give either --duration or --count, not both (see 'tcpecho bench --help')",
     );
@@ -86,12 +86,12 @@ export async function bench(args: string[]): Promise<number> {
   }
   const options = {
     ...endpoint,
-    connections: optional(flag("connections"), (t) => parseCount(t, "--connections", 1, 10000)),
-    size: optional(flag("size"), (t) => parseSize(t, "--size", 1, MAX_SIZE)),
-    window: optional(flag("window"), (t) => parseCount(t, "--window", 1, 1024)),
-    duration: optional(flag("duration"), (t) => parseSeconds(t, "--duration")),
-    count: optional(flag("count"), (t) => parseCount(t, "--count", 1, 1e12)),
-    timeout: optional(flag("timeout"), (t) => parseSeconds(t, "--timeout")),
+    connections: parseOptional(values, "connections", (t, f) => parseCount(t, f, 1, 10000)),
+    size: parseOptional(values, "size", (t, f) => parseSize(t, f, 1, MAX_SIZE)),
+    window: parseOptional(values, "window", (t, f) => parseCount(t, f, 1, 1024)),
+    duration: parseOptional(values, "duration", parseSeconds),
+    count: parseOptional(values, "count", (t, f) => parseCount(t, f, 1, 1e12)),
+    timeout: parseOptional(values, "timeout", parseSeconds),
   };
   const { hostname } = endpoint;
   if (hostname !== undefined && !isLoopback(hostname)) {
@@ -114,10 +114,6 @@ export async function bench(args: string[]): Promise<number> {
     throw new RuntimeError(`the echo check failed: ${describeErrors(report)}`);
   }
   return 0;
-}
-
-function optional<T>(text: string | undefined, parse: (text: string) => T): T | undefined {
-  return text === undefined ? undefined : parse(text);
 }
 
 const encoder = new TextEncoder();

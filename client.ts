@@ -8,10 +8,11 @@ import { pingMode } from "./client_ping.ts";
 import { formatBytesLiteral } from "./lib/bytes_literal.ts";
 import {
   checkPositionals,
+  parseBufferSize,
   parseCount,
   parseFlags,
+  parseOptional,
   parseSeconds,
-  parseSize,
 } from "./lib/cli_args.ts";
 import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
 import { UsageError } from "./lib/errors.ts";
@@ -70,8 +71,6 @@ Examples:
   tcpecho send --unix /tmp/echo.sock
   tcpecho send --udp --timeout 2`;
 
-const MAX_BUFFER = 16 * 1024 * 1024;
-
 /** Runs `tcpecho send` with `args`; returns the exit code. */
 export async function send(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags("send", args, {
@@ -97,18 +96,18 @@ export async function send(args: string[]): Promise<number> {
         `not with --udp (see 'tcpecho send --help')`,
     );
   }
-  const bufferSize = values["buffer-size"] === undefined
-    ? 16
-    : parseSize(values["buffer-size"] as string, "--buffer-size", 1, MAX_BUFFER);
-  const timeout = values.timeout === undefined
-    ? 10_000
-    : parseSeconds(values.timeout as string, "--timeout");
-  const count = values.count === undefined
-    ? undefined
-    : parseCount(values.count as string, "--count", 1, Number.MAX_SAFE_INTEGER);
-  const interval = values.interval === undefined
-    ? undefined
-    : parseSeconds(values.interval as string, "--interval", true);
+  const bufferSize = parseBufferSize(values);
+  const timeout = parseOptional(values, "timeout", parseSeconds) ?? 10_000;
+  const count = parseOptional(
+    values,
+    "count",
+    (text, flag) => parseCount(text, flag, 1, Number.MAX_SAFE_INTEGER),
+  );
+  const interval = parseOptional(
+    values,
+    "interval",
+    (text, flag) => parseSeconds(text, flag, true),
+  );
   const file = values.file as string | undefined;
   if (file !== undefined && positionals.length > 0) {
     throw new UsageError("give either MESSAGE or --file, not both (see 'tcpecho send --help')");

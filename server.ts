@@ -6,10 +6,11 @@
 
 import {
   checkPositionals,
+  parseBufferSize,
   parseCount,
   parseFlags,
+  parseOptional,
   parseSeconds,
-  parseSize,
 } from "./lib/cli_args.ts";
 import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
@@ -66,7 +67,6 @@ Examples:
   tcpecho serve --unix /tmp/echo.sock
   tcpecho serve --udp`;
 
-const MAX_BUFFER = 16 * 1024 * 1024;
 /** Characters of log allowed to wait for a slow standard output before lines are dropped. */
 const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
 
@@ -88,25 +88,22 @@ export async function serve(args: string[]): Promise<number> {
     return 0;
   }
   checkPositionals("serve", positionals, 0);
-  const bufferSize = values["buffer-size"] === undefined
-    ? 16
-    : parseSize(values["buffer-size"] as string, "--buffer-size", 1, MAX_BUFFER);
+  const bufferSize = parseBufferSize(values);
   const format = (values.log as string | undefined) ?? "text";
   if (format !== "text" && format !== "json") {
     throw new UsageError(`--log must be text or json, not '${format}'`);
   }
-  const drainTimeout = values["drain-timeout"] === undefined
-    ? 5000
-    : parseSeconds(values["drain-timeout"] as string, "--drain-timeout", true);
-  const idleTimeout = values["idle-timeout"] === undefined
-    ? undefined
-    : parseSeconds(values["idle-timeout"] as string, "--idle-timeout");
-  const maxConnections = values["max-connections"] === undefined
-    ? undefined
-    : parseCount(values["max-connections"] as string, "--max-connections", 1, 1_000_000);
-  const workers = values.workers === undefined
-    ? 1
-    : parseCount(values.workers as string, "--workers", 1, 256);
+  const drainTimeout =
+    parseOptional(values, "drain-timeout", (text, flag) => parseSeconds(text, flag, true)) ?? 5000;
+  const idleTimeout = parseOptional(values, "idle-timeout", parseSeconds);
+  const maxConnections = parseOptional(
+    values,
+    "max-connections",
+    (text, flag) => parseCount(text, flag, 1, 1_000_000),
+  );
+  const workers =
+    parseOptional(values, "workers", (text, flag) => parseCount(text, flag, 1, 256)) ??
+      1;
 
   const { endpoint, udp } = await serverTransport("serve", values);
   const tls = endpoint.tls !== undefined;

@@ -55,6 +55,29 @@ function describeParseError(err: unknown): string {
   }
 }
 
+/**
+ * Parses flag `--name` with `parse` when it was given, and returns undefined when it was not, so
+ * that a default can follow with `??`.
+ */
+export function parseOptional<T>(
+  values: ParsedArgs["values"],
+  name: string,
+  parse: (text: string, flag: string) => T,
+): T | undefined {
+  const text = values[name];
+  return typeof text === "string" ? parse(text, `--${name}`) : undefined;
+}
+
+/** `--buffer-size`, shared by `serve` and `send`: 1 B to 16 MiB, default 16 B. */
+export function parseBufferSize(values: ParsedArgs["values"]): number {
+  return parseOptional(
+    values,
+    "buffer-size",
+    (text, flag) => parseSize(text, flag, 1, 16 * 1024 ** 2),
+  ) ??
+    16;
+}
+
 /** Parses a TCP or UDP port: a whole number from 0 (any free port) to 65535. */
 export function parsePort(text: string, flag = "--port"): number {
   const port = /^\d+$/.test(text) ? Number(text) : NaN;
