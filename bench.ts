@@ -12,11 +12,11 @@ import {
   parseOptional,
   parseSeconds,
   parseSize,
-} from "./lib/cli_args.ts";
+} from "./cli/args.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
 import { formatAddress, isLoopback } from "./lib/peer.ts";
-import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./lib/transport_flags.ts";
+import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 
 /** The help text of `tcpecho bench`. */
 export const BENCH_HELP = `Usage: tcpecho bench [options]

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { pingMode } from "./client_ping.ts";
+import { pingMode } from "./cli/ping_mode.ts";
 import { formatBytesLiteral } from "./lib/bytes_literal.ts";
 import {
   checkPositionals,
@@ -13,13 +13,13 @@ import {
   parseFlags,
   parseOptional,
   parseSeconds,
-} from "./lib/cli_args.ts";
+} from "./cli/args.ts";
 import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
 import { UsageError } from "./lib/errors.ts";
-import { LineWriter } from "./lib/line_writer.ts";
-import { readInput } from "./lib/read_input.ts";
+import { LineWriter } from "./cli/line_writer.ts";
+import { readInput } from "./cli/read_input.ts";
 import { describeEndpoint } from "./lib/transport.ts";
-import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./lib/transport_flags.ts";
+import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 
 /** The tutorial's message: long enough to travel in several 16-byte chunks. */
 export const DEFAULT_MESSAGE =

@@ -10,7 +10,7 @@ import config from "./deno.json" with { type: "json" };
 import { bench, BENCH_HELP } from "./bench.ts";
 import { send, SEND_HELP } from "./client.ts";
 import { UsageError } from "./lib/errors.ts";
-import { isWorker, runServeWorker } from "./serve_worker.ts";
+import { isWorker, runServeWorker } from "./cli/serve_workers.ts";
 import { serve, SERVE_HELP } from "./server.ts";
 
 /** The help text of `tcpecho` itself. */

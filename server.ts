@@ -11,15 +11,15 @@ import {
   parseFlags,
   parseOptional,
   parseSeconds,
-} from "./lib/cli_args.ts";
+} from "./cli/args.ts";
 import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
-import { droppedLinesNote, ServerLog } from "./lib/event_log.ts";
-import { LineWriter } from "./lib/line_writer.ts";
+import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
+import { LineWriter } from "./cli/line_writer.ts";
 import { listen, listenDatagram } from "./lib/transport.ts";
-import { SERVER_TRANSPORT_FLAGS, serverTransport } from "./lib/transport_flags.ts";
+import { SERVER_TRANSPORT_FLAGS, serverTransport } from "./cli/transport_flags.ts";
 import { UdpEchoServer } from "./lib/udp_echo_server.ts";
-import type { FromWorker, ToWorker, WorkerStart } from "./serve_worker.ts";
+import type { FromWorker, ToWorker, WorkerStart } from "./cli/serve_workers.ts";
 
 /** The help text of `tcpecho serve`. */
 export const SERVE_HELP = `Usage: tcpecho serve [options]

@@ -6,6 +6,7 @@
  */
 
 import { errorReason } from "./errors.ts";
+import { listen, type ListenOptions } from "./transport.ts";
 
 /**
  * Why a connection ended: the client closed (`eof`), reset or vanished (`reset`), stayed silent
@@ -394,4 +395,50 @@ function isPeerGone(err: unknown): boolean {
     err instanceof Deno.errors.BrokenPipe ||
     err instanceof Deno.errors.NotConnected ||
     err instanceof Deno.errors.UnexpectedEof;
+}
+
+/**
+ * Where and how to start an echo server with {@linkcode startEchoServer}: TCP by default, TLS
+ * with `tls`, a Unix domain socket with `unix`.
+ */
+export interface StartEchoServerOptions
+  extends Omit<EchoServerOptions, "listener">, ListenOptions {}
+
+/**
+ * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM) or a Unix domain
+ * socket (`unix: path`). It is `AsyncDisposable`: `await using` shuts it down gracefully.
+ *
+ * @example TCP on a free port
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+ * equal(server.addr.hostname, "127.0.0.1");
+ * ```
+ *
+ * @example A Unix domain socket
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/echo.sock`;
+ * {
+ *   await using server = startEchoServer({ unix: path });
+ *   equal(server.addr.path, path);
+ *   const result = await sendAndVerify({ unix: path, message: new Uint8Array([1, 2, 3]) });
+ *   equal(result.bytesReceived, 3);
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function startEchoServer(
+  options: StartEchoServerOptions & { unix: string },
+): EchoServer<Deno.UnixAddr>;
+/** Starts a TCP or TLS echo server; see the first signature. */
+export function startEchoServer(options?: StartEchoServerOptions): EchoServer<Deno.NetAddr>;
+export function startEchoServer(options: StartEchoServerOptions = {}): EchoServer {
+  const { hostname, port, unix, tls, ...rest } = options;
+  return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, tls }) });
 }

@@ -137,19 +137,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   };
 
   const conns = await connectAll(options, connections);
-  const workers = conns.map((conn) => new Worker(run, conn, readSize));
+  const loadConnections = conns.map((conn) => new LoadConnection(run, conn, readSize));
   const started = performance.now();
   let stopped = Infinity;
   const stop = () => {
     stopped = performance.now();
     run.stopping = true;
-    for (const worker of workers) worker.stop();
+    for (const connection of loadConnections) connection.stop();
   };
   const deadline = Number.isFinite(duration) ? setTimeout(stop, duration) : undefined;
   let last = { at: started, messages: 0 };
   const watchdog = setInterval(() => {
     const now = performance.now();
-    for (const worker of workers) worker.checkTimeout(now);
+    for (const connection of loadConnections) connection.checkTimeout(now);
     if (options.onProgress && now - last.at >= 1000) {
       options.onProgress({
         seconds: (now - started) / 1000,
@@ -162,7 +162,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     }
   }, Math.min(100, run.timeout / 4));
   try {
-    await Promise.all(workers.map((worker) => worker.done));
+    await Promise.all(loadConnections.map((connection) => connection.done));
   } finally {
     clearTimeout(deadline);
     clearInterval(watchdog);
@@ -209,7 +209,7 @@ async function connectAll(options: ConnectOptions, connections: number): Promise
 }
 
 /** One connection's sender and receiver, sharing the window. */
-class Worker {
+class LoadConnection {
   readonly #run: Run;
   readonly #conn: StreamConn;
   /** When each message in the window was sent, by message number modulo the window. */

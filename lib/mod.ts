@@ -39,10 +39,6 @@
  * @module
  */
 
-import { type EchoEvent, EchoServer, type EchoServerOptions } from "./echo_server.ts";
-import { listen, listenDatagram, type ListenOptions } from "./transport.ts";
-import { UdpEchoServer } from "./udp_echo_server.ts";
-
 export { formatBytesLiteral } from "./bytes_literal.ts";
 export { formatAddress, formatPeer, isLoopback } from "./peer.ts";
 export { RuntimeError, UsageError } from "./errors.ts";
@@ -53,6 +49,8 @@ export {
   EchoServer,
   type EchoServerOptions,
   type EchoStats,
+  startEchoServer,
+  type StartEchoServerOptions,
 } from "./echo_server.ts";
 export {
   EchoError,
@@ -70,8 +68,13 @@ export {
   type TlsClientOptions,
   type TlsServerOptions,
 } from "./transport.ts";
-export { UdpEchoServer, type UdpEchoServerOptions } from "./udp_echo_server.ts";
-export { pingEcho, type PingOptions, type PingReply, type PingResult } from "./echo_pinger.ts";
+export {
+  startUdpEchoServer,
+  type StartUdpEchoServerOptions,
+  UdpEchoServer,
+  type UdpEchoServerOptions,
+} from "./udp_echo_server.ts";
+export { ping, type PingOptions, type PingReply, type PingResult } from "./ping.ts";
 export { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
 export { LatencyHistogram, type LatencySummary } from "./histogram.ts";
 export {
@@ -83,86 +86,3 @@ export {
   totalErrors,
 } from "./load.ts";
 export { pattern } from "./pattern.ts";
-
-/**
- * Where and how to start an echo server with {@linkcode startEchoServer}: TCP by default, TLS
- * with `tls`, a Unix domain socket with `unix`.
- */
-export interface StartEchoServerOptions
-  extends Omit<EchoServerOptions, "listener">, ListenOptions {}
-
-/**
- * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM) or a Unix domain
- * socket (`unix: path`). It is `AsyncDisposable`: `await using` shuts it down gracefully.
- *
- * @example TCP on a free port
- * ```ts
- * import { equal } from "node:assert/strict";
- * import { startEchoServer } from "./mod.ts";
- *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
- * equal(server.addr.hostname, "127.0.0.1");
- * ```
- *
- * @example A Unix domain socket
- * ```ts
- * import { equal } from "node:assert/strict";
- * import { sendAndVerify, startEchoServer } from "./mod.ts";
- *
- * const dir = await Deno.makeTempDir();
- * const path = `${dir}/echo.sock`;
- * {
- *   await using server = startEchoServer({ unix: path });
- *   equal(server.addr.path, path);
- *   const result = await sendAndVerify({ unix: path, message: new Uint8Array([1, 2, 3]) });
- *   equal(result.bytesReceived, 3);
- * }
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export function startEchoServer(
-  options: StartEchoServerOptions & { unix: string },
-): EchoServer<Deno.UnixAddr>;
-/** Starts a TCP or TLS echo server; see the first signature. */
-export function startEchoServer(options?: StartEchoServerOptions): EchoServer<Deno.NetAddr>;
-export function startEchoServer(options: StartEchoServerOptions = {}): EchoServer {
-  const { hostname, port, unix, tls, ...rest } = options;
-  return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, tls }) });
-}
-
-/** Where and how to start a UDP echo server with {@linkcode startUdpEchoServer}. */
-export interface StartUdpEchoServerOptions {
-  /** Address to listen on. Default `localhost`. */
-  hostname?: string;
-  /** Port to listen on; 0 picks a free one (read it back from `addr.port`). Default 10000. */
-  port?: number;
-  /** Called for every datagram. */
-  onEvent?: (event: EchoEvent) => void;
-  /** Called when a datagram cannot be received or echoed. */
-  onError?: (message: string) => void;
-}
-
-/**
- * Starts a UDP echo server (RFC 862: each datagram is sent back whole). Deno keeps UDP behind
- * `--unstable-net`: run with that flag. It is `AsyncDisposable`.
- *
- * @example
- * ```ts
- * import { equal } from "node:assert/strict";
- * import { sendAndVerify, startUdpEchoServer } from "./mod.ts";
- *
- * await using server = startUdpEchoServer({ hostname: "127.0.0.1", port: 0 });
- * const result = await sendAndVerify({
- *   udp: true,
- *   hostname: "127.0.0.1",
- *   port: server.addr.port,
- *   message: new TextEncoder().encode("ping"),
- * });
- * equal(result.bytesReceived, 4);
- * equal(server.stats.datagrams, 1);
- * ```
- */
-export function startUdpEchoServer(options: StartUdpEchoServerOptions = {}): UdpEchoServer {
-  const { hostname, port, ...rest } = options;
-  return new UdpEchoServer({ ...rest, socket: listenDatagram({ hostname, port }) });
-}

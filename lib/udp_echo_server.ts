@@ -7,6 +7,7 @@
 import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
 import { errorReason } from "./errors.ts";
 import { formatPeer } from "./peer.ts";
+import { listenDatagram } from "./transport.ts";
 
 /** How a UDP echo server behaves. */
 export interface UdpEchoServerOptions {
@@ -113,4 +114,41 @@ export class UdpEchoServer implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.shutdown();
   }
+}
+
+/** Where and how to start a UDP echo server with {@linkcode startUdpEchoServer}. */
+export interface StartUdpEchoServerOptions {
+  /** Address to listen on. Default `localhost`. */
+  hostname?: string;
+  /** Port to listen on; 0 picks a free one (read it back from `addr.port`). Default 10000. */
+  port?: number;
+  /** Called for every datagram. */
+  onEvent?: (event: EchoEvent) => void;
+  /** Called when a datagram cannot be received or echoed. */
+  onError?: (message: string) => void;
+}
+
+/**
+ * Starts a UDP echo server (RFC 862: each datagram is sent back whole). Deno keeps UDP behind
+ * `--unstable-net`: run with that flag. It is `AsyncDisposable`.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { sendAndVerify, startUdpEchoServer } from "./mod.ts";
+ *
+ * await using server = startUdpEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * const result = await sendAndVerify({
+ *   udp: true,
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   message: new TextEncoder().encode("ping"),
+ * });
+ * equal(result.bytesReceived, 4);
+ * equal(server.stats.datagrams, 1);
+ * ```
+ */
+export function startUdpEchoServer(options: StartUdpEchoServerOptions = {}): UdpEchoServer {
+  const { hostname, port, ...rest } = options;
+  return new UdpEchoServer({ ...rest, socket: listenDatagram({ hostname, port }) });
 }

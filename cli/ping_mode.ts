@@ -1,0 +1,116 @@
+/**
+ * `tcpecho send --count N --interval S`: ping mode, one line per reply and ping's summary.
+ *
+ * @module
+ */
+
+import { ping, type PingResult } from "../lib/ping.ts";
+import { RuntimeError } from "../lib/errors.ts";
+import type { LineWriter } from "./line_writer.ts";
+import type { ConnectOptions } from "../lib/transport.ts";
+
+/** What ping mode needs from the `send` command line. */
+export interface PingModeOptions {
+  /** The server: TCP, TLS or a Unix domain socket. */
+  endpoint: ConnectOptions;
+  message: Uint8Array;
+  count: number;
+  interval: number;
+  timeout: number;
+  bufferSize: number;
+  /** `transcript`: a line per reply and the summary; `json`: one summary object; `quiet`: none. */
+  output: "transcript" | "json" | "quiet";
+  out: LineWriter;
+}
+
+const milliseconds = new Intl.NumberFormat("en-US", {
+  minimumFractionDigits: 3,
+  maximumFractionDigits: 3,
+  useGrouping: false,
+});
+const percent = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
+
+/**
+ * Pings until `count` replies came back or Ctrl-C, then prints the summary. Returns 0 when at
+ * least one reply came back and nothing went wrong; throws when the server misbehaved.
+ */
+export async function pingMode(options: PingModeOptions): Promise<number> {
+  const { endpoint, message, out, output } = options;
+  const { hostname, port, unix } = endpoint;
+  // ping's wording over TCP ("from 127.0.0.1 port 7"); a Unix socket is named by its path.
+  const server = unix ?? `${hostname} port ${port}`;
+  const tls = endpoint.tls ? " (TLS)" : "";
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  let from = server;
+  let result: PingResult;
+  try {
+    result = await ping({
+      ...endpoint,
+      message,
+      count: options.count,
+      interval: options.interval,
+      timeout: options.timeout,
+      bufferSize: options.bufferSize,
+      signal: interrupt.signal,
+      onConnected: (remote) => {
+        const address = "hostname" in remote ? remote.hostname : undefined;
+        if (address !== undefined) from = `${address} port ${port}`;
+        if (output === "transcript") {
+          const target = address === undefined ? server : `${hostname} (${address}) port ${port}`;
+          out.line(`ECHO ${target}${tls}: ${message.length} bytes per message`);
+        }
+      },
+      onReply: (reply) => {
+        if (output === "transcript") {
+          out.line(
+            `${reply.bytes} bytes from ${from}: seq=${reply.seq} time=${
+              milliseconds.format(reply.timeMs)
+            } ms`,
+          );
+        }
+      },
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
+  const loss = result.sent === 0 ? 0 : (result.sent - result.received) / result.sent * 100;
+  if (output === "transcript") {
+    out.line(`--- ${server} echo statistics ---`);
+    out.line(
+      `${result.sent} messages sent, ${result.received} received, ${
+        percent.format(loss)
+      }% loss, time ${Math.round(result.elapsedMs)}ms`,
+    );
+    if (result.rtt) {
+      const { minMs, avgMs, maxMs, mdevMs } = result.rtt;
+      out.line(
+        `rtt min/avg/max/mdev = ${
+          [minMs, avgMs, maxMs, mdevMs].map(milliseconds.format).join("/")
+        } ms`,
+      );
+    }
+  } else if (output === "json") {
+    out.line(JSON.stringify({
+      ...(unix === undefined ? { host: hostname, port } : { path: unix }),
+      ...(tls ? { transport: "tls" } : {}),
+      sent: result.sent,
+      received: result.received,
+      loss_percent: Number(loss.toFixed(1)),
+      time_ms: Math.round(result.elapsedMs),
+      rtt_min_ms: round(result.rtt?.minMs),
+      rtt_avg_ms: round(result.rtt?.avgMs),
+      rtt_max_ms: round(result.rtt?.maxMs),
+      rtt_mdev_ms: round(result.rtt?.mdevMs),
+      error: result.error?.message,
+    }));
+  }
+  if (result.error) throw result.error;
+  if (result.received === 0) throw new RuntimeError("no reply came back");
+  return 0;
+}
+
+function round(ms: number | undefined): number | null {
+  return ms === undefined ? null : Number(ms.toFixed(3));
+}

@@ -1,0 +1,279 @@
+/**
+ * The server's log: the classic echo transcript, or one JSON object per event.
+ *
+ * @module
+ */
+
+import { formatBytesLiteral } from "../lib/bytes_literal.ts";
+import type { EchoEvent, EchoStats } from "../lib/echo_server.ts";
+import type { LineWriter } from "./line_writer.ts";
+import { formatAddress, formatPeer } from "../lib/peer.ts";
+
+/** How much the log says, and how. */
+export interface ServerLogOptions {
+  /** `text`: the classic transcript; `json`: one JSON object per line. */
+  format: "text" | "json";
+  /** Only the start-up line, errors and the shutdown summary. */
+  quiet: boolean;
+  /** Where the log goes (standard output). */
+  out: LineWriter;
+  /** Where warnings and errors go (standard error). */
+  err: LineWriter;
+  /**
+   * The number of the worker this log speaks for, when several serve the same port: every line
+   * names it (`[w2 #5]` in text, `"worker": 2` in JSON), as connection numbers repeat across them.
+   */
+  worker?: number;
+  /** Bytes of a UDP datagram per `received` line, like a stream server's reads. Default 16. */
+  chunkSize?: number;
+}
+
+const numbers = new Intl.NumberFormat("en-US");
+
+/**
+ * The log line that stands where a {@linkcode LineWriter} dropped lines because its output could
+ * not keep up: a sentence in text form, an object in JSON form, so every JSON line still parses.
+ */
+export function droppedLinesNote(format: "text" | "json"): (dropped: number) => string {
+  return format === "json"
+    ? (dropped) =>
+      JSON.stringify({ time: new Date().toISOString(), event: "dropped", lines: dropped })
+    : (dropped) =>
+      `(${numbers.format(dropped)} log line${
+        dropped === 1 ? "" : "s"
+      } dropped: the output was too slow)`;
+}
+
+/**
+ * Writes the server's log. In text form, a single client gives exactly the classic transcript;
+ * while more than one connection is open, each connection's lines start with `[#id]`.
+ */
+export class ServerLog {
+  readonly #format: "text" | "json";
+  readonly #out: LineWriter;
+  readonly #err: LineWriter;
+  readonly #worker?: number;
+  readonly #chunkSize: number;
+  #datagrams = false;
+  /** The per-event handler, or undefined when quiet, so the server skips per-chunk work. */
+  readonly onEvent?: (event: EchoEvent) => void;
+
+  constructor(options: ServerLogOptions) {
+    this.#format = options.format;
+    this.#out = options.out;
+    this.#err = options.err;
+    this.#worker = options.worker;
+    this.#chunkSize = options.chunkSize ?? 16;
+    if (!options.quiet) {
+      this.onEvent = options.format === "json"
+        ? (event) => this.#json(event)
+        : (event) => this.#text(event);
+    }
+  }
+
+  /**
+   * The start-up line: where the server listens, with the host as the user named it, how many
+   * workers share the port when there are several, and the protocol when it is not plain TCP.
+   */
+  listening(host: string, addr: Deno.Addr, workers = 1, tls = false): void {
+    this.#datagrams = addr.transport === "udp";
+    const protocol = tls ? "tls" : addr.transport;
+    if (this.#format === "json") {
+      this.#jsonLine({
+        event: "listening",
+        address: formatAddress(addr),
+        // Plain TCP says nothing, as before transports existed; the others name themselves.
+        transport: protocol === "tcp" ? undefined : protocol,
+        workers: workers > 1 ? workers : undefined,
+      }, true);
+      return;
+    }
+    const where = addr.transport === "tcp" || addr.transport === "udp"
+      ? `${host} port ${addr.port}`
+      : formatAddress(addr);
+    const label = protocol === "tcp" || protocol === "unix" ? "" : ` (${protocol.toUpperCase()})`;
+    this.#out.line(
+      `Starting up on ${where}${label}${workers > 1 ? ` with ${workers} workers` : ""}`,
+      true,
+    );
+  }
+
+  /** A server-level failure that ended no connection; shown even when quiet. */
+  error(message: string): void {
+    if (this.#format === "json") this.#jsonLine({ event: "error", message }, true);
+    else this.#err.line(`error: ${message}`, true);
+  }
+
+  /** A warning for the operator, on standard error. */
+  warn(message: string): void {
+    this.#err.line(`warning: ${message}`, true);
+  }
+
+  /** Shutdown began with `open` connections still open; only said when there are some. */
+  draining(open: number): void {
+    if (open === 0) return;
+    if (this.#format === "json") return this.#jsonLine({ event: "draining", open }, true);
+    this.#out.line(
+      `shutting down: finishing ${numbers.format(open)} open connection${
+        open === 1 ? "" : "s"
+      } (signal again to stop at once)`,
+      true,
+    );
+  }
+
+  /** The one-line summary printed at shutdown. */
+  summary(stats: EchoStats): void {
+    if (this.#format === "json") {
+      this.#jsonLine({
+        event: "shutdown",
+        ...(this.#datagrams ? { datagrams: stats.datagrams } : { connections: stats.connections }),
+        bytes_received: stats.bytesReceived,
+        bytes_echoed: stats.bytesEchoed,
+        bytes_discarded: stats.bytesDiscarded,
+        rejected: stats.rejected,
+      }, true);
+    } else {
+      const notes = [
+        this.#datagrams
+          ? plural(stats.datagrams, "datagram")
+          : plural(stats.connections, "connection"),
+        `${numbers.format(stats.bytesEchoed)} bytes echoed`,
+        ...(stats.bytesDiscarded > 0
+          ? [`${numbers.format(stats.bytesDiscarded)} bytes sent after the shutdown notice dropped`]
+          : []),
+        ...(stats.rejected > 0
+          ? [`${numbers.format(stats.rejected)} turned away at the connection limit`]
+          : []),
+      ];
+      this.#out.line(`shut down: ${notes.join(", ")}`, true);
+    }
+  }
+
+  /**
+   * Writes lines another log already formatted, such as a worker's: `lines` ends in a newline,
+   * and goes to standard error when `toErr`.
+   */
+  relay(lines: string, toErr = false): void {
+    // Warnings and errors are kept even when a stalled output makes the log drop lines.
+    (toErr ? this.#err : this.#out).line(lines.slice(0, -1), toErr);
+  }
+
+  /** Writes everything queued. */
+  async flush(): Promise<void> {
+    await Promise.all([this.#out.flush(), this.#err.flush()]);
+  }
+
+  #text(event: EchoEvent): void {
+    const worker = this.#worker === undefined ? "" : `w${this.#worker}`;
+    if (event.type === "idle") {
+      const waiting = this.#datagrams ? "waiting for a datagram" : "waiting for a connection";
+      return this.#out.line(`${worker ? `[${worker}] ` : ""}${waiting}`);
+    }
+    if (event.type === "rejected") {
+      return this.#out.line(
+        `${worker ? `[${worker}] ` : ""}turned away connection from ${formatPeer(event.peer)}: ` +
+          `${numbers.format(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
+      );
+    }
+    if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
+    const others = event.type === "closed" ? event.open : event.open - 1;
+    const prefix = worker
+      ? `[${worker} #${event.conn.id}] `
+      : others > 0
+      ? `[#${event.conn.id}] `
+      : "";
+    const out = this.#out;
+    switch (event.type) {
+      case "connected":
+        return out.line(`${prefix}connection from ${formatPeer(event.conn.peer)}`);
+      case "received":
+        return out.line(`${prefix}received ${formatBytesLiteral(event.data)}`);
+      case "sending":
+        return out.line(`${prefix}sending data back to the client`);
+      case "closed":
+        switch (event.reason) {
+          case "eof":
+            out.line(`${prefix}no data from ${formatPeer(event.conn.peer)}`);
+            return out.line(`${prefix}Closing current connection`);
+          case "shutdown":
+            return out.line(`${prefix}closing connection from ${formatPeer(event.conn.peer)}`);
+          case "idle":
+            return out.line(
+              `${prefix}closing idle connection from ${
+                formatPeer(event.conn.peer)
+              }: ${event.detail}`,
+            );
+          default:
+            return out.line(
+              `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${event.detail}`,
+            );
+        }
+    }
+  }
+
+  /** A datagram in the classic shape: its bytes in `chunkSize` pieces, then the echo. */
+  #textDatagram(peer: Deno.Addr, data: Uint8Array): void {
+    const out = this.#out;
+    out.line(`datagram from ${formatPeer(peer)}`);
+    let offset = 0;
+    do {
+      out.line(`received ${formatBytesLiteral(data.subarray(offset, offset + this.#chunkSize))}`);
+      offset += this.#chunkSize;
+    } while (offset < data.length);
+    out.line("sending data back to the client");
+  }
+
+  #json(event: EchoEvent): void {
+    switch (event.type) {
+      case "idle":
+        return this.#jsonLine({ event: "waiting" });
+      case "rejected":
+        return this.#jsonLine({
+          event: "rejected",
+          peer: formatAddress(event.peer),
+          open: event.open,
+          limit: event.limit,
+        });
+      case "datagram":
+        return this.#jsonLine({
+          datagram: event.id,
+          peer: formatAddress(event.peer),
+          event: "datagram",
+          bytes: event.data.length,
+          data: formatBytesLiteral(event.data),
+        });
+    }
+    const base = { conn: event.conn.id, peer: formatAddress(event.conn.peer) };
+    switch (event.type) {
+      case "connected":
+        return this.#jsonLine({ ...base, event: "connected" });
+      case "received":
+        return this.#jsonLine({
+          ...base,
+          event: "received",
+          bytes: event.data.length,
+          data: formatBytesLiteral(event.data),
+        });
+      case "sending":
+        return this.#jsonLine({ ...base, event: "sending", bytes: event.bytes });
+      case "closed":
+        return this.#jsonLine({
+          ...base,
+          event: "closed",
+          reason: event.reason,
+          detail: event.detail,
+        });
+    }
+  }
+
+  #jsonLine(fields: Record<string, unknown>, keep = false): void {
+    this.#out.line(
+      JSON.stringify({ time: new Date().toISOString(), worker: this.#worker, ...fields }),
+      keep,
+    );
+  }
+}
+
+function plural(count: number, noun: string): string {
+  return `${numbers.format(count)} ${noun}${count === 1 ? "" : "s"}`;
+}

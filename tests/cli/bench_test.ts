@@ -1,0 +1,248 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { runLoad, startEchoServer } from "../../lib/mod.ts";
+import { hasProgram, LineCollector, runCli, writeAll } from "../helpers.ts";
+
+/**
+ * A one-off TCP server on 127.0.0.1 that hands each connection to `handle`, for servers that
+ * misbehave on purpose.
+ */
+function misbehavingServer(handle: (conn: Deno.TcpConn) => Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const handlers: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      handlers.push(
+        handle(conn).catch(() => {}).finally(() => {
+          try {
+            conn.close();
+          } catch { /* closed by the handler */ }
+        }),
+      );
+    }
+  })();
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      await Promise.all(handlers);
+    },
+  };
+}
+
+/** Echoes everything, calling `change(chunk, offset)` on each chunk before sending it back. */
+function echoWith(change: (chunk: Uint8Array, offset: number) => Promise<boolean | void>) {
+  return async (conn: Deno.TcpConn) => {
+    const buffer = new Uint8Array(4096);
+    let offset = 0;
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) return;
+      const chunk = buffer.subarray(0, n);
+      if (await change(chunk, offset) === false) return;
+      offset += n;
+      await writeAll(conn, chunk);
+    }
+  };
+}
+
+async function benchJson(port: number, ...args: string[]) {
+  const result = await runCli([
+    "bench",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--json",
+    ...args,
+  ]);
+  return { ...result, report: JSON.parse(result.stdout) };
+}
+
+Deno.test("bench --json reports one object with throughput, latency and errors", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const { code, stderr, report } = await benchJson(
+    server.addr.port,
+    "-c",
+    "3",
+    "-s",
+    "100",
+    "-w",
+    "4",
+    "--duration",
+    "0.3",
+  );
+  equal(stderr, "");
+  equal(code, 0);
+  deepEqual(Object.keys(report), [
+    "target",
+    "connections",
+    "size",
+    "window",
+    "seconds",
+    "messages",
+    "bytes",
+    "msgs_per_s",
+    "mib_per_s",
+    "latency_us",
+    "errors",
+    "ok",
+  ]);
+  equal(report.target, `127.0.0.1:${server.addr.port}`);
+  deepEqual([report.connections, report.size, report.window], [3, 100, 4]);
+  ok(report.seconds >= 0.29 && report.seconds < 1, `seconds: ${report.seconds}`);
+  ok(report.messages > 0);
+  equal(report.bytes, report.messages * 100);
+  equal(server.stats.bytesEchoed, report.bytes);
+  deepEqual(Object.keys(report.latency_us), ["min", "mean", "p50", "p90", "p99", "p99_9", "max"]);
+  const { min, p50, p90, p99, p99_9, max } = report.latency_us;
+  ok(min <= p50 && p50 <= p90 && p90 <= p99 && p99 <= p99_9 && p99_9 <= max);
+  deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 0, timeouts: 0 });
+  equal(report.ok, true);
+});
+
+Deno.test("bench --count sends exactly that many messages per connection", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const { code, report } = await benchJson(server.addr.port, "-c", "2", "-w", "3", "-n", "250");
+  equal(code, 0);
+  equal(report.messages, 500);
+  equal(server.stats.bytesEchoed, 500 * 16);
+});
+
+Deno.test("bench catches a server that corrupts one byte", async () => {
+  await using server = misbehavingServer(echoWith((chunk, offset) => {
+    const at = 1000 - offset;
+    if (at >= 0 && at < chunk.length) chunk[at] ^= 0x01;
+    return Promise.resolve();
+  }));
+  const { code, stderr, report } = await benchJson(server.port, "-n", "100");
+  equal(code, 1);
+  equal(report.messages, 100);
+  deepEqual(report.errors, { mismatches: 1, early_closes: 0, resets: 0, timeouts: 0 });
+  equal(report.ok, false);
+  equal(stderr, "error: the echo check failed: 1 mismatch\n");
+});
+
+Deno.test("bench catches a server that drops the connection", async () => {
+  await using server = misbehavingServer(echoWith((_chunk, offset) => {
+    return Promise.resolve(offset < 160 ? undefined : false);
+  }));
+  const { code, stderr, report } = await benchJson(server.port, "-n", "100");
+  equal(code, 1);
+  equal(report.messages, 10);
+  deepEqual(report.errors, { mismatches: 0, early_closes: 1, resets: 0, timeouts: 0 });
+  equal(stderr, "error: the echo check failed: 1 early close\n");
+});
+
+const RESETTING_SERVER = `
+import socket, struct, sys
+listener = socket.create_server(("127.0.0.1", 0))
+print(listener.getsockname()[1], flush=True)
+conn, _ = listener.accept()
+conn.recv(1)
+conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+conn.close()
+`;
+
+Deno.test({
+  name: "bench catches a server that resets the connection",
+  // Deno cannot set SO_LINGER, which is how a server sends a reset on purpose.
+  ignore: !hasProgram("python3"),
+  async fn() {
+    const python = new Deno.Command("python3", {
+      args: ["-c", RESETTING_SERVER],
+      stdout: "piped",
+    }).spawn();
+    const lines = new LineCollector(python.stdout);
+    const port = Number(await lines.waitFor(/^\d+$/));
+    const { code, stderr, report } = await benchJson(port, "-n", "100");
+    await python.status;
+    await lines.done;
+    equal(code, 1);
+    equal(report.messages, 0);
+    deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 1, timeouts: 0 });
+    equal(stderr, "error: the echo check failed: 1 reset\n");
+  },
+});
+
+Deno.test("bench measures a server that answers late, and times out on one too late", async () => {
+  const delay = (ms: number) => echoWith(() => new Promise((resolve) => setTimeout(resolve, ms)));
+  {
+    await using server = misbehavingServer(delay(100));
+    const { code, report } = await benchJson(server.port, "-n", "3");
+    equal(code, 0);
+    ok(report.latency_us.p50 >= 100_000, `p50 ${report.latency_us.p50} µs`);
+    ok(report.latency_us.max < 2_000_000, `max ${report.latency_us.max} µs`);
+  }
+  {
+    await using server = misbehavingServer(delay(1000));
+    const { code, stderr, report } = await benchJson(server.port, "-n", "3", "--timeout", "0.1");
+    equal(code, 1);
+    equal(report.messages, 0);
+    deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 0, timeouts: 1 });
+    equal(stderr, "error: the echo check failed: 1 timeout\n");
+  }
+});
+
+Deno.test("bench prints a table, and warns when the target is not loopback", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const port = String(server.addr.port);
+  const quiet = await runCli(["bench", "--host", "127.0.0.1", "-p", port, "-n", "10"]);
+  equal(quiet.code, 0);
+  equal(quiet.stderr, "");
+  match(
+    quiet.stdout,
+    new RegExp(`^bench 127\\.0\\.0\\.1:${port}: 1 connection x 16 B, 1 in flight`),
+  );
+  match(quiet.stdout, /\n\| 10 \| [\d,]+ \| [\d.]+ \| [\d,]+ µs \|.* \| none \|\n$/);
+  // 0.0.0.0 as a destination reaches this machine, but bench cannot know that from the name.
+  const wide = await runCli(["bench", "--host", "0.0.0.0", "-p", port, "-n", "10"]);
+  equal(wide.code, 0);
+  equal(
+    wide.stderr,
+    "warning: 0.0.0.0 is not a loopback address: this load goes over a real network\n",
+  );
+});
+
+Deno.test("bench rejects bad flags with exit 2 and an unreachable server with exit 1", async () => {
+  const both = await runCli(["bench", "--duration", "1", "--count", "5"]);
+  equal(both.code, 2);
+  match(both.stderr, /^error: give either --duration or --count, not both/);
+  const zero = await runCli(["bench", "--window", "0"]);
+  equal(zero.code, 2);
+  equal(zero.stderr, "error: --window must be a whole number from 1 to 1024, not '0'\n");
+  const udp = await runCli(["bench", "--udp"]);
+  equal(udp.code, 2);
+  equal(
+    udp.stderr,
+    "error: bench loads stream servers only, not --udp (see 'tcpecho bench --help')\n",
+  );
+  const insecure = await runCli(["bench", "--insecure"]);
+  equal(insecure.code, 2);
+  equal(insecure.stderr, "error: --insecure needs --tls (see 'tcpecho bench --help')\n");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const refused = await runCli(["bench", "--host", "127.0.0.1", "-p", String(port), "-n", "1"]);
+  equal(refused.code, 1);
+  equal(refused.stderr, `error: cannot connect to 127.0.0.1 port ${port}: connection refused\n`);
+});
+
+Deno.test({
+  name: "runLoad stops by itself and leaves no socket or timer behind",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+    const port = server.addr.port;
+    const timed = await runLoad({ hostname: "127.0.0.1", port, connections: 5, duration: 150 });
+    equal(timed.ok, true);
+    ok(timed.seconds >= 0.14 && timed.seconds < 1, `ran ${timed.seconds} s`);
+    // Reads everything, answers nothing.
+    await using silent = misbehavingServer(async (conn) => {
+      while (await conn.read(new Uint8Array(64)) !== null);
+    });
+    const late = await runLoad({ hostname: "127.0.0.1", port: silent.port, count: 1, timeout: 50 });
+    deepEqual(late.errors, { mismatches: 0, earlyCloses: 0, resets: 0, timeouts: 1 });
+  },
+});

@@ -1,0 +1,144 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { connect, pattern, readExactly, runCli, ServeProcess, writeAll } from "../helpers.ts";
+
+/** Sends `text` on `conn` and checks that exactly it comes back. */
+async function roundTrip(conn: Deno.Conn, text: string): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  await writeAll(conn, bytes);
+  deepEqual(await readExactly(conn, bytes.length), bytes);
+}
+
+/** Resolves with how the server ended the connection: `eof` or the error's name. */
+async function serverEnd(conn: Deno.Conn): Promise<string> {
+  try {
+    return await conn.read(new Uint8Array(1)) === null ? "eof" : "data";
+  } catch (err) {
+    return (err as Error).name;
+  }
+}
+
+Deno.test("serve --idle-timeout closes a silent connection with one log line", async () => {
+  await using server = await ServeProcess.start(["--idle-timeout", "0.2"]);
+  using silent = await connect(server.port);
+  await roundTrip(silent, "hello");
+  equal(await serverEnd(silent), "eof");
+  match(
+    await server.stdout.waitFor("closing idle connection"),
+    /^closing idle connection from \('127\.0\.0\.1', \d+\): no byte in or out for 0\.2 s$/,
+  );
+  // The server goes on serving.
+  using next = await connect(server.port);
+  await roundTrip(next, "still there");
+});
+
+Deno.test("serve --idle-timeout also frees a connection stuck on a client that never reads", async () => {
+  await using server = await ServeProcess.start(["--idle-timeout", "0.2", "-b", "64KiB"]);
+  using stuck = await connect(server.port);
+  // Far more than the socket buffers hold: the server's writes stall once they are full.
+  const writing = writeAll(stuck, pattern(16 * 1024 * 1024)).then(() => "written", (err) => err);
+  await server.stdout.waitFor("closing idle connection");
+  ok(await writing instanceof Error, "the server closed the stuck connection");
+});
+
+Deno.test("serve --max-connections turns away connections beyond the limit", async () => {
+  await using server = await ServeProcess.start(["--max-connections", "2"]);
+  const first = await connect(server.port);
+  using second = await connect(server.port);
+  await roundTrip(first, "one");
+  await roundTrip(second, "two");
+
+  using third = await connect(server.port);
+  const end = await serverEnd(third);
+  ok(end === "eof" || end === "ConnectionReset", `third connection ended with ${end}`);
+  match(
+    await server.stdout.waitFor("turned away"),
+    /^turned away connection from \('127\.0\.0\.1', \d+\): 2 connections already open$/,
+  );
+
+  // Once one closes there is room again.
+  first.close();
+  await server.stdout.waitFor("Closing current connection");
+  using fourth = await connect(server.port);
+  await roundTrip(fourth, "four");
+  await roundTrip(second, "two again");
+
+  second.close();
+  fourth.close();
+  await server.stdout.waitForCount(/Closing current connection/, 3);
+  const status = await server.stop("SIGTERM");
+  equal(status.code, 0);
+  match(server.stdout.text, /shut down: 3 connections, 19 bytes echoed, 1 turned away/);
+});
+
+Deno.test("serve --drain-timeout bounds shutdown while a client never reads", async () => {
+  await using server = await ServeProcess.start(["--drain-timeout", "0.3", "--quiet"]);
+  const stuck = await connect(server.port);
+  const writing = writeAll(stuck, pattern(16 * 1024 * 1024)).catch((err) => err);
+  await readExactly(stuck, 1); // the server has started echoing
+  const status = await server.stop("SIGTERM");
+  equal(status.code, 0);
+  await server.stdout.waitFor(/^shut down: 1 connection, [\d,]+ bytes echoed/);
+  await server.stdout.waitFor("shutting down: finishing 1 open connection");
+  stuck.close();
+  await writing;
+});
+
+Deno.test("serve: a second signal stops at once, without waiting for the drain", async () => {
+  await using server = await ServeProcess.start(["--drain-timeout", "600", "--quiet"]);
+  const stuck = await connect(server.port);
+  const writing = writeAll(stuck, pattern(16 * 1024 * 1024)).catch((err) => err);
+  await readExactly(stuck, 1);
+  server.child.kill("SIGTERM");
+  await server.stdout.waitFor("shutting down: finishing 1 open connection");
+  const status = await server.stop("SIGTERM");
+  equal(status.code, 1);
+  match(server.stdout.text, /shut down: 1 connection, [\d,]+ bytes echoed/);
+  stuck.close();
+  await writing;
+});
+
+Deno.test("serve rejects bad limit values as usage errors", async () => {
+  for (
+    const [flag, value, message] of [
+      ["--idle-timeout", "0", "--idle-timeout must be a number of seconds, not '0'"],
+      ["--idle-timeout", "soon", "--idle-timeout must be a number of seconds, not 'soon'"],
+      ["--max-connections", "0", "--max-connections must be a whole number from 1 to 1000000"],
+      ["--drain-timeout", "-1", "--drain-timeout must be a number of seconds, not '-1'"],
+    ]
+  ) {
+    const result = await runCli(["serve", "--port", "0", `${flag}=${value}`]);
+    equal(result.code, 2, result.stderr);
+    ok(result.stderr.startsWith(`error: ${message}`), result.stderr);
+    equal(result.stderr.trim().split("\n").length, 1);
+  }
+});
+
+Deno.test({
+  name: "serve --workers passes --idle-timeout and --max-connections on to every worker",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using server = await ServeProcess.start(
+      ["--workers", "2", "--idle-timeout", "0.2", "--max-connections", "1"],
+      { permissions: ["-A", "--unstable-net"] },
+    );
+    using silent = await connect(server.port);
+    await roundTrip(silent, "hello");
+    equal(await serverEnd(silent), "eof");
+    match(
+      await server.stdout.waitFor("closing idle connection"),
+      /^\[w[12] #1\] closing idle connection from \('127\.0\.0\.1', \d+\): no byte in or out for 0\.2 s$/,
+    );
+    // One connection per worker: a third one held at once finds both full.
+    const held = [
+      await connect(server.port),
+      await connect(server.port),
+      await connect(server.port),
+    ];
+    const ends = await Promise.all(held.map(async (conn) => {
+      await writeAll(conn, new TextEncoder().encode("x")).catch(() => {});
+      return await serverEnd(conn);
+    }));
+    for (const conn of held) conn.close();
+    ok(ends.filter((end) => end === "data").length <= 2, `ends: ${ends}`);
+  },
+});

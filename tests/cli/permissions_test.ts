@@ -1,0 +1,118 @@
+import { deepEqual, equal, match, ok } from "node:assert/strict";
+import config from "../../deno.json" with { type: "json" };
+import { startEchoServer } from "../../lib/mod.ts";
+import { connect, hasLoopback6, readExactly, runCli, ServeProcess, writeAll } from "../helpers.ts";
+
+/** The permission flags a `deno run ... main.ts` task passes. */
+function taskPermissions(task: string): string[] {
+  const words = task.split(/\s+/);
+  equal(words.slice(0, 2).join(" "), "deno run");
+  return words.slice(2, words.indexOf("main.ts"));
+}
+
+async function roundTrip(port: number, hostname = "127.0.0.1"): Promise<void> {
+  using conn = await connect(port, hostname);
+  const hello = new TextEncoder().encode("hello");
+  await writeAll(conn, hello);
+  deepEqual(await readExactly(conn, hello.length), hello);
+}
+
+Deno.test("the user-facing tasks and README commands ask for the narrowest permissions", async () => {
+  // Reading its own directory and --unstable-net are for --workers; nothing writes or spawns.
+  deepEqual(taskPermissions(config.tasks.serve), [
+    "--allow-net",
+    "--allow-read=.",
+    "--unstable-net",
+  ]);
+  deepEqual(taskPermissions(config.tasks.send), ["--allow-net", "--allow-read"]);
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const commands = readme.split("\n").filter((line) => /deno(@[\d.]+)? run /.test(line));
+  ok(commands.length > 0);
+  for (const line of commands) ok(!/\s(-A|--allow-all)\b/.test(line), line);
+});
+
+Deno.test("serve works with the serve task's permissions, or --allow-net for one host", async () => {
+  for (const permissions of [taskPermissions(config.tasks.serve), ["--allow-net=127.0.0.1"]]) {
+    await using server = await ServeProcess.start(["--host", "127.0.0.1", "--quiet"], {
+      permissions,
+    });
+    await roundTrip(server.port);
+    equal((await server.stop()).code, 0);
+  }
+});
+
+Deno.test("send works with the send task's permissions, or scoped to one address and file", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const path = await Deno.makeTempFile({ prefix: "tcpecho-permissions-" });
+  try {
+    await Deno.writeTextFile(path, "from a file");
+    const scoped = [`--allow-net=127.0.0.1:${server.addr.port}`, `--allow-read=${path}`];
+    for (const permissions of [taskPermissions(config.tasks.send), scoped]) {
+      const args = ["send", "--quiet", "--host", "127.0.0.1", "--port", String(server.addr.port)];
+      const result = await runCli([...args, "--file", path], { permissions });
+      equal(result.stderr, "");
+      equal(result.code, 0);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("a missing permission is one error line naming the flag to add", async () => {
+  const serve = await runCli(["serve", "--port", "0"], { permissions: ["--no-prompt"] });
+  equal(serve.code, 1);
+  equal(
+    serve.stderr,
+    "error: cannot listen on localhost port 0: missing permission, run deno with --allow-net=localhost\n",
+  );
+
+  const send = await runCli(["send", "--host", "127.0.0.1", "--port", "7", "hi"], {
+    permissions: ["--no-prompt"],
+  });
+  equal(send.code, 1);
+  equal(
+    send.stderr,
+    "error: cannot connect to 127.0.0.1 port 7: missing permission, run deno with --allow-net=127.0.0.1:7\n",
+  );
+
+  const read = await runCli(["send", "--file", "message.txt"], {
+    permissions: ["--no-prompt", "--allow-net"],
+  });
+  equal(read.code, 1);
+  equal(
+    read.stderr,
+    "error: cannot read 'message.txt': missing permission, run deno with --allow-read=message.txt\n",
+  );
+});
+
+Deno.test("serve binds to loopback by default, without a warning", async () => {
+  await using server = await ServeProcess.start(["--log", "json"]);
+  const { address } = JSON.parse(server.stdout.lines[0]);
+  match(address, /^(127\.0\.0\.1|\[::1\]):\d+$/);
+  await roundTrip(server.port, address.startsWith("[") ? "::1" : "127.0.0.1");
+  await server.stop();
+  equal(server.stderr.text, "");
+});
+
+Deno.test("serve --host 0.0.0.0 warns that the port is reachable from the network", async () => {
+  await using server = await ServeProcess.start(["--host", "0.0.0.0"]);
+  equal(
+    await server.stderr.waitFor("warning:"),
+    `warning: listening on every interface: port ${server.port} is reachable from the network`,
+  );
+  // Traffic stays on loopback: the test only checks the server answers there.
+  await roundTrip(server.port);
+});
+
+Deno.test({
+  name: "serve --host :: warns that the port is reachable from the network",
+  ignore: !hasLoopback6(),
+  async fn() {
+    await using server = await ServeProcess.start(["--host", "::"]);
+    equal(
+      await server.stderr.waitFor("warning:"),
+      `warning: listening on every interface: port ${server.port} is reachable from the network`,
+    );
+    await roundTrip(server.port, "::1");
+  },
+});

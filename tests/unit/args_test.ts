@@ -1,0 +1,119 @@
+import { deepEqual, equal, throws } from "node:assert/strict";
+import {
+  checkPositionals,
+  formatSize,
+  parseCount,
+  parseFlags,
+  parsePort,
+  parseSeconds,
+  parseSize,
+} from "../../cli/args.ts";
+import { UsageError } from "../../lib/errors.ts";
+
+const OPTIONS = {
+  port: { type: "string", short: "p" },
+  quiet: { type: "boolean", short: "q" },
+} as const;
+
+/** Asserts `run` throws a UsageError with exactly `message`. */
+function throwsUsage(run: () => unknown, message: string): void {
+  throws(run, (err) => err instanceof UsageError && err.message === message);
+}
+
+Deno.test("parseFlags reads long, short and inline values and positionals", () => {
+  deepEqual(parseFlags("serve", ["-p", "7", "--quiet", "msg"], OPTIONS), {
+    values: { port: "7", quiet: true },
+    positionals: ["msg"],
+  });
+  deepEqual(parseFlags("serve", ["--port=8"], OPTIONS).values, { port: "8" });
+});
+
+Deno.test("parseFlags turns parse errors into one-line usage errors naming the flag", () => {
+  throwsUsage(
+    () => parseFlags("serve", ["--bogus"], OPTIONS),
+    "unknown flag --bogus (see 'tcpecho serve --help')",
+  );
+  throwsUsage(
+    () => parseFlags("send", ["-x"], OPTIONS),
+    "unknown flag -x (see 'tcpecho send --help')",
+  );
+  throwsUsage(
+    () => parseFlags("serve", ["--port"], OPTIONS),
+    "flag --port needs a value (see 'tcpecho serve --help')",
+  );
+  throwsUsage(
+    () => parseFlags("serve", ["-p"], OPTIONS),
+    "flag --port needs a value (see 'tcpecho serve --help')",
+  );
+  throwsUsage(
+    () => parseFlags("serve", ["--quiet=1"], OPTIONS),
+    "flag --quiet does not take a value (see 'tcpecho serve --help')",
+  );
+});
+
+Deno.test("parsePort accepts 0 to 65535 and nothing else", () => {
+  equal(parsePort("0"), 0);
+  equal(parsePort("65535"), 65535);
+  for (const bad of ["abc", "70000", "65536", "-1", "", "1.5", " 80", "0x50"]) {
+    throwsUsage(() => parsePort(bad), `--port must be a port number from 0 to 65535, not '${bad}'`);
+  }
+});
+
+Deno.test("parseSize takes suffixes in powers of 1024 and checks the range", () => {
+  const max = 16 * 1024 ** 2;
+  equal(parseSize("16", "-b", 1, max), 16);
+  equal(parseSize("64KiB", "-b", 1, max), 65536);
+  equal(parseSize("1m", "-b", 1, max), 1024 ** 2);
+  equal(parseSize("16 MiB", "-b", 1, max), max);
+  for (const bad of ["0", "17MiB", "1.5K", "12parsecs", "KiB", ""]) {
+    throwsUsage(
+      () => parseSize(bad, "-b", 1, max),
+      `-b must be a size from 1 B to 16 MiB, not '${bad}'`,
+    );
+  }
+});
+
+Deno.test("parseSeconds returns milliseconds and rejects zero unless allowed", () => {
+  equal(parseSeconds("0.5", "--timeout"), 500);
+  equal(parseSeconds(".25", "--timeout"), 250);
+  equal(parseSeconds("10", "--timeout"), 10_000);
+  equal(parseSeconds("0", "--drain-timeout", true), 0);
+  for (const bad of ["0", "-1", "soon", "1e3", ""]) {
+    throwsUsage(
+      () => parseSeconds(bad, "--timeout"),
+      `--timeout must be a number of seconds, not '${bad}'`,
+    );
+  }
+});
+
+Deno.test("parseCount takes whole numbers within bounds", () => {
+  equal(parseCount("3", "-n", 1, 10), 3);
+  throwsUsage(
+    () => parseCount("11", "-n", 1, 10),
+    "-n must be a whole number from 1 to 10, not '11'",
+  );
+});
+
+Deno.test("formatSize writes the largest whole unit", () => {
+  deepEqual([1, 1023, 1024, 1536, 64 * 1024, 16 * 1024 ** 2, 1024 ** 3].map(formatSize), [
+    "1 B",
+    "1023 B",
+    "1 KiB",
+    "1536 B",
+    "64 KiB",
+    "16 MiB",
+    "1 GiB",
+  ]);
+});
+
+Deno.test("checkPositionals rejects arguments beyond the maximum", () => {
+  checkPositionals("send", ["one"], 1);
+  throwsUsage(
+    () => checkPositionals("send", ["a", "b"], 1),
+    "unexpected argument 'b' (see 'tcpecho send --help')",
+  );
+  throwsUsage(
+    () => checkPositionals("serve", ["x"], 0),
+    "unexpected argument 'x' (see 'tcpecho serve --help')",
+  );
+});

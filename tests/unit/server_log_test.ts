@@ -1,0 +1,124 @@
+import { deepEqual, equal } from "node:assert/strict";
+import { type ConnectionInfo, type EchoEvent, noStats } from "../../lib/echo_server.ts";
+import { ServerLog, type ServerLogOptions } from "../../cli/server_log.ts";
+import { LineWriter } from "../../cli/line_writer.ts";
+
+/** A ServerLog writing into strings. */
+function logInto(options: Partial<ServerLogOptions> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const into = (lines: string[]) =>
+    new LineWriter({
+      write: (
+        bytes,
+      ) => (lines.push(new TextDecoder().decode(bytes)), Promise.resolve(bytes.length)),
+    });
+  const log = new ServerLog({
+    format: "text",
+    quiet: false,
+    out: into(out),
+    err: into(err),
+    ...options,
+  });
+  return {
+    log,
+    async lines() {
+      await log.flush();
+      return {
+        out: out.join("").split("\n").slice(0, -1),
+        err: err.join("").split("\n").slice(0, -1),
+      };
+    },
+  };
+}
+
+const conn = (id: number, port: number): ConnectionInfo => ({
+  id,
+  peer: { transport: "tcp", hostname: "127.0.0.1", port },
+});
+const A = conn(1, 5001);
+const B = conn(2, 5002);
+const data = (s: string) => new TextEncoder().encode(s);
+
+Deno.test("ServerLog tags lines with [#id] only while more than one connection is open", async () => {
+  const { log, lines } = logInto();
+  const events: EchoEvent[] = [
+    { type: "idle" },
+    { type: "connected", conn: A, open: 1 },
+    { type: "received", conn: A, open: 1, data: data("a") },
+    { type: "connected", conn: B, open: 2 },
+    { type: "received", conn: B, open: 2, data: data("b") },
+    { type: "sending", conn: B, open: 2, bytes: 1 },
+    { type: "closed", conn: A, open: 1, reason: "reset", detail: "connection reset by peer" },
+    { type: "received", conn: B, open: 1, data: data("") },
+    { type: "closed", conn: B, open: 0, reason: "eof" },
+    { type: "idle" },
+  ];
+  events.forEach((event) => log.onEvent!(event));
+  deepEqual((await lines()).out, [
+    "waiting for a connection",
+    "connection from ('127.0.0.1', 5001)",
+    "received b'a'",
+    "[#2] connection from ('127.0.0.1', 5002)",
+    "[#2] received b'b'",
+    "[#2] sending data back to the client",
+    "[#1] lost connection from ('127.0.0.1', 5001): connection reset by peer",
+    "received b''",
+    "no data from ('127.0.0.1', 5002)",
+    "Closing current connection",
+    "waiting for a connection",
+  ]);
+});
+
+Deno.test("ServerLog says when shutdown closed a connection, and sums up", async () => {
+  const { log, lines } = logInto();
+  log.listening("localhost", { transport: "tcp", hostname: "127.0.0.1", port: 10000 });
+  log.onEvent!({ type: "closed", conn: A, open: 0, reason: "shutdown" });
+  const stats = { ...noStats(), connections: 1, bytesReceived: 1234567, bytesEchoed: 1234567 };
+  log.summary(stats);
+  log.summary({ ...stats, connections: 2, bytesEchoed: 0, bytesDiscarded: 5, rejected: 3 });
+  log.error("accept failed: too many open files");
+  log.warn("listening on every interface");
+  deepEqual(await lines(), {
+    out: [
+      "Starting up on localhost port 10000",
+      "closing connection from ('127.0.0.1', 5001)",
+      "shut down: 1 connection, 1,234,567 bytes echoed",
+      "shut down: 2 connections, 0 bytes echoed, 5 bytes sent after the shutdown notice dropped, 3 turned away at the connection limit",
+    ],
+    err: ["error: accept failed: too many open files", "warning: listening on every interface"],
+  });
+});
+
+Deno.test("ServerLog when quiet has no per-event handler, so the server skips that work", () => {
+  equal(logInto({ quiet: true }).log.onEvent, undefined);
+  equal(logInto({ quiet: true, format: "json" }).log.onEvent, undefined);
+});
+
+Deno.test("ServerLog in JSON writes one object per event with time, conn, peer, bytes, data", async () => {
+  const { log, lines } = logInto({ format: "json" });
+  log.listening("::1", { transport: "tcp", hostname: "::1", port: 7 });
+  log.onEvent!({ type: "received", conn: A, open: 1, data: data('"quoted"\x00') });
+  log.onEvent!({
+    type: "closed",
+    conn: A,
+    open: 0,
+    reason: "reset",
+    detail: "connection reset by peer",
+  });
+  log.error("accept failed");
+  const events = (await lines()).out.map((line) => JSON.parse(line));
+  for (const event of events) equal(typeof event.time, "string");
+  deepEqual(events.map(({ time: _, ...rest }) => rest), [
+    { event: "listening", address: "[::1]:7" },
+    { conn: 1, peer: "127.0.0.1:5001", event: "received", bytes: 9, data: `b'"quoted"\\x00'` },
+    {
+      conn: 1,
+      peer: "127.0.0.1:5001",
+      event: "closed",
+      reason: "reset",
+      detail: "connection reset by peer",
+    },
+    { event: "error", message: "accept failed" },
+  ]);
+});
