@@ -17,7 +17,7 @@ async function roundTrip(port: number, hostname = "127.0.0.1"): Promise<void> {
   deepEqual(await readExactly(conn, hello.length), hello);
 }
 
-Deno.test("the user-facing tasks and README commands ask for the narrowest permissions", async () => {
+Deno.test("the user-facing tasks and the commands in README and docs ask for the narrowest permissions", async () => {
   // Reading its own directory and --unstable-net are for --workers; nothing writes or spawns.
   deepEqual(taskPermissions(config.tasks.serve), [
     "--allow-net",
@@ -25,8 +25,14 @@ Deno.test("the user-facing tasks and README commands ask for the narrowest permi
     "--unstable-net",
   ]);
   deepEqual(taskPermissions(config.tasks.send), ["--allow-net", "--allow-read"]);
-  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
-  const commands = readme.split("\n").filter((line) => /deno(@[\d.]+)? run /.test(line));
+  const root = new URL("../../", import.meta.url);
+  const pages = [new URL("README.md", root)];
+  for (const entry of Deno.readDirSync(new URL("docs/", root))) {
+    if (entry.name.endsWith(".md")) pages.push(new URL(`docs/${entry.name}`, root));
+  }
+  const commands = pages.flatMap((page) =>
+    Deno.readTextFileSync(page).split("\n").filter((line) => /deno(@[\d.]+)? run /.test(line))
+  );
   ok(commands.length > 0);
   for (const line of commands) ok(!/\s(-A|--allow-all)\b/.test(line), line);
 });
