@@ -17,7 +17,7 @@ async function roundTrip(port: number, hostname = "127.0.0.1"): Promise<void> {
   deepEqual(await readExactly(conn, hello.length), hello);
 }
 
-Deno.test("the user-facing tasks and the commands in README and docs ask for the narrowest permissions", async () => {
+Deno.test("the user-facing tasks and the commands in README and docs ask for the narrowest permissions", () => {
   // Reading its own directory and --unstable-net are for --workers; nothing writes or spawns.
   deepEqual(taskPermissions(config.tasks.serve), [
     "--allow-net",
