@@ -4,77 +4,91 @@
  * @module
  */
 
-import {
-  checkPositionals,
-  formatSize,
-  parseCount,
-  parseFlags,
-  parseOptional,
-  parseSeconds,
-  parseSize,
-} from "./cli/args.ts";
+import { byteSize, duration, formatSize, wholeNumber } from "./cli/args.ts";
+import { command, option, parseCommand, toggle } from "./cli/flags.ts";
+import { renderHelp } from "./cli/help.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
 import { formatAddress, isLoopback } from "./lib/peer.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 
-/** The help text of `tcpecho bench`. */
-export const BENCH_HELP = `Usage: tcpecho bench [options]
-
-A load generator: drive a TCP echo server (ours, socat, any other) as hard as the options
-say, check every echoed byte against what was sent, and report messages/s, MiB/s and
-round-trip latency percentiles. Any corrupted byte, early close, reset or timeout is counted
-and makes the exit code 1. Point it only at servers you run: it warns when the target is not
-a loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.
-
-Options:
-      --host HOST          server to load (default: localhost)
-  -p, --port PORT          its port (default: 10000)
-      --unix PATH          load a server on a Unix domain socket instead of TCP
-      --tls                speak TLS; the server's certificate must chain to a trusted root
-      --ca FILE            with --tls: also trust this CA certificate (PEM)
-      --insecure           with --tls: accept any certificate (for tests only)
-  -c, --connections N      connections at once (default: 1)
-  -s, --size BYTES         bytes per message, 1 B to 16 MiB; takes suffixes KiB and MiB
-                           (default: 16)
-  -w, --window K           messages in flight per connection (default: 1)
-  -d, --duration S         seconds to send for (default: 5, unless --count)
-  -n, --count N            messages per connection, then stop
-  -t, --timeout S          seconds an echo may take before it counts as an error (default: 5)
-      --json               print one JSON object instead of the report
-  -h, --help               show this help
-
-On a terminal, a progress line is shown once a second on standard error.
-
-Examples:
-  tcpecho bench --port 7 --duration 3
-  tcpecho bench -c 50 -s 16 --json
-  tcpecho bench -c 4 -s 64KiB -w 4 --count 1000
-  tcpecho bench --tls --ca ca.pem --port 4433 -c 50
-  tcpecho bench --unix /tmp/echo.sock -c 10`;
-
 const MAX_SIZE = 16 * 1024 * 1024;
+
+/** `tcpecho bench`: what it does and the flags it takes. */
+export const BENCH = command({
+  name: "bench",
+  summary: "load an echo server and measure its throughput and latency",
+  description: `A load generator: drive a TCP echo server (ours, socat, any other) as hard as the
+options say, check every echoed byte against what was sent, and report messages/s, MiB/s and
+round-trip latency percentiles. Any corrupted byte, early close, reset or timeout is counted and
+makes the exit code 1. Point it only at servers you run: it warns when the target is not a
+loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
+  flags: {
+    ...CLIENT_TRANSPORT_FLAGS,
+    udp: toggle({ help: "refused: bench loads stream servers only (TCP, TLS, Unix sockets)" }),
+    connections: option({
+      short: "c",
+      value: "N",
+      help: "connections at once",
+      default: "1",
+      parse: wholeNumber(1, 10000),
+    }),
+    size: option({
+      short: "s",
+      value: "BYTES",
+      help: "bytes per message, 1 B to 16 MiB; takes suffixes KiB and MiB",
+      default: "16",
+      parse: byteSize(1, MAX_SIZE),
+    }),
+    window: option({
+      short: "w",
+      value: "K",
+      help: "messages in flight per connection",
+      default: "1",
+      parse: wholeNumber(1, 1024),
+    }),
+    duration: option({
+      short: "d",
+      value: "S",
+      help: "seconds to send for",
+      absent: "5, unless --count",
+      parse: duration(),
+    }),
+    count: option({
+      short: "n",
+      value: "N",
+      help: "messages per connection, then stop",
+      parse: wholeNumber(1, 1e12),
+    }),
+    timeout: option({
+      short: "t",
+      value: "S",
+      help: "seconds an echo may take before it counts as an error",
+      default: "5",
+      parse: duration(),
+    }),
+    json: toggle({ help: "print one JSON object instead of the report" }),
+  },
+  notes: "On a terminal, a progress line is shown once a second on standard error.",
+  examples: [
+    "tcpecho bench --port 7 --duration 3",
+    "tcpecho bench -c 50 -s 16 --json",
+    "tcpecho bench -c 4 -s 64KiB -w 4 --count 1000",
+    "tcpecho bench --tls --ca ca.pem --port 4433 -c 50",
+    "tcpecho bench --unix /tmp/echo.sock -c 10",
+  ],
+});
+
 const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
 /** Runs `tcpecho bench` with `args`; returns the exit code. */
 export async function bench(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("bench", args, {
-    ...CLIENT_TRANSPORT_FLAGS,
-    connections: { type: "string", short: "c" },
-    size: { type: "string", short: "s" },
-    window: { type: "string", short: "w" },
-    duration: { type: "string", short: "d" },
-    count: { type: "string", short: "n" },
-    timeout: { type: "string", short: "t" },
-    json: { type: "boolean" },
-    help: { type: "boolean", short: "h" },
-  });
+  const { flags: values } = parseCommand(BENCH, args);
   if (values.help) {
-    console.log(BENCH_HELP);
+    console.log(renderHelp(BENCH));
     return 0;
   }
-  checkPositionals("bench", positionals, 0);
   if (values.duration !== undefined && values.count !== undefined) {
     throw new UsageError(
       "give either --duration or --count, not both (see 'tcpecho bench --help')",
@@ -86,12 +100,12 @@ export async function bench(args: string[]): Promise<number> {
   }
   const options = {
     ...endpoint,
-    connections: parseOptional(values, "connections", (t, f) => parseCount(t, f, 1, 10000)),
-    size: parseOptional(values, "size", (t, f) => parseSize(t, f, 1, MAX_SIZE)),
-    window: parseOptional(values, "window", (t, f) => parseCount(t, f, 1, 1024)),
-    duration: parseOptional(values, "duration", parseSeconds),
-    count: parseOptional(values, "count", (t, f) => parseCount(t, f, 1, 1e12)),
-    timeout: parseOptional(values, "timeout", parseSeconds),
+    connections: values.connections,
+    size: values.size,
+    window: values.window,
+    duration: values.duration,
+    count: values.count,
+    timeout: values.timeout,
   };
   const { hostname } = endpoint;
   if (hostname !== undefined && !isLoopback(hostname)) {

@@ -7,11 +7,23 @@
 
 import { styleText } from "node:util";
 import config from "./deno.json" with { type: "json" };
-import { bench, BENCH_HELP } from "./bench.ts";
-import { send, SEND_HELP } from "./client.ts";
+import { BENCH, bench } from "./bench.ts";
+import { SEND, send } from "./client.ts";
+import type { CommandSpec, Flags } from "./cli/flags.ts";
+import { renderHelp } from "./cli/help.ts";
 import { UsageError } from "./lib/errors.ts";
 import { isWorker, runServeWorker } from "./cli/serve_workers.ts";
-import { serve, SERVE_HELP } from "./server.ts";
+import { SERVE, serve } from "./server.ts";
+
+/** Each command: its declaration (flags, help) and what runs it. */
+export const COMMANDS: Record<
+  string,
+  { spec: CommandSpec<Flags>; run: (args: string[]) => Promise<number> }
+> = {
+  serve: { spec: SERVE, run: serve },
+  send: { spec: SEND, run: send },
+  bench: { spec: BENCH, run: bench },
+};
 
 /** The help text of `tcpecho` itself. */
 export const HELP = `tcpecho ${config.version}: a known-good TCP echo server and client
@@ -19,9 +31,7 @@ export const HELP = `tcpecho ${config.version}: a known-good TCP echo server and
 Usage: tcpecho <command> [options]
 
 Commands:
-  serve    run the echo server (localhost port 10000, 16 bytes at a time)
-  send     send a message to an echo server and check the echo
-  bench    load an echo server and measure its throughput and latency
+${commandList()}
 
 Options:
   -h, --help       show this help (tcpecho <command> --help for a command's own)
@@ -29,11 +39,10 @@ Options:
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error.`;
 
-const COMMANDS: Record<string, { run: (args: string[]) => Promise<number>; help: string }> = {
-  serve: { run: serve, help: SERVE_HELP },
-  send: { run: send, help: SEND_HELP },
-  bench: { run: bench, help: BENCH_HELP },
-};
+function commandList(): string {
+  return Object.entries(COMMANDS).map(([name, { spec }]) => `  ${name.padEnd(9)}${spec.summary}`)
+    .join("\n");
+}
 
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
@@ -48,7 +57,7 @@ async function main(args: string[]): Promise<number> {
   if (command === "help") {
     const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
     if (rest[0] !== undefined && !topic) throw unknownCommand(rest[0]);
-    console.log(topic?.help ?? HELP);
+    console.log(topic ? renderHelp(topic.spec) : HELP);
     return 0;
   }
   const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;

@@ -4,14 +4,9 @@
  * @module
  */
 
-import {
-  checkPositionals,
-  parseBufferSize,
-  parseCount,
-  parseFlags,
-  parseOptional,
-  parseSeconds,
-} from "./cli/args.ts";
+import { duration, oneOf, wholeNumber } from "./cli/args.ts";
+import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.ts";
+import { renderHelp } from "./cli/help.ts";
 import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
@@ -21,91 +16,85 @@ import { SERVER_TRANSPORT_FLAGS, serverTransport } from "./cli/transport_flags.t
 import { UdpEchoServer } from "./lib/udp_echo_server.ts";
 import type { FromWorker, ToWorker, WorkerStart } from "./cli/serve_workers.ts";
 
-/** The help text of `tcpecho serve`. */
-export const SERVE_HELP = `Usage: tcpecho serve [options]
-
-Run an echo server: every byte a client sends is sent back to it, read and written
---buffer-size bytes at a time, with a line of log for each step. Serves many clients at
+/** `tcpecho serve`: what it does and the flags it takes. */
+export const SERVE = command({
+  name: "serve",
+  summary: "run the echo server (localhost port 10000, 16 bytes at a time)",
+  description: `Run an echo server: every byte a client sends is sent back to it, read and
+written --buffer-size bytes at a time, with a line of log for each step. Serves many clients at
 once; Ctrl-C or SIGTERM stops accepting, finishes the echoes in flight and prints a summary.
-Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.
-
-Options:
-      --host HOST        address to listen on: a name, an IPv4 or an IPv6 address such
-                         as ::1 (default: localhost); 0.0.0.0 or :: opens the port to the
-                         network
-  -p, --port PORT        port to listen on, 0 for any free port (default: 10000)
-      --unix PATH        listen on a Unix domain socket instead of TCP; an existing file
-                         at PATH is never replaced (remove a stale one yourself); the
-                         socket file is removed at shutdown; deno needs --allow-write=PATH
-      --tls-cert FILE    speak TLS with this certificate chain (PEM, leaf first)
-      --tls-key FILE     the private key of --tls-cert (PEM)
-      --udp              echo UDP datagrams instead (RFC 862): each one is sent back
-                         whole to its sender; needs deno --unstable-net
-  -b, --buffer-size N    bytes read and echoed at a time, 1 B to 16 MiB; takes
-                         suffixes KiB and MiB (default: 16); with --udp, bytes per
-                         received line of the log
-  -q, --quiet            log only the start-up line, errors and the summary
-      --log FORMAT       text (the classic transcript) or json (one object per event)
-      --idle-timeout S   close a connection after S seconds with no byte in or out
-                         (default: never)
-      --max-connections N
-                         close new connections at once while N are open (per
-                         worker with --workers), with a log line (default: no limit)
-      --drain-timeout S  seconds to finish echoes in flight at shutdown; a second
-                         signal stops at once (default: 5)
-  -w, --workers N        serve on N threads sharing the port, the kernel spreading
-                         connections over them, with one log and one shutdown; TCP or
-                         TLS (Linux; needs deno run --unstable-net) (default: 1)
-  -h, --help             show this help
-
-Examples:
-  tcpecho serve
-  tcpecho serve --port 0 --quiet
-  tcpecho serve --host ::1 --port 7 --log json
-  tcpecho serve --workers 2 --quiet
-  tcpecho serve --tls-cert cert.pem --tls-key key.pem --port 4433
-  tcpecho serve --unix /tmp/echo.sock
-  tcpecho serve --udp`;
+Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
+  flags: {
+    ...SERVER_TRANSPORT_FLAGS,
+    "buffer-size": {
+      ...BUFFER_SIZE,
+      help: "bytes read and echoed at a time, 1 B to 16 MiB; takes suffixes KiB and MiB; " +
+        "with --udp, bytes per received line of the log",
+    },
+    quiet: toggle({ short: "q", help: "log only the start-up line, errors and the summary" }),
+    log: option({
+      value: "FORMAT",
+      help: "text (the classic transcript) or json (one object per event)",
+      default: "text",
+      parse: oneOf("text", "json"),
+    }),
+    "idle-timeout": option({
+      value: "S",
+      help: "close a connection after S seconds with no byte in or out",
+      absent: "never",
+      parse: duration(),
+    }),
+    "max-connections": option({
+      value: "N",
+      help: "close new connections at once while N are open (per worker with --workers), " +
+        "with a log line",
+      absent: "no limit",
+      parse: wholeNumber(1, 1_000_000),
+    }),
+    "drain-timeout": option({
+      value: "S",
+      help: "seconds to finish echoes in flight at shutdown; a second signal stops at once",
+      default: "5",
+      parse: duration({ allowZero: true }),
+    }),
+    workers: option({
+      short: "w",
+      value: "N",
+      help: "serve on N threads sharing the port, the kernel spreading connections over them, " +
+        "with one log and one shutdown; TCP or TLS (Linux; needs deno run --unstable-net)",
+      default: "1",
+      parse: wholeNumber(1, 256),
+    }),
+  },
+  examples: [
+    "tcpecho serve",
+    "tcpecho serve --port 0 --quiet",
+    "tcpecho serve --host ::1 --port 7 --log json",
+    "tcpecho serve --workers 2 --quiet",
+    "tcpecho serve --tls-cert cert.pem --tls-key key.pem --port 4433",
+    "tcpecho serve --unix /tmp/echo.sock",
+    "tcpecho serve --udp",
+  ],
+});
 
 /** Characters of log allowed to wait for a slow standard output before lines are dropped. */
 const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
 
 /** Runs `tcpecho serve` with `args` until a signal stops it; returns the exit code. */
 export async function serve(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags("serve", args, {
-    ...SERVER_TRANSPORT_FLAGS,
-    "buffer-size": { type: "string", short: "b" },
-    quiet: { type: "boolean", short: "q" },
-    log: { type: "string" },
-    "drain-timeout": { type: "string" },
-    "idle-timeout": { type: "string" },
-    "max-connections": { type: "string" },
-    workers: { type: "string", short: "w" },
-    help: { type: "boolean", short: "h" },
-  });
-  if (values.help) {
-    console.log(SERVE_HELP);
+  const { flags } = parseCommand(SERVE, args);
+  if (flags.help) {
+    console.log(renderHelp(SERVE));
     return 0;
   }
-  checkPositionals("serve", positionals, 0);
-  const bufferSize = parseBufferSize(values);
-  const format = (values.log as string | undefined) ?? "text";
-  if (format !== "text" && format !== "json") {
-    throw new UsageError(`--log must be text or json, not '${format}'`);
-  }
-  const drainTimeout =
-    parseOptional(values, "drain-timeout", (text, flag) => parseSeconds(text, flag, true)) ?? 5000;
-  const idleTimeout = parseOptional(values, "idle-timeout", parseSeconds);
-  const maxConnections = parseOptional(
-    values,
-    "max-connections",
-    (text, flag) => parseCount(text, flag, 1, 1_000_000),
-  );
-  const workers =
-    parseOptional(values, "workers", (text, flag) => parseCount(text, flag, 1, 256)) ??
-      1;
+  const bufferSize = flags["buffer-size"];
+  const format = flags.log;
+  const drainTimeout = flags["drain-timeout"];
+  const idleTimeout = flags["idle-timeout"];
+  const maxConnections = flags["max-connections"];
+  const workers = flags.workers;
 
-  const { endpoint, udp } = await serverTransport("serve", values);
+  const { endpoint, udp } = await serverTransport("serve", flags);
   const tls = endpoint.tls !== undefined;
   if (workers > 1 && (udp || endpoint.unix !== undefined)) {
     throw new UsageError(
@@ -118,7 +107,7 @@ export async function serve(args: string[]): Promise<number> {
   const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
   const log = new ServerLog({
     format,
-    quiet: values.quiet === true,
+    quiet: flags.quiet,
     out: new LineWriter(Deno.stdout, logLimits),
     err: new LineWriter(Deno.stderr, logLimits),
     chunkSize: bufferSize,
@@ -130,7 +119,7 @@ export async function serve(args: string[]): Promise<number> {
       port: endpoint.port!,
       bufferSize,
       format,
-      quiet: values.quiet === true,
+      quiet: flags.quiet,
       idleTimeout,
       maxConnections,
       tls: endpoint.tls,

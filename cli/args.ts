@@ -55,29 +55,6 @@ function describeParseError(err: unknown): string {
   }
 }
 
-/**
- * Parses flag `--name` with `parse` when it was given, and returns undefined when it was not, so
- * that a default can follow with `??`.
- */
-export function parseOptional<T>(
-  values: ParsedArgs["values"],
-  name: string,
-  parse: (text: string, flag: string) => T,
-): T | undefined {
-  const text = values[name];
-  return typeof text === "string" ? parse(text, `--${name}`) : undefined;
-}
-
-/** `--buffer-size`, shared by `serve` and `send`: 1 B to 16 MiB, default 16 B. */
-export function parseBufferSize(values: ParsedArgs["values"]): number {
-  return parseOptional(
-    values,
-    "buffer-size",
-    (text, flag) => parseSize(text, flag, 1, 16 * 1024 ** 2),
-  ) ??
-    16;
-}
-
 /** Parses a TCP or UDP port: a whole number from 0 (any free port) to 65535. */
 export function parsePort(text: string, flag = "--port"): number {
   const port = /^\d+$/.test(text) ? Number(text) : NaN;
@@ -141,6 +118,39 @@ export function formatSize(bytes: number): string {
     if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
   }
   return `${bytes} B`;
+}
+
+/** Checks the text given to a flag (named `flag` in errors) and turns it into its value. */
+export type ValueParser<T> = (text: string, flag: string) => T;
+
+/** Any text, taken as given: paths, host names. */
+export const anyText: ValueParser<string> = (text) => text;
+
+/** A port number, 0 to 65535. */
+export const portNumber: ValueParser<number> = (text, flag) => parsePort(text, flag);
+
+/** A whole number from `min` to `max`. */
+export function wholeNumber(min: number, max: number): ValueParser<number> {
+  return (text, flag) => parseCount(text, flag, min, max);
+}
+
+/** A byte count from `min` to `max`, with optional unit (`64KiB`). */
+export function byteSize(min: number, max: number): ValueParser<number> {
+  return (text, flag) => parseSize(text, flag, min, max);
+}
+
+/** Seconds (fractions allowed) turned into milliseconds; 0 only when `allowZero`. */
+export function duration({ allowZero = false } = {}): ValueParser<number> {
+  return (text, flag) => parseSeconds(text, flag, allowZero);
+}
+
+/** One of a few words, such as `text` or `json`. */
+export function oneOf<T extends string>(...choices: T[]): ValueParser<T> {
+  const list = `${choices.slice(0, -1).join(", ")} or ${choices.at(-1)}`;
+  return (text, flag) => {
+    if ((choices as string[]).includes(text)) return text as T;
+    throw new UsageError(`${flag} must be ${list}, not '${text}'`);
+  };
 }
 
 /** Rejects positional arguments beyond `max`. */

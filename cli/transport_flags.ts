@@ -1,39 +1,93 @@
 /**
  * The transport flags the subcommands share (`--host`, `--port`, `--unix`, `--udp` and the TLS
- * flags), checked for combinations that make no sense and turned into {@linkcode ListenOptions}
- * or {@linkcode ConnectOptions}.
+ * flags), declared once for servers and once for clients, checked for combinations that make no
+ * sense and turned into {@linkcode ListenOptions} or {@linkcode ConnectOptions}.
  *
  * @module
  */
 
-import type { ParseArgsOptionsConfig } from "node:util";
-import type { ParsedArgs } from "./args.ts";
-import { parsePort } from "./args.ts";
+import { anyText, portNumber } from "./args.ts";
+import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
 import { readTextInput } from "./read_input.ts";
 import { type ConnectOptions, DEFAULT_PORT, type ListenOptions } from "../lib/transport.ts";
 
-const COMMON_FLAGS: ParseArgsOptionsConfig = {
-  host: { type: "string" },
-  port: { type: "string", short: "p" },
-  unix: { type: "string" },
-  udp: { type: "boolean" },
+/** The host name used without `--host`. */
+const DEFAULT_HOST = "localhost";
+
+/** The transport flags of `serve`. */
+export const SERVER_TRANSPORT_FLAGS = {
+  host: option({
+    value: "HOST",
+    help: "address to listen on: a name, an IPv4 or an IPv6 address such as ::1; " +
+      "0.0.0.0 or :: opens the port to the network",
+    absent: DEFAULT_HOST,
+    parse: anyText,
+  }),
+  port: option({
+    short: "p",
+    value: "PORT",
+    help: "port to listen on, 0 for any free port",
+    absent: String(DEFAULT_PORT),
+    parse: portNumber,
+  }),
+  unix: option({
+    value: "PATH",
+    help: "listen on a Unix domain socket instead of TCP; an existing file at PATH is never " +
+      "replaced (remove a stale one yourself); the socket file is removed at shutdown; " +
+      "deno needs --allow-write=PATH",
+    parse: anyText,
+  }),
+  "tls-cert": option({
+    value: "FILE",
+    help: "speak TLS with this certificate chain (PEM, leaf first)",
+    parse: anyText,
+  }),
+  "tls-key": option({ value: "FILE", help: "the private key of --tls-cert (PEM)", parse: anyText }),
+  udp: toggle({
+    help: "echo UDP datagrams instead (RFC 862): each one is sent back whole to its sender; " +
+      "needs deno --unstable-net",
+  }),
 };
 
-/** The `parseArgs` configuration of a server's transport flags. */
-export const SERVER_TRANSPORT_FLAGS: ParseArgsOptionsConfig = {
-  ...COMMON_FLAGS,
-  "tls-cert": { type: "string" },
-  "tls-key": { type: "string" },
+/** The transport flags of `send` and `bench`. */
+export const CLIENT_TRANSPORT_FLAGS = {
+  host: option({
+    value: "HOST",
+    help: "server to connect to: a name, an IPv4 or an IPv6 address",
+    absent: DEFAULT_HOST,
+    parse: anyText,
+  }),
+  port: option({
+    short: "p",
+    value: "PORT",
+    help: "port to connect to",
+    absent: String(DEFAULT_PORT),
+    parse: portNumber,
+  }),
+  unix: option({
+    value: "PATH",
+    help: "connect to a Unix domain socket instead of TCP",
+    parse: anyText,
+  }),
+  tls: toggle({ help: "speak TLS; the server's certificate must chain to a trusted root" }),
+  ca: option({
+    value: "FILE",
+    help: "with --tls: also trust this CA certificate (PEM)",
+    parse: anyText,
+  }),
+  insecure: toggle({
+    help: "with --tls: accept any certificate (encrypts, but proves nothing about the server; " +
+      "for tests only)",
+  }),
+  udp: toggle({
+    help: "send the message as one UDP datagram (at most 65507 bytes) and check the datagram " +
+      "that comes back; needs deno --unstable-net",
+  }),
 };
 
-/** The `parseArgs` configuration of a client's transport flags. */
-export const CLIENT_TRANSPORT_FLAGS: ParseArgsOptionsConfig = {
-  ...COMMON_FLAGS,
-  tls: { type: "boolean" },
-  ca: { type: "string" },
-  insecure: { type: "boolean" },
-};
+type ServerTransportValues = Partial<FlagValues<typeof SERVER_TRANSPORT_FLAGS>>;
+type ClientTransportValues = Partial<FlagValues<typeof CLIENT_TRANSPORT_FLAGS>>;
 
 /** A transport chosen on the command line: a stream endpoint, or UDP when `udp` is set. */
 export interface ChosenTransport<T> {
@@ -59,10 +113,10 @@ export interface ChosenTransport<T> {
  */
 export async function serverTransport(
   command: string,
-  values: ParsedArgs["values"],
+  values: ServerTransportValues,
 ): Promise<ChosenTransport<ListenOptions>> {
-  const certFile = values["tls-cert"] as string | undefined;
-  const keyFile = values["tls-key"] as string | undefined;
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw usage(command, "--tls-cert and --tls-key go together: give both");
   }
@@ -83,7 +137,7 @@ export async function serverTransport(
  * import { deepEqual } from "node:assert/strict";
  * import { clientTransport } from "./transport_flags.ts";
  *
- * deepEqual(await clientTransport("send", { host: "::1", port: "7", tls: true, insecure: true }), {
+ * deepEqual(await clientTransport("send", { host: "::1", port: 7, tls: true, insecure: true }), {
  *   endpoint: { hostname: "::1", port: 7, tls: { insecure: true } },
  *   udp: false,
  * });
@@ -91,9 +145,9 @@ export async function serverTransport(
  */
 export async function clientTransport(
   command: string,
-  values: ParsedArgs["values"],
+  values: ClientTransportValues,
 ): Promise<ChosenTransport<ConnectOptions>> {
-  const caFile = values.ca as string | undefined;
+  const caFile = values.ca;
   const insecure = values.insecure === true;
   if (!values.tls && (caFile !== undefined || insecure)) {
     throw usage(command, `${caFile !== undefined ? "--ca" : "--insecure"} needs --tls`);
@@ -113,10 +167,10 @@ export async function clientTransport(
 
 function commonTransport(
   command: string,
-  values: ParsedArgs["values"],
+  values: ServerTransportValues & ClientTransportValues,
   tlsFlag: string | undefined,
 ): ChosenTransport<Pick<ListenOptions, "hostname" | "port" | "unix">> {
-  const unix = values.unix as string | undefined;
+  const unix = values.unix;
   const udp = values.udp === true;
   if (unix !== undefined) {
     const tcpFlag = values.host !== undefined
@@ -132,8 +186,8 @@ function commonTransport(
     throw usage(command, `${tlsFlag} works over TCP only, not with ${udp ? "--udp" : "--unix"}`);
   }
   if (unix !== undefined) return { endpoint: { unix }, udp };
-  const hostname = (values.host as string | undefined) ?? "localhost";
-  const port = values.port === undefined ? DEFAULT_PORT : parsePort(values.port as string);
+  const hostname = values.host ?? DEFAULT_HOST;
+  const port = values.port ?? DEFAULT_PORT;
   return { endpoint: { hostname, port }, udp };
 }
 
