@@ -31,13 +31,17 @@ const USAGE_ERRORS: [string[], string][] = [
   [["--bogus"], "unknown flag --bogus: a command comes first (see 'tcpecho --help')"],
 ];
 
-Deno.test("usage errors exit 2 with one line naming the problem", async () => {
-  // Independent runs: start them together.
-  const results = await Promise.all(USAGE_ERRORS.map(([args]) => runCli(args)));
-  USAGE_ERRORS.forEach(([args, message], i) => {
+/** Runs each case (independent runs, started together) and expects its one usage error line. */
+async function assertUsageErrors(cases: [string[], string][]): Promise<void> {
+  const results = await Promise.all(cases.map(([args]) => runCli(args)));
+  cases.forEach(([args, message], i) => {
     assertError(results[i], 2, message);
     equal(results[i].stdout, "", `stdout of tcpecho ${args.join(" ")}`);
   });
+}
+
+Deno.test("usage errors exit 2 with one line naming the problem", async () => {
+  await assertUsageErrors(USAGE_ERRORS);
 });
 
 /** Values out of range, negative or zero: each names the flag, the value and the allowed range. */
@@ -107,11 +111,7 @@ const VALUE_ERRORS: [string[], string][] = [
 ];
 
 Deno.test("value errors exit 2 naming the flag, the value and the allowed range", async () => {
-  const results = await Promise.all(VALUE_ERRORS.map(([args]) => runCli(args)));
-  VALUE_ERRORS.forEach(([args, message], i) => {
-    assertError(results[i], 2, message);
-    equal(results[i].stdout, "", `stdout of tcpecho ${args.join(" ")}`);
-  });
+  await assertUsageErrors(VALUE_ERRORS);
 });
 
 Deno.test("send --host takes HOST:PORT and [IPV6]:PORT as socat and ncat do", async () => {
