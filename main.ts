@@ -11,7 +11,8 @@ import { BENCH, bench } from "./bench.ts";
 import { SEND, send } from "./client.ts";
 import type { CommandSpec, Flags } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
-import { UsageError } from "./lib/errors.ts";
+import { ExitCode } from "./cli/exit_codes.ts";
+import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { isWorker, runServeWorker } from "./cli/serve_workers.ts";
 import { SERVE, serve } from "./server.ts";
 
@@ -37,7 +38,8 @@ Options:
   -h, --help       show this help (tcpecho <command> --help for a command's own)
   -V, --version    show the version
 
-Exit codes: 0 success, 1 runtime failure, 2 usage error.`;
+Exit codes: 0 success, 1 runtime failure, 2 usage error, 70 internal error (a bug),
+130 interrupted.`;
 
 function commandList(): string {
   return Object.entries(COMMANDS).map(([name, { spec }]) => `  ${name.padEnd(9)}${spec.summary}`)
@@ -61,6 +63,9 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!entry && command.startsWith("-")) {
+    throw new UsageError(`unknown flag ${command}: a command comes first (see 'tcpecho --help')`);
+  }
   if (!entry) throw unknownCommand(command);
   return await entry.run(rest);
 }
@@ -71,12 +76,48 @@ function unknownCommand(name: string): UsageError {
   return new UsageError(`unknown command '${name}': expected ${expected} (see 'tcpecho --help')`);
 }
 
-/** Prints one line for `err` on standard error and exits: 2 for usage errors, 1 for the rest. */
-function error(err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
+/**
+ * Prints `err` on standard error and returns the exit code. An expected failure is one
+ * `error: ...` line: 2 for a usage error, 1 for the rest. Anything else is a bug, and says so:
+ * `error: internal error: MESSAGE`, exit 70, with its stack when `TCPECHO_DEBUG=1`.
+ */
+export function reportError(err: unknown): number {
   const label = Deno.noColor || !Deno.stderr.isTerminal() ? "error:" : styleText("red", "error:");
-  console.error(`${label} ${message.split("\n")[0]}`);
-  Deno.exit(err instanceof UsageError ? 2 : 1);
+  const message = err instanceof Error ? err.message : String(err);
+  if (!isBug(err)) {
+    console.error(`${label} ${message.split("\n")[0]}`);
+    return err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
+  }
+  console.error(`${label} internal error: ${message.split("\n")[0]}`);
+  if (debugging()) {
+    console.error(err instanceof Error && err.stack ? err.stack : String(err));
+  } else {
+    console.error(
+      "this is a bug in tcpecho: TCPECHO_DEBUG=1 (with deno --allow-env) shows where it happened",
+    );
+  }
+  return ExitCode.internal;
+}
+
+/**
+ * A failure the code did not expect: what JavaScript throws for a programming error, or a thrown
+ * value that is not an `Error`. Errors from the network, the files and the checks are expected.
+ */
+function isBug(err: unknown): boolean {
+  if (err instanceof UsageError || err instanceof RuntimeError) return false;
+  return !(err instanceof Error) || err instanceof TypeError || err instanceof RangeError ||
+    err instanceof ReferenceError || err instanceof SyntaxError || err instanceof URIError ||
+    err instanceof EvalError;
+}
+
+function debugging(): boolean {
+  const permission = Deno.permissions.querySync({ name: "env", variable: "TCPECHO_DEBUG" });
+  return permission.state === "granted" && Deno.env.get("TCPECHO_DEBUG") === "1";
+}
+
+/** Prints `err` and exits with its code. */
+function fail(err: unknown): never {
+  Deno.exit(reportError(err));
 }
 
 if (import.meta.main && isWorker()) {
@@ -86,11 +127,11 @@ if (import.meta.main && isWorker()) {
   // A failure in a connection's own task must still end as one line, never a stack trace.
   globalThis.addEventListener("unhandledrejection", (event) => {
     event.preventDefault();
-    error(event.reason);
+    fail(event.reason);
   });
   try {
     Deno.exitCode = await main(Deno.args);
   } catch (err) {
-    error(err);
+    fail(err);
   }
 }

@@ -6,6 +6,7 @@
 
 import { duration, oneOf, wholeNumber } from "./cli/args.ts";
 import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.ts";
+import { ExitCode } from "./cli/exit_codes.ts";
 import { renderHelp } from "./cli/help.ts";
 import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
@@ -145,7 +146,7 @@ export async function serve(args: string[]): Promise<number> {
   await server.shutdown(drainTimeout);
   log.summary(server.stats);
   await log.flush();
-  return forced ? 1 : 0;
+  return forced ? ExitCode.interrupted : ExitCode.ok;
 }
 
 /** The start-up line, and a warning when the port is open to the network. */
@@ -248,7 +249,7 @@ async function serveOnWorkers(
     for (const { worker } of workers) worker.terminate();
     await log.flush();
   }
-  return aborted ? 1 : 0;
+  return aborted ? ExitCode.interrupted : ExitCode.ok;
 }
 
 function isWildcard(hostname: string): boolean {

@@ -25,7 +25,7 @@ export function parseFlags(
 ): ParsedArgs {
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: joinDashValues(args, options),
       options,
       allowPositionals: true,
       strict: true,
@@ -34,6 +34,31 @@ export function parseFlags(
   } catch (err) {
     throw new UsageError(`${describeParseError(err)} (see 'tcpecho ${command} --help')`);
   }
+}
+
+/**
+ * `parseArgs` takes `--count -1` for a flag without its value followed by a flag `-1`: join a
+ * value that starts with a dash and a digit to its flag (`--count=-1`), so that the value's own
+ * check says what is wrong with it.
+ */
+function joinDashValues(args: string[], options: ParseArgsOptionsConfig): string[] {
+  const longName = (arg: string) =>
+    arg.startsWith("--")
+      ? arg.slice(2)
+      : Object.keys(options).find((name) => arg === `-${options[name].short}`);
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") return [...joined, ...args.slice(i)];
+    const name = longName(args[i]);
+    const next = args[i + 1];
+    if (name && options[name]?.type === "string" && next !== undefined && /^-\.?\d/.test(next)) {
+      joined.push(`--${name}=${next}`);
+      i++;
+    } else {
+      joined.push(args[i]);
+    }
+  }
+  return joined;
 }
 
 function describeParseError(err: unknown): string {
@@ -55,11 +80,14 @@ function describeParseError(err: unknown): string {
   }
 }
 
-/** Parses a TCP or UDP port: a whole number from 0 (any free port) to 65535. */
-export function parsePort(text: string, flag = "--port"): number {
-  const port = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 0 && port <= 65535)) {
-    throw new UsageError(`${flag} must be a port number from 0 to 65535, not '${text}'`);
+/**
+ * Parses a TCP or UDP port: a whole number from `min` to 65535 (0 asks a server for any free
+ * port; a client needs a real one). Spaces around the number are ignored, as for every number.
+ */
+export function parsePort(text: string, flag = "--port", min = 0): number {
+  const port = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!(port >= min && port <= 65535)) {
+    throw new UsageError(`${flag} must be a port number from ${min} to 65535, not '${text}'`);
   }
   return port;
 }
@@ -96,18 +124,32 @@ export function parseSize(text: string, flag: string, min: number, max: number):
 
 /** Parses a whole number within `min` and `max`. */
 export function parseCount(text: string, flag: string, min: number, max: number): number {
-  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (!(value >= min && value <= max)) {
     throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not '${text}'`);
   }
   return value;
 }
 
-/** Parses a duration in seconds (fractions allowed) into milliseconds; 0 only when `allowZero`. */
+/**
+ * The longest time value, in seconds: timers take at most 2^31-1 ms, and a longer one would fire
+ * at once (with a `TimeoutOverflowWarning`). That is 24.8 days.
+ */
+export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * Parses a duration in seconds (fractions allowed, to the millisecond) into milliseconds: from
+ * 0.001 s, or 0 when `allowZero`, to {@linkcode MAX_SECONDS}.
+ */
 export function parseSeconds(text: string, flag: string, allowZero = false): number {
-  const seconds = /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
-  if (!(seconds > 0 || (allowZero && seconds === 0)) || seconds > 1e7) {
-    throw new UsageError(`${flag} must be a number of seconds, not '${text}'`);
+  const trimmed = text.trim();
+  const seconds = /^\d+(\.\d+)?$|^\.\d+$/.test(trimmed) ? Number(trimmed) : NaN;
+  const min = allowZero ? 0 : 0.001;
+  if (!(seconds >= min && seconds <= MAX_SECONDS) || (seconds > 0 && seconds < 0.001)) {
+    throw new UsageError(
+      `${flag} must be a number of seconds from ${min} to ${MAX_SECONDS} (24.8 days), ` +
+        `not '${text}'`,
+    );
   }
   return seconds * 1000;
 }
@@ -126,8 +168,41 @@ export type ValueParser<T> = (text: string, flag: string) => T;
 /** Any text, taken as given: paths, host names. */
 export const anyText: ValueParser<string> = (text) => text;
 
-/** A port number, 0 to 65535. */
-export const portNumber: ValueParser<number> = (text, flag) => parsePort(text, flag);
+/** A port number from `min` (0 for a server: any free port; 1 for a client) to 65535. */
+export function portNumber(min: 0 | 1): ValueParser<number> {
+  return (text, flag) => parsePort(text, flag, min);
+}
+
+/** A host given to `--host`, with the port when it came as `HOST:PORT` or `[IPV6]:PORT`. */
+export interface HostAndPort {
+  /** A name or an address, without brackets. */
+  hostname: string;
+  /** The port after the host, when there was one. */
+  port?: number;
+}
+
+/**
+ * A host name or address, also accepted as `HOST:PORT` or `[IPV6]:PORT` (the socat and ncat
+ * habit); a bare IPv6 address such as `::1` has no port. Ports start at `minPort`.
+ */
+export function hostAndPort(minPort: 0 | 1): ValueParser<HostAndPort> {
+  return (text, flag) => {
+    const host = text.trim();
+    const bracketed = host.match(/^\[([^\]]*)\](?::(.*))?$/);
+    const parts = host.split(":");
+    const [hostname, port] = bracketed
+      ? [bracketed[1], bracketed[2]]
+      : parts.length === 2
+      ? parts
+      : [host, undefined];
+    if (hostname === "") {
+      throw new UsageError(`${flag} needs a host name or an address, not '${text}'`);
+    }
+    return port === undefined
+      ? { hostname }
+      : { hostname, port: parsePort(port, `the port in ${flag}`, minPort) };
+  };
+}
 
 /** A whole number from `min` to `max`. */
 export function wholeNumber(min: number, max: number): ValueParser<number> {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { anyText, portNumber } from "./args.ts";
+import { anyText, hostAndPort, portNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
 import { readTextInput } from "./read_input.ts";
@@ -15,27 +15,30 @@ import { type ConnectOptions, DEFAULT_PORT, type ListenOptions } from "../lib/tr
 /** The host name used without `--host`. */
 const DEFAULT_HOST = "localhost";
 
+/** The longest Unix socket path, in bytes: `sun_path` holds 108 on Linux, 104 elsewhere, with its NUL. */
+const MAX_UNIX_PATH = Deno.build.os === "linux" ? 107 : 103;
+
 /** The transport flags of `serve`. */
 export const SERVER_TRANSPORT_FLAGS = {
   host: option({
     value: "HOST",
-    help: "address to listen on: a name, an IPv4 or an IPv6 address such as ::1; " +
-      "0.0.0.0 or :: opens the port to the network",
+    help: "address to listen on: a name, an IPv4 or an IPv6 address such as ::1 " +
+      "(HOST:PORT and [IPV6]:PORT also work); 0.0.0.0 or :: opens the port to the network",
     absent: DEFAULT_HOST,
-    parse: anyText,
+    parse: hostAndPort(0),
   }),
   port: option({
     short: "p",
     value: "PORT",
     help: "port to listen on, 0 for any free port",
     absent: String(DEFAULT_PORT),
-    parse: portNumber,
+    parse: portNumber(0),
   }),
   unix: option({
     value: "PATH",
     help: "listen on a Unix domain socket instead of TCP; an existing file at PATH is never " +
       "replaced (remove a stale one yourself); the socket file is removed at shutdown; " +
-      "deno needs --allow-write=PATH",
+      "deno needs --allow-read=PATH --allow-write=PATH --allow-net=unix:PATH",
     parse: anyText,
   }),
   "tls-cert": option({
@@ -54,16 +57,17 @@ export const SERVER_TRANSPORT_FLAGS = {
 export const CLIENT_TRANSPORT_FLAGS = {
   host: option({
     value: "HOST",
-    help: "server to connect to: a name, an IPv4 or an IPv6 address",
+    help: "server to connect to: a name, an IPv4 or an IPv6 address " +
+      "(HOST:PORT and [IPV6]:PORT also work)",
     absent: DEFAULT_HOST,
-    parse: anyText,
+    parse: hostAndPort(1),
   }),
   port: option({
     short: "p",
     value: "PORT",
     help: "port to connect to",
     absent: String(DEFAULT_PORT),
-    parse: portNumber,
+    parse: portNumber(1),
   }),
   unix: option({
     value: "PATH",
@@ -137,7 +141,7 @@ export async function serverTransport(
  * import { deepEqual } from "node:assert/strict";
  * import { clientTransport } from "./transport_flags.ts";
  *
- * deepEqual(await clientTransport("send", { host: "::1", port: 7, tls: true, insecure: true }), {
+ * deepEqual(await clientTransport("send", { host: { hostname: "::1", port: 7 }, tls: true, insecure: true }), {
  *   endpoint: { hostname: "::1", port: 7, tls: { insecure: true } },
  *   udp: false,
  * });
@@ -185,9 +189,26 @@ function commonTransport(
   if (tlsFlag && (udp || unix !== undefined)) {
     throw usage(command, `${tlsFlag} works over TCP only, not with ${udp ? "--udp" : "--unix"}`);
   }
-  if (unix !== undefined) return { endpoint: { unix }, udp };
-  const hostname = values.host ?? DEFAULT_HOST;
-  const port = values.port ?? DEFAULT_PORT;
+  // Without the unstable API the library would fail only once it tries; this is how it was run.
+  if (udp && !("listenDatagram" in Deno)) {
+    throw new UsageError("--udp needs the --unstable-net flag: deno run --unstable-net ...");
+  }
+  if (unix !== undefined) {
+    const bytes = new TextEncoder().encode(unix).length;
+    if (bytes > MAX_UNIX_PATH) {
+      throw usage(
+        command,
+        `the --unix path is ${bytes} bytes long: a Unix socket path can have at most ` +
+          `${MAX_UNIX_PATH} bytes, so choose a shorter one`,
+      );
+    }
+    return { endpoint: { unix }, udp };
+  }
+  if (values.host?.port !== undefined && values.port !== undefined) {
+    throw usage(command, "give the port once: in --host HOST:PORT or with --port, not both");
+  }
+  const hostname = values.host?.hostname ?? DEFAULT_HOST;
+  const port = values.host?.port ?? values.port ?? DEFAULT_PORT;
   return { endpoint: { hostname, port }, udp };
 }
 

@@ -98,6 +98,7 @@ export function errorReason(err: unknown): string {
     return "permission denied by the operating system (ports below 1024 need privileges)";
   }
   if (err instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (err instanceof Deno.errors.IsADirectory) return "it is a directory, not a file";
   const message = err instanceof Error ? err.message : String(err);
   if (message.includes("failed to lookup address")) return "unknown host";
   // Lower-case the first word, unless it is an acronym such as TLS; drop OS error numbers and

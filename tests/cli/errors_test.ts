@@ -1,6 +1,7 @@
-import { equal, match } from "node:assert/strict";
+import { deepEqual, equal, match } from "node:assert/strict";
 import { type CliResult, freePort, readExactly, runCli, TcpFixture, writeAll } from "../helpers.ts";
 import { DEFAULT_MESSAGE } from "../../client.ts";
+import { startEchoServer } from "../../lib/mod.ts";
 import { explainNetworkError, RuntimeError, UsageError } from "../../lib/errors.ts";
 
 const MESSAGE = new TextEncoder().encode(DEFAULT_MESSAGE);
@@ -19,7 +20,7 @@ const USAGE_ERRORS: [string[], string][] = [
   [["send", "-p"], "flag --port needs a value (see 'tcpecho send --help')"],
   [["send", "--quiet=yes"], "flag --quiet does not take a value (see 'tcpecho send --help')"],
   [["serve", "--port", "abc"], "--port must be a port number from 0 to 65535, not 'abc'"],
-  [["send", "--port", "70000"], "--port must be a port number from 0 to 65535, not '70000'"],
+  [["send", "--port", "70000"], "--port must be a port number from 1 to 65535, not '70000'"],
   [["send", "-b", "17MiB"], "--buffer-size must be a size from 1 B to 16 MiB, not '17MiB'"],
   [["serve", "--log", "xml"], "--log must be text or json, not 'xml'"],
   [
@@ -27,15 +28,128 @@ const USAGE_ERRORS: [string[], string][] = [
     "give either MESSAGE or --file, not both (see 'tcpecho send --help')",
   ],
   [["bogus"], "unknown command 'bogus': expected serve, send or bench (see 'tcpecho --help')"],
+  [["--bogus"], "unknown flag --bogus: a command comes first (see 'tcpecho --help')"],
 ];
 
-Deno.test("usage errors exit 2 with one line naming the problem", async () => {
-  // Independent runs: start them together.
-  const results = await Promise.all(USAGE_ERRORS.map(([args]) => runCli(args)));
-  USAGE_ERRORS.forEach(([args, message], i) => {
+/** Runs each case (independent runs, started together) and expects its one usage error line. */
+async function assertUsageErrors(cases: [string[], string][]): Promise<void> {
+  const results = await Promise.all(cases.map(([args]) => runCli(args)));
+  cases.forEach(([args, message], i) => {
     assertError(results[i], 2, message);
     equal(results[i].stdout, "", `stdout of tcpecho ${args.join(" ")}`);
   });
+}
+
+Deno.test("usage errors exit 2 with one line naming the problem", async () => {
+  await assertUsageErrors(USAGE_ERRORS);
+});
+
+/** Values out of range, negative or zero: each names the flag, the value and the allowed range. */
+const VALUE_ERRORS: [string[], string][] = [
+  [
+    ["send", "--count", "-1"],
+    "--count must be a whole number from 1 to 9007199254740991, not '-1'",
+  ],
+  [["send", "-c", "-1"], "--count must be a whole number from 1 to 9007199254740991, not '-1'"],
+  [
+    ["send", "--interval", "-1"],
+    "--interval must be a number of seconds from 0 to 2147483 (24.8 days), not '-1'",
+  ],
+  [
+    ["send", "--timeout", "-3"],
+    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '-3'",
+  ],
+  [
+    ["send", "--timeout", "0"],
+    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0'",
+  ],
+  [["serve", "--port", "-1"], "--port must be a port number from 0 to 65535, not '-1'"],
+  [["send", "--buffer-size", "-5"], "--buffer-size must be a size from 1 B to 16 MiB, not '-5'"],
+  [["bench", "-s", "-.5"], "--size must be a size from 1 B to 16 MiB, not '-.5'"],
+  // Timers take at most 2^31-1 ms: longer waits are refused, never cut short.
+  [
+    ["serve", "--idle-timeout", "2592000"],
+    "--idle-timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '2592000'",
+  ],
+  [
+    ["send", "--timeout", "3000000"],
+    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '3000000'",
+  ],
+  [
+    ["send", "--count", "3", "--interval", "3000000"],
+    "--interval must be a number of seconds from 0 to 2147483 (24.8 days), not '3000000'",
+  ],
+  [
+    ["bench", "--duration", "3000000"],
+    "--duration must be a number of seconds from 0.001 to 2147483 (24.8 days), not '3000000'",
+  ],
+  [
+    ["serve", "--drain-timeout", "2147484"],
+    "--drain-timeout must be a number of seconds from 0 to 2147483 (24.8 days), not '2147484'",
+  ],
+  [
+    ["bench", "--timeout", "0.0001"],
+    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0.0001'",
+  ],
+  // A client needs a real port; the host must name something.
+  [["send", "--port", "0"], "--port must be a port number from 1 to 65535, not '0'"],
+  [["bench", "--port", "0"], "--port must be a port number from 1 to 65535, not '0'"],
+  [["send", "--host", ""], "--host needs a host name or an address, not ''"],
+  [
+    ["send", "--host", "127.0.0.1:0"],
+    "the port in --host must be a port number from 1 to 65535, not '0'",
+  ],
+  [
+    ["send", "--host", "127.0.0.1:24799", "--port", "24799"],
+    "give the port once: in --host HOST:PORT or with --port, not both (see 'tcpecho send --help')",
+  ],
+  [
+    ["serve", "--unix", `/tmp/${"x".repeat(120)}`],
+    "the --unix path is 125 bytes long: a Unix socket path can have at most 107 bytes, " +
+    "so choose a shorter one (see 'tcpecho serve --help')",
+  ],
+];
+
+Deno.test("value errors exit 2 naming the flag, the value and the allowed range", async () => {
+  await assertUsageErrors(VALUE_ERRORS);
+});
+
+Deno.test("send --host takes HOST:PORT and [IPV6]:PORT as socat and ncat do", async () => {
+  await using v4 = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using v6 = startEchoServer({ hostname: "::1", port: 0 });
+  const [four, six] = await Promise.all([
+    runCli(["send", "--host", `127.0.0.1:${v4.addr.port}`, "hi"]),
+    runCli(["send", "--host", `[::1]:${v6.addr.port}`, "hi"]),
+  ]);
+  equal(four.code, 0, four.stderr);
+  match(four.stdout, new RegExp(`^connecting to 127\\.0\\.0\\.1 port ${v4.addr.port}\n`));
+  equal(six.code, 0, six.stderr);
+  match(six.stdout, new RegExp(`^connecting to ::1 port ${v6.addr.port}\n`));
+});
+
+Deno.test("numbers with spaces around them are taken alike by every flag", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const result = await runCli([
+    "send",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    ` ${server.addr.port}`,
+    "--buffer-size",
+    " 32",
+    "--timeout",
+    " 5 ",
+    "-q",
+  ]);
+  deepEqual([result.code, result.stdout, result.stderr], [0, "", ""]);
+});
+
+Deno.test("send --file of a directory says so in plain words, exit 1", async () => {
+  assertError(
+    await runCli(["send", "--file", "/tmp"]),
+    1,
+    "cannot read '/tmp': it is a directory, not a file",
+  );
 });
 
 Deno.test("serve on a port in use exits 1", async () => {
@@ -241,4 +355,62 @@ Deno.test("explainNetworkError says what failed and what to do", () => {
   }
   const usage = new UsageError("bad flag");
   equal(explainNetworkError(usage, "listen", target), usage);
+});
+
+const MAIN_URL = new URL("../../main.ts", import.meta.url).href;
+
+/**
+ * Throws `expression` into main.ts's error report in a child process, as a failure inside a
+ * command reaches it, and returns what the child printed and its exit code.
+ */
+async function report(expression: string, debug: boolean): Promise<CliResult> {
+  const script = `import { reportError } from ${JSON.stringify(MAIN_URL)};
+import { RuntimeError, UsageError } from ${
+    JSON.stringify(new URL("../../lib/errors.ts", import.meta.url).href)
+  };
+Deno.exit(reportError(${expression}));`;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env: { NO_COLOR: "1", ...(debug ? { TCPECHO_DEBUG: "1" } : {}) },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("a bug is an internal error, exit 70, with its stack only under TCPECHO_DEBUG=1", async () => {
+  const [plain, debug, thrownText] = await Promise.all([
+    report(`new TypeError("x.y is not a function")`, false),
+    report(`new TypeError("x.y is not a function")`, true),
+    report(`"a string"`, false),
+  ]);
+  equal(plain.code, 70);
+  equal(
+    plain.stderr,
+    "error: internal error: x.y is not a function\n" +
+      "this is a bug in tcpecho: TCPECHO_DEBUG=1 (with deno --allow-env) shows where it happened\n",
+  );
+  equal(debug.code, 70);
+  const [first, ...stack] = debug.stderr.trimEnd().split("\n");
+  equal(first, "error: internal error: x.y is not a function");
+  equal(stack[0], "TypeError: x.y is not a function");
+  match(stack[1], /^\s+at /);
+  equal(thrownText.code, 70);
+  match(thrownText.stderr, /^error: internal error: a string\n/);
+});
+
+Deno.test("expected failures stay one error line, exit 1 or 2, even under TCPECHO_DEBUG=1", async () => {
+  const cases: [string, number, string][] = [
+    [`new UsageError("--port must be a port number")`, 2, "--port must be a port number"],
+    [`new RuntimeError("cannot connect")`, 1, "cannot connect"],
+    [`new Deno.errors.ConnectionRefused("refused")`, 1, "refused"],
+  ];
+  const results = await Promise.all(cases.map(([expression]) => report(expression, true)));
+  cases.forEach(([_, code, message], i) => assertError(results[i], code, message));
 });

@@ -26,7 +26,8 @@ Deno.test("--help prints the help of tcpecho and of each command, exit 0", async
 
 Deno.test("tcpecho --help names every command and the exit codes", () => {
   for (const command of ["serve", "send", "bench"]) match(HELP, new RegExp(`^  ${command} `, "m"));
-  match(HELP, /Exit codes: 0 success, 1 runtime failure, 2 usage error\./);
+  match(HELP, /Exit codes: 0 success, 1 runtime failure, 2 usage error, 70 internal error/);
+  match(HELP, /130 interrupted\./);
 });
 
 Deno.test("--version prints the version from deno.json", async () => {

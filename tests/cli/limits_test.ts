@@ -83,7 +83,7 @@ Deno.test("serve --drain-timeout bounds shutdown while a client never reads", as
   await writing;
 });
 
-Deno.test("serve: a second signal stops at once, without waiting for the drain", async () => {
+Deno.test("serve: a second signal stops at once, without waiting for the drain, exit 130", async () => {
   await using server = await ServeProcess.start(["--drain-timeout", "600", "--quiet"]);
   const stuck = await connect(server.port);
   const writing = writeAll(stuck, pattern(16 * 1024 * 1024)).catch((err) => err);
@@ -91,7 +91,7 @@ Deno.test("serve: a second signal stops at once, without waiting for the drain",
   server.child.kill("SIGTERM");
   await server.stdout.waitFor("shutting down: finishing 1 open connection");
   const status = await server.stop("SIGTERM");
-  equal(status.code, 1);
+  equal(status.code, 130);
   match(server.stdout.text, /shut down: 1 connection, [\d,]+ bytes echoed/);
   stuck.close();
   await writing;
@@ -100,10 +100,22 @@ Deno.test("serve: a second signal stops at once, without waiting for the drain",
 Deno.test("serve rejects bad limit values as usage errors", async () => {
   for (
     const [flag, value, message] of [
-      ["--idle-timeout", "0", "--idle-timeout must be a number of seconds, not '0'"],
-      ["--idle-timeout", "soon", "--idle-timeout must be a number of seconds, not 'soon'"],
+      [
+        "--idle-timeout",
+        "0",
+        "--idle-timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0'",
+      ],
+      [
+        "--idle-timeout",
+        "soon",
+        "--idle-timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not 'soon'",
+      ],
       ["--max-connections", "0", "--max-connections must be a whole number from 1 to 1000000"],
-      ["--drain-timeout", "-1", "--drain-timeout must be a number of seconds, not '-1'"],
+      [
+        "--drain-timeout",
+        "-1",
+        "--drain-timeout must be a number of seconds from 0 to 2147483 (24.8 days), not '-1'",
+      ],
     ]
   ) {
     const result = await runCli(["serve", "--port", "0", `${flag}=${value}`]);

@@ -56,7 +56,7 @@ Deno.test("SIGTERM lets an echo in flight finish before closing", async () => {
   );
 });
 
-Deno.test("after a signal serve accepts no one; a second signal ends it at once", async () => {
+Deno.test("after a signal serve accepts no one; a second signal ends it at once, exit 130", async () => {
   await using server = await ServeProcess.start(["--host", "127.0.0.1", "--drain-timeout", "60"]);
   const conn = await connect(server.port);
   await server.stdout.waitFor("connection from");
@@ -67,7 +67,7 @@ Deno.test("after a signal serve accepts no one; a second signal ends it at once"
   await rejects(connect(server.port), Deno.errors.ConnectionRefused);
   const status = await server.stop("SIGTERM");
   conn.close();
-  equal(status.code, 1);
+  equal(status.code, 130);
   equal(server.stdout.lines.at(-1), "shut down: 1 connection, 0 bytes echoed");
 });
 

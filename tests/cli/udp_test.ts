@@ -89,7 +89,7 @@ Deno.test("send --udp times out on a lost datagram and catches a wrong echo", as
   }
 });
 
-Deno.test("UDP without --unstable-net is one line naming the flag", async () => {
+Deno.test("UDP without --unstable-net is a usage error naming the flag, exit 2", async () => {
   for (const command of ["serve", "send"]) {
     // --no-config: deno.json turns the unstable network API on for everything run from here.
     const result = await runCli([command, "--udp", "--port", "9"], {
@@ -97,10 +97,10 @@ Deno.test("UDP without --unstable-net is one line naming the flag", async () => 
     });
     equal(
       result.stderr,
-      "error: UDP needs Deno's unstable network API: run deno with --unstable-net\n",
+      "error: --udp needs the --unstable-net flag: deno run --unstable-net ...\n",
       command,
     );
-    equal(result.code, 1, command);
+    equal(result.code, 2, command);
   }
 });
 

@@ -2,6 +2,7 @@ import { deepEqual, equal, throws } from "node:assert/strict";
 import {
   checkPositionals,
   formatSize,
+  hostAndPort,
   parseCount,
   parseFlags,
   parsePort,
@@ -51,12 +52,28 @@ Deno.test("parseFlags turns parse errors into one-line usage errors naming the f
   );
 });
 
-Deno.test("parsePort accepts 0 to 65535 and nothing else", () => {
+Deno.test("parseFlags gives a flag a value that starts with a dash and a digit", () => {
+  deepEqual(parseFlags("serve", ["--port", "-1"], OPTIONS).values, { port: "-1" });
+  deepEqual(parseFlags("serve", ["-p", "-.5"], OPTIONS).values, { port: "-.5" });
+  // After --, everything is an argument; a boolean flag takes no value.
+  deepEqual(parseFlags("serve", ["--", "--port", "-1"], OPTIONS).positionals, ["--port", "-1"]);
+  throwsUsage(
+    () => parseFlags("serve", ["-q", "-1"], OPTIONS),
+    "unknown flag -1 (see 'tcpecho serve --help')",
+  );
+});
+
+Deno.test("parsePort accepts 0 (or the minimum given) to 65535 and nothing else", () => {
   equal(parsePort("0"), 0);
   equal(parsePort("65535"), 65535);
-  for (const bad of ["abc", "70000", "65536", "-1", "", "1.5", " 80", "0x50"]) {
+  equal(parsePort(" 80 "), 80);
+  for (const bad of ["abc", "70000", "65536", "-1", "", "1.5", "0x50"]) {
     throwsUsage(() => parsePort(bad), `--port must be a port number from 0 to 65535, not '${bad}'`);
   }
+  throwsUsage(
+    () => parsePort("0", "--port", 1),
+    "--port must be a port number from 1 to 65535, not '0'",
+  );
 });
 
 Deno.test("parseSize takes suffixes in powers of 1024 and checks the range", () => {
@@ -78,12 +95,33 @@ Deno.test("parseSeconds returns milliseconds and rejects zero unless allowed", (
   equal(parseSeconds(".25", "--timeout"), 250);
   equal(parseSeconds("10", "--timeout"), 10_000);
   equal(parseSeconds("0", "--drain-timeout", true), 0);
-  for (const bad of ["0", "-1", "soon", "1e3", ""]) {
+  equal(parseSeconds(" 2 ", "--timeout"), 2000);
+  equal(parseSeconds("2147483", "--timeout"), 2_147_483_000);
+  for (const bad of ["0", "0.0009", "-1", "soon", "1e3", "", "2147483.648", "3000000"]) {
     throwsUsage(
       () => parseSeconds(bad, "--timeout"),
-      `--timeout must be a number of seconds, not '${bad}'`,
+      `--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '${bad}'`,
     );
   }
+  throwsUsage(
+    () => parseSeconds("0.0001", "--interval", true),
+    "--interval must be a number of seconds from 0 to 2147483 (24.8 days), not '0.0001'",
+  );
+});
+
+Deno.test("hostAndPort splits HOST:PORT and [IPV6]:PORT, keeps a bare IPv6 address whole", () => {
+  const parse = hostAndPort(1);
+  deepEqual(parse("localhost", "--host"), { hostname: "localhost" });
+  deepEqual(parse("::1", "--host"), { hostname: "::1" });
+  deepEqual(parse("[::1]", "--host"), { hostname: "::1" });
+  deepEqual(parse("[::1]:7", "--host"), { hostname: "::1", port: 7 });
+  deepEqual(parse("127.0.0.1:24799", "--host"), { hostname: "127.0.0.1", port: 24799 });
+  throwsUsage(() => parse("", "--host"), "--host needs a host name or an address, not ''");
+  throwsUsage(() => parse(":7", "--host"), "--host needs a host name or an address, not ':7'");
+  throwsUsage(
+    () => parse("[::1]:x", "--host"),
+    "the port in --host must be a port number from 1 to 65535, not 'x'",
+  );
 });
 
 Deno.test("parseCount takes whole numbers within bounds", () => {

@@ -10,7 +10,7 @@ const DEMO = command({
   description: "Does nothing.",
   arguments: [{ name: "WORD", usage: "[WORD]", help: "a word" }],
   flags: {
-    port: option({ short: "p", value: "PORT", help: "a port", absent: "7", parse: portNumber }),
+    port: option({ short: "p", value: "PORT", help: "a port", absent: "7", parse: portNumber(0) }),
     log: option({
       value: "FORMAT",
       help: "a format",
