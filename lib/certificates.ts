@@ -190,6 +190,10 @@ export function explainCertificateError(reason: string): string {
       "(CaUsedAsEndEntity), which rustls refuses: give the server a leaf certificate with " +
       `basicConstraints CA:FALSE, e.g. ${OPENSSL_LEAF_RECIPE}, or run it with --tls-self-signed`;
   }
+  if (reason.includes("CertificateRequired")) {
+    return "the server requires a client certificate (CertificateRequired): pass one with " +
+      "--tls-cert FILE --tls-key FILE";
+  }
   if (reason.includes("UnknownIssuer")) {
     return "the server's certificate is not signed by a CA this client trusts (UnknownIssuer): " +
       "pass the CA certificate that signed it with --ca FILE";

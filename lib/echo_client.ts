@@ -6,6 +6,7 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
+import { explainCertificateError } from "./certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "./errors.ts";
 import {
   connect,
@@ -141,7 +142,11 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
         n = await conn.read(buffer);
       } catch (err) {
         if (timedOut) break;
-        throw fail(`${errorReason(err)} after ${describeProgress(received, message.length)}`);
+        throw fail(
+          `${explainCertificateError(errorReason(err))} after ${
+            describeProgress(received, message.length)
+          }`,
+        );
       }
       if (n === null) break;
       if (received < message.length) armTimer();
@@ -169,7 +174,14 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
       );
     }
     if (received < message.length) {
-      throw fail(`the server closed the connection: ${describeProgress(received, message.length)}`);
+      // Over TLS 1.3 the server judges a client certificate after the handshake, so a refusal
+      // looks like a server that hangs up before echoing anything.
+      const refused = received === 0 && typeof options.tls === "object" && options.tls.cert
+        ? " (right after the TLS handshake: did it refuse the client certificate?)"
+        : "";
+      throw fail(
+        `the server closed the connection${refused}: ${describeProgress(received, message.length)}`,
+      );
     }
     return { bytesSent: message.length, bytesReceived: received, roundTripMs: finished - started };
   } finally {

@@ -135,7 +135,12 @@ export class TlsServer {
         socket.destroy();
         reject(new Deno.errors.InvalidData(`TLS handshake failed: ${reason}`));
       };
-      const onError = (err: Error) => fail(errorReason(err));
+      const onError = (err: Error & { code?: string }) =>
+        fail(
+          err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
+            ? "the client sent no certificate, and one is required"
+            : errorReason(err),
+        );
       const onClose = () => fail("the client closed the connection");
       socket.once("error", onError);
       socket.once("close", onClose);
