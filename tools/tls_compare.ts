@@ -106,6 +106,9 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+if (!existsSync(DENOTLS)) {
+  console.error(`${DENOTLS} not found: set TCPECHO_C_BENCH to the directory that holds it`);
+}
 const dir = await Deno.makeTempDir({ prefix: "tcpecho-tls-bench-" });
 try {
   const made = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
