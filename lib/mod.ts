@@ -90,6 +90,7 @@ export {
   type SelfSignedOptions,
 } from "./self_signed.ts";
 export {
+  type CertifiedKeyFiles,
   checkCertifiedKey,
   explainCertificateError,
   parseCertificates,
