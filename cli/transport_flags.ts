@@ -14,7 +14,6 @@ import {
   serverCertificateProblem,
 } from "../lib/certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "../lib/errors.ts";
-import { LOOPBACK_NAMES, makeSelfSignedCertificates } from "../lib/self_signed.ts";
 import { readTextInput } from "./read_input.ts";
 import {
   type ConnectOptions,
@@ -219,6 +218,8 @@ export async function serverTransport(
     const problem = serverCertificateProblem(checkCertifiedKey({ ...tls, ...files }), certFile);
     return { endpoint: { ...endpoint, tls }, udp, warnings: problem ? [problem] : [] };
   }
+  // Loaded only when asked for: the X.509 library is large, and every other start skips it.
+  const { LOOPBACK_NAMES, makeSelfSignedCertificates } = await import("../lib/self_signed.ts");
   const host = endpoint.hostname ?? DEFAULT_HOST;
   const names = [...(isWildcard(host) ? [] : [host]), ...LOOPBACK_NAMES];
   const { caCert, cert, key } = await makeSelfSignedCertificates({ names });

@@ -13,6 +13,9 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { StreamConn } from "./transport.ts";
 
+/** How long {@linkcode SocketConn.close} waits for buffered bytes to leave before it cuts. */
+export const CLOSE_FLUSH_MS = 2000;
+
 /** Node's socket error codes as the `Deno.errors` the rest of the library understands. */
 const DENO_ERRORS: Record<string, new (message: string) => Error> = {
   ECONNREFUSED: Deno.errors.ConnectionRefused,
@@ -68,6 +71,7 @@ export class SocketConn implements StreamConn {
   #error?: Error;
   #wake?: () => void;
   #drained: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  #closing = false;
 
   /** Wraps `socket`; `addresses` default to the socket's own. */
   constructor(
@@ -180,17 +184,26 @@ export class SocketConn implements StreamConn {
   }
 
   /**
-   * Closes the connection. With nothing left to send it ends cleanly first (over TLS:
-   * close_notify, which TLS peers expect); otherwise, as with a peer that stopped reading, at once.
+   * Closes the connection: what is still buffered for sending goes out first, then (over TLS)
+   * close_notify and FIN, and the socket is released. A peer that does not take those bytes within
+   * {@linkcode CLOSE_FLUSH_MS}, or a second call, closes it at once.
    */
   close(): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    if (socket.writableEnded || socket.writableLength > 0) {
+    if (this.#closing || socket.writableFinished) {
       socket.destroy();
       return;
     }
-    socket.once("finish", () => socket.destroy());
+    this.#closing = true;
+    const timer = setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS);
+    Deno.unrefTimer(timer);
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+    };
+    socket.once("finish", done);
+    socket.once("close", done);
     socket.end();
   }
 
