@@ -13,6 +13,7 @@
 
 import { existsSync } from "node:fs";
 import { makeSelfSignedCertificates } from "../lib/self_signed.ts";
+import { waitUntilAccepting } from "../tests/helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -56,18 +57,6 @@ const SCENARIOS = [
   { name: "50 conns x 16 B, msgs/s", args: ["-c", "50", "-s", "16"], metric: "msgs_per_s" },
 ] as const;
 
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  throw new Error(`nothing listens on port ${port}`);
-}
-
 async function measure(server: Server, files: { ca: string; cert: string; key: string }) {
   const port = 20000 + Math.floor(Math.random() * 10000);
   const child = new Deno.Command("deno", {
@@ -76,7 +65,8 @@ async function measure(server: Server, files: { ca: string; cert: string; key: s
     stderr: "null",
   }).spawn();
   try {
-    await waitForPort(port);
+    // Deno starting up on a busy machine can take seconds.
+    await waitUntilAccepting(port, 500);
     const figures: number[] = [];
     for (const scenario of SCENARIOS) {
       const tls = server.tls ? ["--tls", "--ca", files.ca] : [];

@@ -1,22 +1,12 @@
 import { equal, match, ok } from "node:assert/strict";
 import { makeSelfSignedCertificates } from "../../lib/mod.ts";
 import { makeCertificates } from "../certificates.ts";
-import { needs, runCli, ServeProcess } from "../helpers.ts";
+import { needs, runCli, runProgram, ServeProcess } from "../helpers.ts";
 
 /** Runs openssl with `args`, feeding `input`; its exit code and everything it printed. */
 async function openssl(args: string[], input = ""): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("openssl", {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(input));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+  const { code, stdout, stderr } = await runProgram("openssl", args, input);
+  return { code, output: stdout + stderr };
 }
 
 Deno.test({

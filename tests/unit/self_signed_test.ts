@@ -1,20 +1,10 @@
 import { equal, match } from "node:assert/strict";
 import { makeSelfSignedCertificates } from "../../lib/mod.ts";
-import { needs } from "../helpers.ts";
+import { needs, runProgram } from "../helpers.ts";
 
-async function openssl(args: string[], stdin = ""): Promise<{ code: number; output: string }> {
-  const child = new Deno.Command("openssl", {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return { code, output: decoder.decode(stdout) + decoder.decode(stderr) };
+async function openssl(args: string[]): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await runProgram("openssl", args);
+  return { code, output: stdout + stderr };
 }
 
 Deno.test({

@@ -7,7 +7,7 @@ import {
   TlsServer,
   type TlsSession,
 } from "../../lib/mod.ts";
-import { needs } from "../helpers.ts";
+import { needs, runProgram } from "../helpers.ts";
 
 const server = await makeSelfSignedCertificates({ names: ["localhost", "127.0.0.1"] });
 const clients = await makeSelfSignedCertificates({ names: ["alice"] });
@@ -22,22 +22,11 @@ async function sClient(port: number, args: string[], input: string, files: Recor
       paths[name] = `${dir}/${name}.pem`;
       await Deno.writeTextFile(paths[name], text);
     }
-    const child = new Deno.Command("openssl", {
-      args: [
-        ...["s_client", "-connect", `127.0.0.1:${port}`, "-quiet", "-verify_return_error"],
-        ...args.map((arg) => paths[arg] ?? arg),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(input));
     // s_client -quiet keeps reading after end of input: the server's close ends it.
-    await writer.close();
-    const { code, stdout, stderr } = await child.output();
-    const decoder = new TextDecoder();
-    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+    return await runProgram("openssl", [
+      ...["s_client", "-connect", `127.0.0.1:${port}`, "-quiet", "-verify_return_error"],
+      ...args.map((arg) => paths[arg] ?? arg),
+    ], input);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
