@@ -8,7 +8,12 @@
  */
 
 import { connect as connectTcp, isIP } from "node:net";
-import { connect as connectTls, rootCertificates } from "node:tls";
+import {
+  connect as connectTls,
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+} from "node:tls";
 import { errorReason } from "./errors.ts";
 import { SocketConn, toDenoError } from "./socket_conn.ts";
 
@@ -43,10 +48,34 @@ export interface NodeTlsConn {
 }
 
 /**
+ * The client's certificates, trusted roots and key, loaded once per settings object rather than
+ * per connection: parsing the system's roots alone takes milliseconds, which would count as
+ * handshake time on both ends.
+ */
+const contexts = new WeakMap<object, SecureContext>();
+
+function secureContextFor(options: NodeTlsOptions, settings: object): SecureContext {
+  let context = contexts.get(settings);
+  if (context === undefined) {
+    context = createSecureContext({
+      ca: options.caCerts?.length ? [...rootCertificates, ...options.caCerts] : undefined,
+      cert: options.cert,
+      key: options.key,
+    });
+    contexts.set(settings, context);
+  }
+  return context;
+}
+
+/**
  * Connects TCP with TCP_NODELAY, then TLS; resolves once the handshake is done. A failed
  * handshake rejects with `Deno.errors.InvalidData` saying `TLS handshake failed: REASON`.
+ * Connections given the same `settings` object share the loaded certificates and key.
  */
-export function connectNodeTls(options: NodeTlsOptions): Promise<NodeTlsConn> {
+export function connectNodeTls(
+  options: NodeTlsOptions,
+  settings: object = options,
+): Promise<NodeTlsConn> {
   return new Promise((resolve, reject) => {
     const tcp = connectTcp({ host: options.hostname, port: options.port, noDelay: true });
     let socket: ReturnType<typeof connectTls> | undefined;
@@ -78,11 +107,9 @@ export function connectNodeTls(options: NodeTlsOptions): Promise<NodeTlsConn> {
         host: options.hostname,
         // SNI carries host names only, never addresses.
         servername: isIP(options.hostname) ? undefined : options.hostname,
-        ca: options.caCerts?.length ? [...rootCertificates, ...options.caCerts] : undefined,
+        secureContext: secureContextFor(options, settings),
         rejectUnauthorized: !options.insecure,
         ALPNProtocols: options.alpn,
-        cert: options.cert,
-        key: options.key,
       });
       socket.once("error", fail);
       socket.once("secureConnect", () => {

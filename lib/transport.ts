@@ -218,7 +218,10 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
     const hostname = where.hostname;
     const port = where.port!;
     if (tls?.insecure || tls?.cert !== undefined) {
-      const { conn, handshakeMs, alpn } = await connectNodeTls({ ...tls, hostname, port, signal });
+      const { conn, handshakeMs, alpn } = await connectNodeTls(
+        { ...tls, hostname, port, signal },
+        tls,
+      );
       return Object.assign(conn, { tls: { handshakeMs, alpn } });
     }
     const tcp = await Deno.connect({ hostname, port, signal });
