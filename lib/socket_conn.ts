@@ -85,6 +85,8 @@ export class SocketConn implements StreamConn {
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
     socket.on("drain", this.#onDrain);
+    // Everything written has left once the stream finishes: writes still waiting are done.
+    socket.on("finish", this.#onDrain);
   }
 
   #onData = (data: Uint8Array) => {
@@ -218,6 +220,7 @@ export class SocketConn implements StreamConn {
     socket.off("end", this.#onEnd);
     socket.off("close", this.#onClose);
     socket.off("drain", this.#onDrain);
+    socket.off("finish", this.#onDrain);
     socket.pause();
     const pending = [...(unread?.length ? [unread] : []), ...this.#queue];
     this.#queue = [];
