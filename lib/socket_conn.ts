@@ -27,7 +27,12 @@ const DENO_ERRORS: Record<string, new (message: string) => Error> = {
   EADDRNOTAVAIL: Deno.errors.AddrNotAvailable,
   EACCES: Deno.errors.PermissionDenied,
   ENOTCONN: Deno.errors.NotConnected,
+  // What Deno's permission checks raise inside node:net.
+  EPERM: Deno.errors.NotCapable,
 };
+
+/** Codes of a failed name lookup: the host is unknown. */
+const LOOKUP_FAILED = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME"]);
 
 /**
  * A `node:net` or `node:tls` error as the matching `Deno.errors` class, its message kept.
@@ -42,6 +47,10 @@ const DENO_ERRORS: Record<string, new (message: string) => Error> = {
  * ```
  */
 export function toDenoError(err: Error & { code?: string }): Error {
+  // The wording Deno uses, which the messages turn into "unknown host".
+  if (LOOKUP_FAILED.has(err.code ?? "")) {
+    return new Error(`failed to lookup address: ${err.message}`);
+  }
   const DenoError = err.code === undefined ? undefined : DENO_ERRORS[err.code];
   return DenoError ? new DenoError(err.message) : err;
 }

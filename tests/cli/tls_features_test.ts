@@ -236,3 +236,26 @@ Deno.test("bench --tls reports the handshake times, in text and JSON", async () 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("send --tls through node:tls (--insecure) says unknown host and missing permission like plain TCP", async () => {
+  const unknown = await runCli([
+    "send",
+    "--tls",
+    "--insecure",
+    "-q",
+    "--host",
+    "nonexistent.invalid",
+    "x",
+  ]);
+  equal(unknown.stderr, "error: cannot connect to nonexistent.invalid port 10000: unknown host\n");
+  equal(unknown.code, 1);
+  const denied = await runCli(["send", "--tls", "--insecure", "-q", "-p", "9", "x"], {
+    permissions: ["--allow-read"],
+  });
+  equal(
+    denied.stderr,
+    "error: cannot connect to localhost port 9: missing permission, run deno with " +
+      "--allow-net=localhost:9\n",
+  );
+  equal(denied.code, 1);
+});
