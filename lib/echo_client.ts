@@ -9,6 +9,8 @@ import { describeMismatch, describeProgress } from "./echo_check.ts";
 import { explainCertificateError } from "./certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "./errors.ts";
 import {
+  type ClientConn,
+  type ClientTlsDetails,
   connect,
   type ConnectOptions,
   DEFAULT_PORT,
@@ -44,6 +46,8 @@ export interface SendResult {
   bytesReceived: number;
   /** Milliseconds from the first byte sent to the last byte received. */
   roundTripMs: number;
+  /** Over TLS: how long the handshake took and the ALPN protocol agreed on. */
+  tls?: ClientTlsDetails;
 }
 
 /** The echo did not match what was sent, or did not come back whole. */
@@ -102,7 +106,7 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   };
 
   armTimer();
-  let conn: StreamConn;
+  let conn: ClientConn;
   try {
     conn = await connect({ ...options, signal: abort.signal });
   } catch (err) {
@@ -183,7 +187,12 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
         `the server closed the connection${refused}: ${describeProgress(received, message.length)}`,
       );
     }
-    return { bytesSent: message.length, bytesReceived: received, roundTripMs: finished - started };
+    return {
+      bytesSent: message.length,
+      bytesReceived: received,
+      roundTripMs: finished - started,
+      ...(conn.tls ? { tls: conn.tls } : {}),
+    };
   } finally {
     clearTimeout(timer);
     abort.signal.removeEventListener("abort", onAbort);

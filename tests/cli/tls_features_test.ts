@@ -35,10 +35,14 @@ Deno.test({
         caFile,
         "--alpn",
         "h2",
+        "--json",
         "hi",
       ]);
       equal(sent.stderr, "");
       equal(sent.code, 0);
+      const reply = JSON.parse(sent.stdout);
+      equal(reply.alpn, "h2");
+      ok(reply.tls_handshake_ms > 0);
       const tls = JSON.parse(await server.stdout.waitFor(/"event":"tls"/));
       equal(tls.version, "TLSv1.3");
       equal(tls.alpn, "h2");
