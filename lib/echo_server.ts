@@ -6,7 +6,7 @@
  */
 
 import { errorReason, UsageError } from "./errors.ts";
-import type { SocketConn } from "./socket_conn.ts";
+import { type SocketConn, SocketListener } from "./socket_conn.ts";
 import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
 import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
 
@@ -159,6 +159,9 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
 
   /** Starts serving `options.listener` at once. */
   constructor(options: EchoServerOptions<A>) {
+    if (options.tls && !(options.listener instanceof SocketListener)) {
+      throw new UsageError("a TLS echo server needs a listener from listenTcp");
+    }
     this.#listener = options.listener;
     this.#tls = options.tls;
     this.#bufferSize = options.bufferSize ?? 16;
