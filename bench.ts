@@ -162,6 +162,13 @@ export function formatReport(report: LoadReport): string {
         report.ok ? "none" : describeErrors(report),
       ].join(" | ")
     } |`,
+    ...(report.handshake
+      ? [
+        "",
+        `TLS handshakes: p50 ${formatMicros(report.handshake.p50)}, ` +
+        `p99 ${formatMicros(report.handshake.p99)}, max ${formatMicros(report.handshake.max)}`,
+      ]
+      : []),
   ].join("\n");
 }
 
@@ -213,6 +220,12 @@ function toJson(report: LoadReport): Record<string, unknown> {
       p99: latency.p99,
       p99_9: latency.p99_9,
       max: latency.max,
+    },
+    handshake_us: report.handshake && {
+      min: report.handshake.min,
+      p50: report.handshake.p50,
+      p99: report.handshake.p99,
+      max: report.handshake.max,
     },
     errors: {
       mismatches: errors.mismatches,

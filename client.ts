@@ -165,6 +165,9 @@ export async function send(args: string[]): Promise<number> {
         bytes_received: result.bytesReceived,
         matched: true,
         round_trip_ms: Number(result.roundTripMs.toFixed(3)),
+        ...(result.tls
+          ? { tls_handshake_ms: Number(result.tls.handshakeMs.toFixed(3)), alpn: result.tls.alpn }
+          : {}),
       }));
     }
   } catch (err) {

@@ -5,15 +5,19 @@
  */
 
 import { duration, oneOf, wholeNumber } from "./cli/args.ts";
-import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.ts";
+import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
 import { renderHelp } from "./cli/help.ts";
-import { EchoServer, type EchoStats } from "./lib/echo_server.ts";
+import { type EchoStats, startEchoServer } from "./lib/echo_server.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
 import { LineWriter } from "./cli/line_writer.ts";
-import { listen, listenDatagram } from "./lib/transport.ts";
-import { SERVER_TRANSPORT_FLAGS, serverTransport } from "./cli/transport_flags.ts";
+import { listenDatagram } from "./lib/transport.ts";
+import {
+  SERVER_TRANSPORT_FLAGS,
+  type ServerTransport,
+  serverTransport,
+} from "./cli/transport_flags.ts";
 import { UdpEchoServer } from "./lib/udp_echo_server.ts";
 import type { FromWorker, ToWorker, WorkerStart } from "./cli/serve_workers.ts";
 
@@ -78,6 +82,8 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
   ],
 });
 
+type ServeFlags = typeof SERVE extends Command<infer F> ? F : never;
+
 /** Characters of log allowed to wait for a slow standard output before lines are dropped. */
 const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
 
@@ -88,15 +94,26 @@ export async function serve(args: string[]): Promise<number> {
     console.log(renderHelp(SERVE));
     return 0;
   }
+  const transport = await serverTransport("serve", flags);
+  try {
+    return await serveOn(transport, flags);
+  } finally {
+    if (transport.caFileTemporary) await Deno.remove(transport.caFile!).catch(() => {});
+  }
+}
+
+/** Serves on the transport chosen until a signal stops it; returns the exit code. */
+async function serveOn(
+  transport: ServerTransport,
+  flags: ReturnType<typeof parseCommand<ServeFlags>>["flags"],
+): Promise<number> {
   const bufferSize = flags["buffer-size"];
   const format = flags.log;
   const drainTimeout = flags["drain-timeout"];
   const idleTimeout = flags["idle-timeout"];
   const maxConnections = flags["max-connections"];
   const workers = flags.workers;
-
-  const { endpoint, udp } = await serverTransport("serve", flags);
-  const tls = endpoint.tls !== undefined;
+  const { endpoint, udp } = transport;
   if (workers > 1 && (udp || endpoint.unix !== undefined)) {
     throw new UsageError(
       `--workers serves TCP and TLS only, not ${udp ? "--udp" : "--unix"} ` +
@@ -125,15 +142,14 @@ export async function serve(args: string[]): Promise<number> {
       maxConnections,
       tls: endpoint.tls,
     } as const;
-    return await serveOnWorkers(log, settings, workers, drainTimeout);
+    return await serveOnWorkers(log, settings, workers, drainTimeout, transport);
   }
 
-  const socket = udp ? listenDatagram(endpoint) : listen(endpoint);
-  announce(log, host, socket.addr, 1, tls);
   const options = { onEvent: log.onEvent, onError: (message: string) => log.error(message) };
-  const server = "receive" in socket
-    ? new UdpEchoServer({ ...options, socket })
-    : new EchoServer({ ...options, listener: socket, bufferSize, idleTimeout, maxConnections });
+  const server = udp
+    ? new UdpEchoServer({ ...options, socket: listenDatagram(endpoint) })
+    : await startEchoServer({ ...endpoint, ...options, bufferSize, idleTimeout, maxConnections });
+  announce(log, host, server.addr, 1, transport);
   log.onEvent?.({ type: "idle" });
 
   let forced = false;
@@ -149,9 +165,20 @@ export async function serve(args: string[]): Promise<number> {
   return forced ? ExitCode.interrupted : ExitCode.ok;
 }
 
-/** The start-up line, and a warning when the port is open to the network. */
-function announce(log: ServerLog, host: string, addr: Deno.Addr, workers = 1, tls = false): void {
+/**
+ * The start-up line, the warnings about the certificate, and one when the port is open to the
+ * network.
+ */
+function announce(
+  log: ServerLog,
+  host: string,
+  addr: Deno.Addr,
+  workers: number,
+  transport: ServerTransport,
+): void {
+  const tls = transport.endpoint.tls === undefined ? undefined : { caFile: transport.caFile };
   log.listening(host, addr, workers, tls);
+  for (const warning of transport.warnings) log.warn(warning);
   if ("hostname" in addr && isWildcard(addr.hostname)) {
     log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);
   }
@@ -168,6 +195,7 @@ async function serveOnWorkers(
   settings: Omit<WorkerStart, "type" | "worker">,
   count: number,
   drainTimeout: number,
+  transport: ServerTransport,
 ): Promise<number> {
   if (Deno.build.os !== "linux") {
     throw new UsageError("--workers needs Linux, where listeners can share a port");
@@ -223,7 +251,7 @@ async function serveOnWorkers(
       const addr = await Promise.race([listening, crashed]);
       first ??= addr;
     }
-    announce(log, settings.host, first!, count, settings.tls !== undefined);
+    announce(log, settings.host, first!, count, transport);
     log.onEvent?.({ type: "idle" });
     await Promise.race([
       untilSignal(() => {

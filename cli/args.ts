@@ -236,3 +236,29 @@ export function checkPositionals(command: string, positionals: string[], max: nu
     );
   }
 }
+
+/**
+ * Parses an ALPN protocol list: names separated by commas, each 1 to 255 bytes, such as
+ * `h2,http/1.1`.
+ *
+ * @example
+ * ```ts
+ * import { deepEqual } from "node:assert/strict";
+ * import { alpnList } from "./args.ts";
+ *
+ * deepEqual(alpnList("h2,http/1.1", "--alpn"), ["h2", "http/1.1"]);
+ * ```
+ */
+export const alpnList: ValueParser<string[]> = (text, flag) => {
+  const names = text.split(",");
+  for (const name of names) {
+    const bytes = new TextEncoder().encode(name).length;
+    if (bytes === 0 || bytes > 255) {
+      throw new UsageError(
+        `${flag} takes protocol names of 1 to 255 bytes separated by commas, such as ` +
+          `h2,http/1.1, not '${text}'`,
+      );
+    }
+  }
+  return names;
+};

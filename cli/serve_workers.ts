@@ -6,10 +6,10 @@
  * @module
  */
 
-import { EchoServer, type EchoStats, noStats } from "../lib/echo_server.ts";
+import { EchoServer, type EchoStats, noStats, startEchoServer } from "../lib/echo_server.ts";
 import { ServerLog } from "./server_log.ts";
 import { LineWriter } from "./line_writer.ts";
-import { listen, type TlsServerOptions } from "../lib/transport.ts";
+import type { TlsServerOptions } from "../lib/tls_server.ts";
 
 /** How the main thread sets a worker going. */
 export interface WorkerStart {
@@ -23,7 +23,7 @@ export interface WorkerStart {
   quiet: boolean;
   idleTimeout?: number;
   maxConnections?: number;
-  /** Speak TLS with this certificate and key. */
+  /** Speak TLS with these settings. */
   tls?: TlsServerOptions;
 }
 
@@ -69,18 +69,6 @@ export function runServeWorker(): void {
   scope.onmessage = async ({ data: message }) => {
     switch (message.type) {
       case "start": {
-        let listener: Deno.Listener;
-        try {
-          listener = listen({
-            hostname: message.host,
-            port: message.port,
-            tls: message.tls,
-            reusePort: true,
-          });
-        } catch (err) {
-          return scope.postMessage({ type: "failed", message: (err as Error).message });
-        }
-        scope.postMessage({ type: "listening", addr: listener.addr as Deno.NetAddr });
         log = new ServerLog({
           format: message.format,
           quiet: message.quiet,
@@ -88,14 +76,22 @@ export function runServeWorker(): void {
           err: new LineWriter(sink("err")),
           worker: message.worker,
         });
-        server = new EchoServer({
-          listener,
-          bufferSize: message.bufferSize,
-          idleTimeout: message.idleTimeout,
-          maxConnections: message.maxConnections,
-          onEvent: log.onEvent,
-          onError: log.error.bind(log),
-        });
+        try {
+          server = await startEchoServer({
+            hostname: message.host,
+            port: message.port,
+            tls: message.tls,
+            reusePort: true,
+            bufferSize: message.bufferSize,
+            idleTimeout: message.idleTimeout,
+            maxConnections: message.maxConnections,
+            onEvent: log.onEvent,
+            onError: log.error.bind(log),
+          });
+        } catch (err) {
+          return scope.postMessage({ type: "failed", message: (err as Error).message });
+        }
+        scope.postMessage({ type: "listening", addr: server.addr as Deno.NetAddr });
         // The main thread says "waiting" once, after every worker listens.
         return;
       }

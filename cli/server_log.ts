@@ -8,6 +8,7 @@ import { formatBytesLiteral } from "../lib/bytes_literal.ts";
 import type { EchoEvent, EchoStats } from "../lib/echo_server.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { formatAddress, formatPeer } from "../lib/peer.ts";
+import type { TlsDetails } from "../lib/tls_server.ts";
 
 /** How much the log says, and how. */
 export interface ServerLogOptions {
@@ -73,9 +74,15 @@ export class ServerLog {
 
   /**
    * The start-up line: where the server listens, with the host as the user named it, how many
-   * workers share the port when there are several, and the protocol when it is not plain TCP.
+   * workers share the port when there are several, the protocol when it is not plain TCP, and
+   * for TLS the file holding the CA certificate that clients should trust, if one was made.
    */
-  listening(host: string, addr: Deno.Addr, workers = 1, tls = false): void {
+  listening(
+    host: string,
+    addr: Deno.Addr,
+    workers = 1,
+    tls?: { caFile?: string },
+  ): void {
     this.#datagrams = addr.transport === "udp";
     const protocol = tls ? "tls" : addr.transport;
     if (this.#format === "json") {
@@ -85,13 +92,16 @@ export class ServerLog {
         // Plain TCP says nothing, as before transports existed; the others name themselves.
         transport: protocol === "tcp" ? undefined : protocol,
         workers: workers > 1 ? workers : undefined,
+        ca_file: tls?.caFile,
       }, true);
       return;
     }
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? `${host} port ${addr.port}`
       : formatAddress(addr);
-    const label = protocol === "tcp" || protocol === "unix" ? "" : ` (${protocol.toUpperCase()})`;
+    const label = protocol === "tcp" || protocol === "unix"
+      ? ""
+      : ` (${protocol.toUpperCase()}${tls?.caFile ? `, CA certificate in ${tls.caFile}` : ""})`;
     this.#out.line(
       `Starting up on ${where}${label}${workers > 1 ? ` with ${workers} workers` : ""}`,
       true,
@@ -186,6 +196,8 @@ export class ServerLog {
     switch (event.type) {
       case "connected":
         return out.line(`${prefix}connection from ${formatPeer(event.conn.peer)}`);
+      case "secured":
+        return out.line(`${prefix}${describeTls(event.tls)}`);
       case "received":
         return out.line(`${prefix}received ${formatBytesLiteral(event.data)}`);
       case "sending":
@@ -247,6 +259,17 @@ export class ServerLog {
     switch (event.type) {
       case "connected":
         return this.#jsonLine({ ...base, event: "connected" });
+      case "secured":
+        return this.#jsonLine({
+          ...base,
+          event: "tls",
+          version: event.tls.version,
+          cipher: event.tls.cipher,
+          sni: event.tls.serverName,
+          alpn: event.tls.alpn,
+          client_subject: event.tls.clientSubject,
+          handshake_ms: round(event.tls.handshakeMs),
+        });
       case "received":
         return this.#jsonLine({
           ...base,
@@ -276,4 +299,22 @@ export class ServerLog {
 
 function plural(count: number, noun: string): string {
   return `${numbers.format(count)} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/**
+ * A TLS handshake in one line: `TLS TLSv1.3 TLS_AES_128_GCM_SHA256, SNI localhost, ALPN echo,
+ * client CN=alice, handshake 1.234 ms`.
+ */
+export function describeTls(tls: TlsDetails): string {
+  return [
+    `TLS ${tls.version} ${tls.cipher}`,
+    `SNI ${tls.serverName ?? "none"}`,
+    ...(tls.alpn === undefined ? [] : [`ALPN ${tls.alpn}`]),
+    ...(tls.clientSubject === undefined ? [] : [`client ${tls.clientSubject}`]),
+    `handshake ${round(tls.handshakeMs)} ms`,
+  ].join(", ");
 }

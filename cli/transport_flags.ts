@@ -6,11 +6,21 @@
  * @module
  */
 
-import { anyText, hostAndPort, portNumber } from "./args.ts";
+import { alpnList, anyText, hostAndPort, portNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
-import { UsageError } from "../lib/errors.ts";
+import {
+  checkCertifiedKey,
+  parseCertificates,
+  serverCertificateProblem,
+} from "../lib/certificates.ts";
+import { errorReason, RuntimeError, UsageError } from "../lib/errors.ts";
 import { readTextInput } from "./read_input.ts";
-import { type ConnectOptions, DEFAULT_PORT, type ListenOptions } from "../lib/transport.ts";
+import {
+  type ConnectOptions,
+  DEFAULT_PORT,
+  type ListenOptions,
+  type TlsClientOptions,
+} from "../lib/transport.ts";
 
 /** The host name used without `--host`. */
 const DEFAULT_HOST = "localhost";
@@ -47,6 +57,27 @@ export const SERVER_TRANSPORT_FLAGS = {
     parse: anyText,
   }),
   "tls-key": option({ value: "FILE", help: "the private key of --tls-cert (PEM)", parse: anyText }),
+  "tls-self-signed": toggle({
+    help: "speak TLS with a throw-away CA and a certificate it signs for --host and loopback, " +
+      "made at start-up (for tests and demos); clients trust it with --ca FILE from --tls-ca-out",
+  }),
+  "tls-ca-out": option({
+    value: "FILE",
+    help: "with --tls-self-signed: write the CA certificate to FILE (named on the start-up line)",
+    absent: "a new file in the temporary directory, removed at shutdown",
+    parse: anyText,
+  }),
+  "tls-client-ca": option({
+    value: "FILE",
+    help: "mutual TLS: require a client certificate signed by a CA certificate in FILE (PEM) " +
+      "and log its subject",
+    parse: anyText,
+  }),
+  alpn: option({
+    value: "LIST",
+    help: "with TLS: the ALPN protocols agreed to, by preference, separated by commas (h2,echo)",
+    parse: alpnList,
+  }),
   udp: toggle({
     help: "echo UDP datagrams instead (RFC 862): each one is sent back whole to its sender; " +
       "needs deno --unstable-net",
@@ -84,6 +115,18 @@ export const CLIENT_TRANSPORT_FLAGS = {
     help: "with --tls: accept any certificate (encrypts, but proves nothing about the server; " +
       "for tests only)",
   }),
+  "tls-cert": option({
+    value: "FILE",
+    help: "with --tls: present this client certificate chain (PEM, leaf first) to a server " +
+      "that asks for one (mutual TLS)",
+    parse: anyText,
+  }),
+  "tls-key": option({ value: "FILE", help: "the private key of --tls-cert (PEM)", parse: anyText }),
+  alpn: option({
+    value: "LIST",
+    help: "with --tls: offer these ALPN protocols, separated by commas (h2,echo)",
+    parse: alpnList,
+  }),
   udp: toggle({
     help: "send the message as one UDP datagram (at most 65507 bytes) and check the datagram " +
       "that comes back; needs deno --unstable-net",
@@ -101,8 +144,19 @@ export interface ChosenTransport<T> {
   udp: boolean;
 }
 
+/** A server's transport, with what `--tls-self-signed` made and what the operator should know. */
+export interface ServerTransport extends ChosenTransport<ListenOptions> {
+  /** With `--tls-self-signed`: where the CA certificate was written. */
+  caFile?: string;
+  /** True when `caFile` is a temporary file to remove at shutdown. */
+  caFileTemporary?: boolean;
+  /** Things to warn about at start-up, such as a CA certificate used as the server's. */
+  warnings: string[];
+}
+
 /**
- * The server's transport from parsed flags; reads the certificate and key files.
+ * The server's transport from parsed flags; reads and checks the certificate and key files, or
+ * makes throw-away ones for `--tls-self-signed` and writes their CA certificate out.
  *
  * @example
  * ```ts
@@ -112,29 +166,107 @@ export interface ChosenTransport<T> {
  * deepEqual(await serverTransport("serve", { unix: "/tmp/echo.sock" }), {
  *   endpoint: { unix: "/tmp/echo.sock" },
  *   udp: false,
+ *   warnings: [],
  * });
  * ```
  */
 export async function serverTransport(
   command: string,
   values: ServerTransportValues,
-): Promise<ChosenTransport<ListenOptions>> {
+): Promise<ServerTransport> {
   const certFile = values["tls-cert"];
   const keyFile = values["tls-key"];
+  const selfSigned = values["tls-self-signed"] === true;
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw usage(command, "--tls-cert and --tls-key go together: give both");
   }
-  const { endpoint, udp } = commonTransport(command, values, certFile ? "--tls-cert" : undefined);
-  if (certFile === undefined || keyFile === undefined) return { endpoint, udp };
-  const tls = {
-    cert: await readTextInput(certFile, "TLS certificate"),
-    key: await readTextInput(keyFile, "TLS key"),
+  if (selfSigned && certFile !== undefined) {
+    throw usage(command, "give either --tls-self-signed or --tls-cert and --tls-key, not both");
+  }
+  const tlsFlag = certFile !== undefined ? "--tls-cert" : selfSigned ? "--tls-self-signed" : "";
+  for (const flag of ["tls-client-ca", "alpn"] as const) {
+    if (values[flag] !== undefined && !tlsFlag) {
+      throw usage(
+        command,
+        `--${flag} needs TLS: add --tls-cert and --tls-key, or --tls-self-signed`,
+      );
+    }
+  }
+  if (values["tls-ca-out"] !== undefined && !selfSigned) {
+    throw usage(command, "--tls-ca-out goes with --tls-self-signed");
+  }
+  const { endpoint, udp } = commonTransport(command, values, tlsFlag || undefined);
+  if (!tlsFlag) return { endpoint, udp, warnings: [] };
+  const clientCaFile = values["tls-client-ca"];
+  const settings = {
+    ...(clientCaFile === undefined ? {} : {
+      clientCa: checkedCertificates(
+        await readTextInput(clientCaFile, "client CA certificate"),
+        clientCaFile,
+        "--tls-client-ca",
+      ),
+    }),
+    ...(values.alpn === undefined ? {} : { alpn: values.alpn }),
   };
-  return { endpoint: { ...endpoint, tls }, udp };
+  if (certFile !== undefined && keyFile !== undefined) {
+    const files = { certFile: `${certFile} (--tls-cert)`, keyFile: `${keyFile} (--tls-key)` };
+    const tls = {
+      cert: await readTextInput(certFile, "TLS certificate"),
+      key: await readTextInput(keyFile, "TLS key"),
+      ...settings,
+    };
+    const problem = serverCertificateProblem(checkCertifiedKey({ ...tls, ...files }), certFile);
+    return { endpoint: { ...endpoint, tls }, udp, warnings: problem ? [problem] : [] };
+  }
+  // Loaded only when asked for: the X.509 library is large, and every other start skips it.
+  const { LOOPBACK_NAMES, makeSelfSignedCertificates } = await import("../lib/self_signed.ts");
+  const host = endpoint.hostname ?? DEFAULT_HOST;
+  const names = [...(isWildcard(host) ? [] : [host]), ...LOOPBACK_NAMES];
+  const { caCert, cert, key } = await makeSelfSignedCertificates({ names });
+  const caOut = values["tls-ca-out"];
+  const caFile = caOut ?? await makeTempCaFile();
+  try {
+    await Deno.writeTextFile(caFile, caCert);
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotCapable
+      ? `missing permission, run deno with --allow-write=${caFile}`
+      : errorReason(err);
+    throw new RuntimeError(`cannot write the CA certificate to '${caFile}': ${reason}`);
+  }
+  return {
+    endpoint: { ...endpoint, tls: { cert, key, ...settings } },
+    udp,
+    caFile,
+    caFileTemporary: caOut === undefined,
+    warnings: [],
+  };
+}
+
+async function makeTempCaFile(): Promise<string> {
+  try {
+    return await Deno.makeTempFile({ prefix: "tcpecho-ca-", suffix: ".pem" });
+  } catch (err) {
+    const reason = err instanceof Deno.errors.NotCapable
+      ? "missing permission to write to the temporary directory: run deno with --allow-write, " +
+        "or name the file with --tls-ca-out FILE and --allow-write=FILE"
+      : errorReason(err);
+    throw new RuntimeError(`cannot make a file for the CA certificate: ${reason}`);
+  }
+}
+
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "[::]";
+}
+
+/** `text` if it holds a certificate; a one-line error naming `file` and `flag` if not. */
+function checkedCertificates(text: string, file: string, flag: string): string {
+  parseCertificates(text, `${file} (${flag})`);
+  return text;
 }
 
 /**
- * The client's transport from parsed flags; reads the `--ca` file.
+ * The client's transport from parsed flags; reads and checks the `--ca`, `--tls-cert` and
+ * `--tls-key` files.
  *
  * @example
  * ```ts
@@ -153,19 +285,45 @@ export async function clientTransport(
 ): Promise<ChosenTransport<ConnectOptions>> {
   const caFile = values.ca;
   const insecure = values.insecure === true;
-  if (!values.tls && (caFile !== undefined || insecure)) {
-    throw usage(command, `${caFile !== undefined ? "--ca" : "--insecure"} needs --tls`);
-  }
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
+  const tlsOnly = caFile !== undefined
+    ? "--ca"
+    : insecure
+    ? "--insecure"
+    : certFile !== undefined
+    ? "--tls-cert"
+    : keyFile !== undefined
+    ? "--tls-key"
+    : values.alpn !== undefined
+    ? "--alpn"
+    : undefined;
+  if (!values.tls && tlsOnly) throw usage(command, `${tlsOnly} needs --tls`);
   if (caFile !== undefined && insecure) {
     throw usage(command, "give either --ca or --insecure, not both");
   }
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw usage(command, "--tls-cert and --tls-key go together: give both");
+  }
   const { endpoint, udp } = commonTransport(command, values, values.tls ? "--tls" : undefined);
   if (!values.tls) return { endpoint, udp };
-  const tls = insecure
-    ? { insecure }
-    : caFile === undefined
-    ? {}
-    : { caCerts: [await readTextInput(caFile, "CA certificate")] };
+  const tls: TlsClientOptions = insecure ? { insecure } : {};
+  if (caFile !== undefined) {
+    tls.caCerts = [
+      checkedCertificates(await readTextInput(caFile, "CA certificate"), caFile, "--ca"),
+    ];
+  }
+  if (certFile !== undefined && keyFile !== undefined) {
+    tls.cert = await readTextInput(certFile, "TLS certificate");
+    tls.key = await readTextInput(keyFile, "TLS key");
+    checkCertifiedKey({
+      cert: tls.cert,
+      key: tls.key,
+      certFile: `${certFile} (--tls-cert)`,
+      keyFile: `${keyFile} (--tls-key)`,
+    });
+  }
+  if (values.alpn !== undefined) tls.alpn = values.alpn;
   return { endpoint: { ...endpoint, tls }, udp };
 }
 

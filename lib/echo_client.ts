@@ -6,8 +6,11 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
+import { explainCertificateError } from "./certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "./errors.ts";
 import {
+  type ClientConn,
+  type ClientTlsDetails,
   connect,
   type ConnectOptions,
   DEFAULT_PORT,
@@ -43,6 +46,8 @@ export interface SendResult {
   bytesReceived: number;
   /** Milliseconds from the first byte sent to the last byte received. */
   roundTripMs: number;
+  /** Over TLS: how long the handshake took and the ALPN protocol agreed on. */
+  tls?: ClientTlsDetails;
 }
 
 /** The echo did not match what was sent, or did not come back whole. */
@@ -101,7 +106,7 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   };
 
   armTimer();
-  let conn: StreamConn;
+  let conn: ClientConn;
   try {
     conn = await connect({ ...options, signal: abort.signal });
   } catch (err) {
@@ -141,7 +146,11 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
         n = await conn.read(buffer);
       } catch (err) {
         if (timedOut) break;
-        throw fail(`${errorReason(err)} after ${describeProgress(received, message.length)}`);
+        throw fail(
+          `${explainCertificateError(errorReason(err))} after ${
+            describeProgress(received, message.length)
+          }`,
+        );
       }
       if (n === null) break;
       if (received < message.length) armTimer();
@@ -169,9 +178,21 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
       );
     }
     if (received < message.length) {
-      throw fail(`the server closed the connection: ${describeProgress(received, message.length)}`);
+      // Over TLS 1.3 the server judges a client certificate after the handshake, so a refusal
+      // looks like a server that hangs up before echoing anything.
+      const refused = received === 0 && typeof options.tls === "object" && options.tls.cert
+        ? " (right after the TLS handshake: did it refuse the client certificate?)"
+        : "";
+      throw fail(
+        `the server closed the connection${refused}: ${describeProgress(received, message.length)}`,
+      );
     }
-    return { bytesSent: message.length, bytesReceived: received, roundTripMs: finished - started };
+    return {
+      bytesSent: message.length,
+      bytesReceived: received,
+      roundTripMs: finished - started,
+      ...(conn.tls ? { tls: conn.tls } : {}),
+    };
   } finally {
     clearTimeout(timer);
     abort.signal.removeEventListener("abort", onAbort);

@@ -5,8 +5,10 @@
  * @module
  */
 
-import { errorReason } from "./errors.ts";
-import { listen, type ListenOptions } from "./transport.ts";
+import { errorReason, UsageError } from "./errors.ts";
+import { type SocketConn, SocketListener } from "./socket_conn.ts";
+import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
+import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
 
 /**
  * Why a connection ended: the client closed (`eof`), reset or vanished (`reset`), stayed silent
@@ -21,11 +23,15 @@ export interface ConnectionInfo {
   readonly id: number;
   /** The client's address. */
   readonly peer: Deno.Addr;
+  /** What the TLS handshake showed, once it is done (TLS servers only). */
+  readonly tls?: TlsDetails;
 }
 
 /** What happens on the server, in order, as it happens. */
 export type EchoEvent =
   | { type: "connected"; conn: ConnectionInfo; open: number }
+  /** The TLS handshake is done; `tls` says what it showed (also in `conn.tls` from now on). */
+  | { type: "secured"; conn: ConnectionInfo; open: number; tls: TlsDetails }
   /** `data` is only valid during the callback: the buffer is reused for the next read. */
   | { type: "received"; conn: ConnectionInfo; open: number; data: Uint8Array }
   | { type: "sending"; conn: ConnectionInfo; open: number; bytes: number }
@@ -50,7 +56,12 @@ export type EchoEvent =
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /** The socket to serve; the server owns it from now on and closes it on shutdown. */
-  listener: Deno.Listener<Deno.Conn, A>;
+  listener: StreamListener<A>;
+  /**
+   * Run this TLS handshake on each connection before echoing; `listener` must then hand out
+   * connections that own their socket (from {@linkcode listenTcp}).
+   */
+  tls?: TlsServer;
   /** Bytes read (and echoed) at a time per connection. Default 16. */
   bufferSize?: number;
   /** Called for every event; omit it to run without any per-chunk work. */
@@ -100,8 +111,19 @@ export function noStats(): EchoStats {
   };
 }
 
+/** What the server needs of a listening socket; a `Deno.Listener` is one. */
+export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
+  /** The address listened on. */
+  readonly addr: A;
+  /** The next connection. */
+  accept(): Promise<StreamConn>;
+  /** Stops listening. */
+  close(): void;
+}
+
 interface Connection extends ConnectionInfo {
-  readonly conn: Deno.Conn;
+  conn: StreamConn;
+  tls?: TlsDetails;
   /** True while the echo loop waits for data with nothing left to send back. */
   reading: boolean;
   /** True while a TLS handshake is still running: nothing has been echoed yet. */
@@ -122,7 +144,8 @@ interface Connection extends ConnectionInfo {
  * stop it gracefully.
  */
 export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposable {
-  readonly #listener: Deno.Listener<Deno.Conn, A>;
+  readonly #listener: StreamListener<A>;
+  readonly #tls?: TlsServer;
   readonly #bufferSize: number;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
@@ -136,7 +159,11 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
 
   /** Starts serving `options.listener` at once. */
   constructor(options: EchoServerOptions<A>) {
+    if (options.tls && !(options.listener instanceof SocketListener)) {
+      throw new UsageError("a TLS echo server needs a listener from listenTcp");
+    }
     this.#listener = options.listener;
+    this.#tls = options.tls;
     this.#bufferSize = options.bufferSize ?? 16;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
@@ -157,7 +184,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
 
   async #accept(): Promise<void> {
     while (!this.#closing) {
-      let conn: Deno.Conn;
+      let conn: StreamConn;
       try {
         conn = await this.#listener.accept();
       } catch (err) {
@@ -171,7 +198,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     }
   }
 
-  #serve(conn: Deno.Conn): void {
+  #serve(conn: StreamConn): void {
     if (this.#stats.open >= this.#maxConnections) {
       this.#stats.rejected++;
       this.#onEvent?.({
@@ -228,7 +255,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   }
 
   async #echo(connection: Connection): Promise<void> {
-    const { conn } = connection;
+    let { conn } = connection;
     const onEvent = this.#onEvent;
     const stats = this.#stats;
     const watched = this.#idleTimeout !== undefined;
@@ -237,10 +264,13 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     let detail: string | undefined;
     try {
       // Finish TLS first, so that a client that fails the handshake is logged as such.
-      if ("handshake" in conn) {
+      if (this.#tls) {
         connection.handshaking = true;
-        await handshake(conn as Deno.TlsConn);
+        const session = await this.#tls.handshake(conn as SocketConn);
+        connection.conn = conn = session.conn;
+        connection.tls = session.details;
         connection.handshaking = false;
+        onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: session.details });
       }
       while (!connection.draining) {
         connection.reading = true;
@@ -375,14 +405,6 @@ async function finishDraining(connection: Connection, stats: EchoStats): Promise
   }
 }
 
-async function handshake(conn: Deno.TlsConn): Promise<void> {
-  try {
-    await conn.handshake();
-  } catch (err) {
-    throw new Error(`TLS handshake failed: ${errorReason(err)}`, { cause: err });
-  }
-}
-
 async function sendFin(connection: Connection): Promise<void> {
   if (connection.finSent) return;
   connection.finSent = true;
@@ -402,11 +424,12 @@ function isPeerGone(err: unknown): boolean {
  * with `tls`, a Unix domain socket with `unix`.
  */
 export interface StartEchoServerOptions
-  extends Omit<EchoServerOptions, "listener">, ListenOptions {}
+  extends Omit<EchoServerOptions, "listener" | "tls">, ListenOptions {}
 
 /**
- * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM) or a Unix domain
- * socket (`unix: path`). It is `AsyncDisposable`: `await using` shuts it down gracefully.
+ * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM; the server then
+ * resolves once it listens) or a Unix domain socket (`unix: path`). It is `AsyncDisposable`:
+ * `await using` shuts it down gracefully.
  *
  * @example TCP on a free port
  * ```ts
@@ -432,13 +455,59 @@ export interface StartEchoServerOptions
  * }
  * await Deno.remove(dir, { recursive: true });
  * ```
+ *
+ * @example TLS with mutual authentication and ALPN, logging what each handshake showed
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { makeSelfSignedCertificates, sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * const server = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
+ * const client = await makeSelfSignedCertificates({ names: ["alice"] });
+ * const seen: string[] = [];
+ * {
+ *   await using echo = await startEchoServer({
+ *     hostname: "127.0.0.1",
+ *     port: 0,
+ *     tls: { cert: server.cert, key: server.key, clientCa: client.caCert, alpn: ["echo"] },
+ *     onEvent: (event) => {
+ *       if (event.type === "secured") seen.push(`${event.tls.alpn} ${event.tls.clientSubject}`);
+ *     },
+ *   });
+ *   await sendAndVerify({
+ *     hostname: "127.0.0.1",
+ *     port: echo.addr.port,
+ *     tls: { caCerts: [server.caCert], alpn: ["echo"], cert: client.cert, key: client.key },
+ *     message: new TextEncoder().encode("hello"),
+ *   });
+ * }
+ * equal(seen[0], "echo CN=alice");
+ * ```
  */
 export function startEchoServer(
   options: StartEchoServerOptions & { unix: string },
 ): EchoServer<Deno.UnixAddr>;
-/** Starts a TCP or TLS echo server; see the first signature. */
-export function startEchoServer(options?: StartEchoServerOptions): EchoServer<Deno.NetAddr>;
-export function startEchoServer(options: StartEchoServerOptions = {}): EchoServer {
-  const { hostname, port, unix, tls, ...rest } = options;
-  return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, tls }) });
+/** Starts a TLS echo server once it listens; see the first signature. */
+export function startEchoServer(
+  options: StartEchoServerOptions & { tls: TlsServerOptions },
+): Promise<EchoServer<Deno.NetAddr>>;
+/** Starts a TCP echo server; see the first signature. */
+export function startEchoServer(
+  options?: StartEchoServerOptions & { tls?: undefined },
+): EchoServer<Deno.NetAddr>;
+/** Starts an echo server of any kind; a TLS server once it listens. */
+export function startEchoServer(
+  options: StartEchoServerOptions,
+): EchoServer | Promise<EchoServer>;
+export function startEchoServer(
+  options: StartEchoServerOptions = {},
+): EchoServer | Promise<EchoServer> {
+  const { hostname, port, unix, tls, reusePort, ...rest } = options;
+  if (tls === undefined) {
+    return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, reusePort }) });
+  }
+  if (unix !== undefined) throw new UsageError("TLS works over TCP only, not over a Unix socket");
+  const tlsServer = new TlsServer(tls);
+  return listenTcp({ hostname, port, reusePort }).then((listener) =>
+    new EchoServer({ ...rest, listener, tls: tlsServer })
+  );
 }

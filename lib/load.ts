@@ -8,7 +8,7 @@
 import { Buffer } from "node:buffer";
 import { LatencyHistogram, type LatencySummary } from "./histogram.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
-import { connect, type ConnectOptions, type StreamConn } from "./transport.ts";
+import { type ClientConn, connect, type ConnectOptions, type StreamConn } from "./transport.ts";
 
 /**
  * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,
@@ -81,6 +81,8 @@ export interface LoadReport {
   latency: LatencySummary;
   /** The histogram behind {@linkcode LoadReport.latency}, for charts. */
   histogram: LatencyHistogram;
+  /** Over TLS: how long the connections' handshakes took, in microseconds. */
+  handshake?: LatencySummary;
   /** What went wrong, counted by kind. */
   errors: LoadErrors;
   /** True when no error of any kind was counted. */
@@ -184,9 +186,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     mibPerSecond: seconds > 0 ? bytes / seconds / (1024 * 1024) : 0,
     latency: run.histogram.summary(),
     histogram: run.histogram,
+    handshake: handshakes(conns),
     errors: { ...run.errors },
     ok: totalErrors(run.errors) === 0,
   };
+}
+
+/** The handshake times of TLS connections, or undefined when they did not speak TLS. */
+function handshakes(conns: ClientConn[]): LatencySummary | undefined {
+  const times = conns.flatMap((conn) => conn.tls ? [conn.tls.handshakeMs] : []);
+  if (times.length === 0) return undefined;
+  const histogram = new LatencyHistogram();
+  for (const ms of times) histogram.record(Math.round(ms * 1000));
+  return histogram.summary();
 }
 
 /** All errors of a run, added up. */
@@ -195,7 +207,7 @@ export function totalErrors(errors: LoadErrors): number {
 }
 
 /** Opens every connection, or none: one failure closes the others and says why. */
-async function connectAll(options: ConnectOptions, connections: number): Promise<StreamConn[]> {
+async function connectAll(options: ConnectOptions, connections: number): Promise<ClientConn[]> {
   const attempts = await Promise.allSettled(
     Array.from({ length: connections }, () => connect(options)),
   );

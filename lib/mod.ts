@@ -51,6 +51,7 @@ export {
   type EchoStats,
   startEchoServer,
   type StartEchoServerOptions,
+  type StreamListener,
 } from "./echo_server.ts";
 export {
   EchoError,
@@ -60,14 +61,42 @@ export {
   type SendResult,
 } from "./echo_client.ts";
 export {
+  type ClientConn,
+  type ClientTlsDetails,
   connect,
   type ConnectOptions,
   listen,
   type ListenOptions,
+  listenTcp,
   type StreamConn,
   type TlsClientOptions,
-  type TlsServerOptions,
 } from "./transport.ts";
+export {
+  listenSockets,
+  SocketConn,
+  SocketListener,
+  type SocketListenOptions,
+} from "./socket_conn.ts";
+export {
+  type TlsDetails,
+  type TlsFileNames,
+  TlsServer,
+  type TlsServerOptions,
+  type TlsSession,
+} from "./tls_server.ts";
+export {
+  makeSelfSignedCertificates,
+  type SelfSignedCertificates,
+  type SelfSignedOptions,
+} from "./self_signed.ts";
+export {
+  type CertifiedKeyFiles,
+  checkCertifiedKey,
+  explainCertificateError,
+  parseCertificates,
+  parsePrivateKey,
+  serverCertificateProblem,
+} from "./certificates.ts";
 export {
   startUdpEchoServer,
   type StartUdpEchoServerOptions,

@@ -13,22 +13,23 @@ import {
   RuntimeError,
   type Target,
 } from "./errors.ts";
-import { connectUnverifiedTls } from "./unverified_tls.ts";
+import { explainCertificateError } from "./certificates.ts";
+import { listenSockets, type SocketListener } from "./socket_conn.ts";
+import { connectNodeTls } from "./tls_client.ts";
+import type { TlsServerOptions } from "./tls_server.ts";
 
-/** A certificate chain and its private key, both PEM, for a TLS server. */
-export interface TlsServerOptions {
-  /** The server's certificate chain (leaf first), PEM. */
-  cert: string;
-  /** The private key of the leaf certificate, PEM. */
-  key: string;
-}
-
-/** How a TLS client checks the server. */
+/** How a TLS client checks the server, and what it shows of itself. */
 export interface TlsClientOptions {
   /** Extra trusted root certificates (PEM), on top of the system's. */
   caCerts?: string[];
   /** Skip every check of the server's certificate: encryption without authentication. */
   insecure?: boolean;
+  /** ALPN protocols to offer, in order of preference. */
+  alpn?: string[];
+  /** A client certificate chain (PEM, leaf first) for servers that require one (mutual TLS). */
+  cert?: string;
+  /** The private key of `cert` (PEM). */
+  key?: string;
 }
 
 /** Where a stream server listens: TCP (plain or TLS) or a Unix domain socket. */
@@ -39,7 +40,7 @@ export interface ListenOptions {
   port?: number;
   /** Listen on a Unix domain socket at this path instead of TCP. */
   unix?: string;
-  /** Speak TLS with this certificate and key. */
+  /** Speak TLS with these settings (not with `unix`). */
   tls?: TlsServerOptions;
   /**
    * Share the TCP port with other listeners, the kernel spreading connections over them (Linux
@@ -64,6 +65,20 @@ export interface ConnectOptions {
 
 /** What the echo loops need from a connection; every transport's connections provide it. */
 export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "remoteAddr">;
+
+/** A client's connection, with what its TLS handshake showed when it spoke TLS. */
+export type ClientConn = StreamConn & {
+  /** Set for TLS: the handshake's duration and the ALPN protocol agreed on. */
+  readonly tls?: ClientTlsDetails;
+};
+
+/** What a client's TLS handshake showed. */
+export interface ClientTlsDetails {
+  /** Milliseconds the handshake took, from the TCP connection to its end. */
+  handshakeMs: number;
+  /** The ALPN protocol the server picked, if any. */
+  alpn?: string;
+}
 
 /** The port both ends use when none is given, as in the classic tutorial. */
 export const DEFAULT_PORT = 10000;
@@ -102,7 +117,8 @@ function target(options: ListenOptions | ConnectOptions): Target {
 }
 
 /**
- * Opens a listening socket for a stream echo server: TCP, TLS over TCP, or a Unix domain socket.
+ * Opens a listening socket for a stream echo server: TCP or a Unix domain socket (for TLS, see
+ * {@linkcode listenTcp}).
  * An existing file at a Unix socket path is never replaced, since another server may still be
  * using it. Throws a {@linkcode RuntimeError} that says why when the socket cannot be opened.
  *
@@ -118,23 +134,46 @@ function target(options: ListenOptions | ConnectOptions): Target {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export function listen(options: ListenOptions): Deno.Listener {
+export function listen(options: Omit<ListenOptions, "tls">): Deno.Listener {
   const where = target(options);
   try {
     if (options.unix !== undefined) return listenUnix(options.unix);
-    const address = {
+    return Deno.listen({
       hostname: where.hostname,
-      port: where.port,
+      port: where.port!,
       reusePort: options.reusePort ?? false,
-    };
-    return options.tls ? Deno.listenTls({ ...address, ...options.tls }) : Deno.listen(address);
+    });
   } catch (err) {
-    if (options.tls && isCertificateError(err)) {
-      const reason = String(err).includes("KeyMismatch")
-        ? "the key does not match the certificate"
-        : errorReason(err);
-      throw new RuntimeError(`cannot use the TLS certificate and key: ${reason}`);
-    }
+    throw explainNetworkError(err, "listen", where);
+  }
+}
+
+/**
+ * Opens a TCP listener that owns its sockets (`node:net`), with TCP_NODELAY set on each
+ * connection: what the TLS stage needs, since `Deno.listenTls` connections cannot set TCP_NODELAY.
+ * Throws a {@linkcode RuntimeError} that says why when the socket cannot be opened.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { listenTcp } from "./transport.ts";
+ *
+ * const listener = await listenTcp({ hostname: "127.0.0.1", port: 0 });
+ * equal(listener.addr.transport, "tcp");
+ * listener.close();
+ * ```
+ */
+export async function listenTcp(
+  options: Pick<ListenOptions, "hostname" | "port" | "reusePort">,
+): Promise<SocketListener> {
+  const where = target(options);
+  try {
+    return await listenSockets({
+      hostname: where.hostname,
+      port: where.port!,
+      reusePort: options.reusePort,
+    });
+  } catch (err) {
     throw explainNetworkError(err, "listen", where);
   }
 }
@@ -149,12 +188,6 @@ function listenUnix(path: string): Deno.UnixListener {
       `cannot listen on ${path}: ${kind} already exists there; if no server uses it, remove it`,
     );
   }
-}
-
-function isCertificateError(err: unknown): boolean {
-  return err instanceof Deno.errors.InvalidData ||
-    (err instanceof Error && /certificate|key/i.test(err.message) &&
-      !(err instanceof Deno.errors.NotCapable));
 }
 
 /**
@@ -174,7 +207,7 @@ function isCertificateError(err: unknown): boolean {
  * conn.close();
  * ```
  */
-export async function connect(options: ConnectOptions): Promise<StreamConn> {
+export async function connect(options: ConnectOptions): Promise<ClientConn> {
   const where = target(options);
   const { signal } = options;
   const tls = options.tls === true ? {} : options.tls || undefined;
@@ -184,27 +217,44 @@ export async function connect(options: ConnectOptions): Promise<StreamConn> {
     }
     const hostname = where.hostname;
     const port = where.port!;
-    if (tls?.insecure) return await connectUnverifiedTls({ hostname, port, signal });
+    if (tls?.insecure || tls?.cert !== undefined) {
+      const { conn, handshakeMs, alpn } = await connectNodeTls(
+        { ...tls, hostname, port, signal },
+        tls,
+      );
+      return Object.assign(conn, { tls: { handshakeMs, alpn } });
+    }
     const tcp = await Deno.connect({ hostname, port, signal });
     tcp.setNoDelay(true);
     if (!tls) return tcp;
-    const conn = await Deno.startTls(tcp, { hostname, caCerts: tls.caCerts });
+    const started = performance.now();
+    const conn = await Deno.startTls(tcp, {
+      hostname,
+      caCerts: tls.caCerts,
+      alpnProtocols: tls.alpn,
+    });
     // A server that never answers the handshake must not outlast the caller's patience.
     const onAbort = () => conn.close();
     signal?.addEventListener("abort", onAbort, { once: true });
+    let alpn: string | undefined;
     try {
-      await conn.handshake();
+      alpn = (await conn.handshake()).alpnProtocol ?? undefined;
     } catch (err) {
       if (signal?.aborted) throw err;
       conn.close();
-      throw new RuntimeError(
-        `cannot connect to ${describeEndpoint(options)}: TLS handshake failed: ${errorReason(err)}`,
-      );
+      throw new Deno.errors.InvalidData(`TLS handshake failed: ${errorReason(err)}`);
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
-    return conn;
+    return Object.assign(conn, { tls: { handshakeMs: performance.now() - started, alpn } });
   } catch (err) {
+    if (err instanceof Deno.errors.InvalidData && err.message.startsWith("TLS handshake failed")) {
+      throw new RuntimeError(
+        `cannot connect to ${describeEndpoint(options)}: TLS handshake failed: ${
+          explainCertificateError(err.message.slice("TLS handshake failed: ".length))
+        }`,
+      );
+    }
     throw explainNetworkError(err, "connect", where);
   }
 }

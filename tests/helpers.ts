@@ -444,3 +444,40 @@ export function runProgram(
   }).spawn();
   return finish(child, stdin);
 }
+
+/** A running `haproxy -W -db` with a configuration of the test's; disposing stops it. */
+export interface Haproxy extends AsyncDisposable {
+  /** What HAProxy wrote to standard error. */
+  log: LineCollector;
+}
+
+/**
+ * Starts HAProxy with `config` (written to a temporary file) and waits until it says its
+ * listeners are bound (`-W`: the master prints "Loading success.").
+ */
+export async function startHaproxy(config: string): Promise<Haproxy> {
+  const file = await Deno.makeTempFile({ suffix: ".cfg" });
+  await Deno.writeTextFile(file, config);
+  const child = new Deno.Command("haproxy", {
+    args: ["-W", "-db", "-f", file],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const log = new LineCollector(child.stderr);
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already ended */ }
+    await child.status;
+    await log.done;
+    await Deno.remove(file);
+  };
+  try {
+    await log.waitFor("Loading success.");
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { log, [Symbol.asyncDispose]: stop };
+}

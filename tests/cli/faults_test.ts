@@ -22,7 +22,7 @@ class ObservedServer implements AsyncDisposable {
   readonly #log: ServerLog;
   #waiters: (() => void)[] = [];
 
-  constructor(options: StartEchoServerOptions = {}) {
+  constructor(options: StartEchoServerOptions & { tls?: undefined } = {}) {
     const decoder = new TextDecoder();
     const sink = new LineWriter({
       write: (bytes) => {

@@ -1,22 +1,17 @@
 import { deepEqual, equal } from "node:assert/strict";
 import {
   connect,
+  freePort,
   hasProgram,
-  LineCollector,
   pattern,
   readToEnd,
   ServeProcess,
+  startHaproxy,
   writeAll,
 } from "../helpers.ts";
 
 const CLIENTS = 10;
 const SIZE = 3000;
-
-/** A loopback port that was free a moment ago, for a program that cannot be told port 0. */
-function freePort(): number {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  return listener.addr.port;
-}
 
 function haproxyConfig(port: number, backends: number[]): string {
   return `global
@@ -44,18 +39,8 @@ Deno.test({
     await using first = await ServeProcess.start(["--host", "127.0.0.1"]);
     await using second = await ServeProcess.start(["--host", "127.0.0.1"]);
     const port = freePort();
-    const config = await Deno.makeTempFile({ suffix: ".cfg" });
-    await Deno.writeTextFile(config, haproxyConfig(port, [first.port, second.port]));
-    // -W: the master says "Loading success." once its listener is bound.
-    const haproxy = new Deno.Command("haproxy", {
-      args: ["-W", "-db", "-f", config],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const log = new LineCollector(haproxy.stderr);
-    try {
-      await log.waitFor("Loading success.");
+    {
+      await using _haproxy = await startHaproxy(haproxyConfig(port, [first.port, second.port]));
       // Each client sends its own bytes, so a reply crossing over to another client would show.
       await Promise.all(Array.from({ length: CLIENTS }, async (_, client) => {
         using conn = await connect(port);
@@ -64,11 +49,6 @@ Deno.test({
         await conn.closeWrite();
         deepEqual(await readToEnd(conn), message);
       }));
-    } finally {
-      haproxy.kill("SIGTERM");
-      await haproxy.status;
-      await log.done;
-      await Deno.remove(config);
     }
     const served = [];
     for (const server of [first, second]) {

@@ -61,7 +61,8 @@ Deno.test({
       equal(
         refused.stderr,
         `error: cannot connect to localhost port ${port}: TLS handshake failed: ` +
-          "invalid peer certificate: UnknownIssuer\n",
+          "the server's certificate is not signed by a CA this client trusts (UnknownIssuer): " +
+          "pass the CA certificate that signed it with --ca FILE\n",
       );
     }
     await server.stdout.waitForCount(/TLS handshake failed: received fatal alert: UnknownCA/, 2);
@@ -82,7 +83,7 @@ Deno.test({
     equal(server.stdout.lines.at(-1), "shut down: 7 connections, 34 bytes echoed");
     match(
       normalisePeers(server.stdout.text),
-      /\('127\.0\.0\.1', PORT\)\nreceived b'hello from s_cli'\n.*\nreceived b'ent\\n'\n/,
+      /\('127\.0\.0\.1', PORT\)\nTLS TLSv1\.3 TLS_\w+, SNI [^,]+, handshake [\d.]+ ms\nreceived b'hello from s_cli'\n.*\nreceived b'ent\\n'\n/,
     );
     equal(server.stderr.text, "");
   },
@@ -105,12 +106,12 @@ Deno.test({
       [
         ["serve", "--port", "0", "--tls-cert", key, "--tls-key", key],
         1,
-        "cannot use the TLS certificate and key: no certificates found in certificate data",
+        `${key} (--tls-cert) holds a private key, not a certificate`,
       ],
       [
         ["serve", "--port", "0", "--tls-cert", ca, "--tls-key", key],
         1,
-        "cannot use the TLS certificate and key: the key does not match the certificate",
+        `the key in ${key} (--tls-key) does not match the certificate in ${ca} (--tls-cert)`,
       ],
       [
         ["serve", "--tls-cert", cert],
@@ -122,6 +123,41 @@ Deno.test({
         1,
         `cannot read CA certificate '${dir}/missing.pem': no such file or directory`,
       ],
+      [
+        ["send", "--tls", "--ca", "README.md"],
+        1,
+        "README.md (--ca) holds no PEM certificate (no '-----BEGIN CERTIFICATE-----' line)",
+      ],
+      [
+        ["send", "--tls", "--ca", key],
+        1,
+        `${key} (--ca) holds a private key, not a certificate`,
+      ],
+      [
+        ["send", "--tls", "--tls-cert", cert, "--tls-key", `${dir}/other-ca.key`],
+        1,
+        `the key in ${dir}/other-ca.key (--tls-key) does not match the certificate in ${cert} ` +
+        "(--tls-cert)",
+      ],
+      [
+        ["serve", "--port", "0", "--tls-self-signed", "--tls-cert", cert, "--tls-key", key],
+        2,
+        "give either --tls-self-signed or --tls-cert and --tls-key, not both " +
+        "(see 'tcpecho serve --help')",
+      ],
+      [
+        ["serve", "--alpn", "echo"],
+        2,
+        "--alpn needs TLS: add --tls-cert and --tls-key, or --tls-self-signed " +
+        "(see 'tcpecho serve --help')",
+      ],
+      [
+        ["serve", "--tls-self-signed", "--tls-client-ca", cert, "--alpn", ",x"],
+        2,
+        "--alpn takes protocol names of 1 to 255 bytes separated by commas, such as h2,http/1.1, " +
+        "not ',x'",
+      ],
+      [["send", "--tls-cert", cert], 2, "--tls-cert needs --tls (see 'tcpecho send --help')"],
       [["send", "--insecure"], 2, "--insecure needs --tls (see 'tcpecho send --help')"],
       [
         ["send", "--tls", "--udp"],
@@ -148,7 +184,7 @@ Deno.test({
     await using certificates = await makeCertificates();
     const { ca, cert, key } = certificates;
     const tls = { cert: await Deno.readTextFile(cert), key: await Deno.readTextFile(key) };
-    await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, tls });
+    await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, tls });
     const message = new TextEncoder().encode("x".repeat(100_000));
     for (const clientTls of [{ caCerts: [await Deno.readTextFile(ca)] }, { insecure: true }]) {
       const result = await sendAndVerify({
@@ -175,7 +211,7 @@ Deno.test({
       key: await Deno.readTextFile(certificates.key),
     };
     const connected = Promise.withResolvers<void>();
-    const server = startEchoServer({
+    const server = await startEchoServer({
       hostname: "127.0.0.1",
       port: 0,
       tls,

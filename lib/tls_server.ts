@@ -1,0 +1,200 @@
+/**
+ * The TLS stage of a server: takes a TCP connection the server already accepted (TCP_NODELAY set,
+ * perhaps with bytes already read from it, such as what followed a PROXY header) and runs the
+ * server side of the TLS handshake on it, with `node:tls`. What comes out is a connection the echo
+ * loop reads and writes, and what the handshake showed: protocol version, cipher suite, the name
+ * the client asked for (SNI), the ALPN protocol agreed, the client certificate's subject, and how
+ * long it all took.
+ *
+ * @module
+ */
+
+import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
+import { X509Certificate } from "node:crypto";
+import { checkCertifiedKey, parseCertificates } from "./certificates.ts";
+import { errorReason, RuntimeError } from "./errors.ts";
+import { SocketConn } from "./socket_conn.ts";
+
+/** A server's TLS settings, all PEM. */
+export interface TlsServerOptions {
+  /** The server's certificate chain, leaf first. */
+  cert: string;
+  /** The private key of the leaf certificate. */
+  key: string;
+  /**
+   * Require a client certificate signed by one of these CA certificates (mutual TLS); a client
+   * without one, or with one from another CA, fails the handshake.
+   */
+  clientCa?: string;
+  /** ALPN protocols the server agrees to, in its order of preference. */
+  alpn?: string[];
+}
+
+/** What a TLS handshake showed. */
+export interface TlsDetails {
+  /** The protocol version: `TLSv1.3` or `TLSv1.2`. */
+  version: string;
+  /** The cipher suite, by its IANA name. */
+  cipher: string;
+  /** The host name the client asked for (SNI), if it named one. */
+  serverName?: string;
+  /** The ALPN protocol agreed on, if any. */
+  alpn?: string;
+  /** The subject of the client's certificate (mutual TLS), e.g. `CN=alice`. */
+  clientSubject?: string;
+  /** Milliseconds from the start of the handshake to its end. */
+  handshakeMs: number;
+}
+
+/** A connection after its TLS handshake. */
+export interface TlsSession {
+  /** The decrypted stream, read and written like a `Deno.Conn`. */
+  conn: SocketConn;
+  /** What the handshake showed. */
+  details: TlsDetails;
+}
+
+/** Where the files came from, for messages. */
+export interface TlsFileNames {
+  /** The certificate chain's file. */
+  certFile?: string;
+  /** The key's file. */
+  keyFile?: string;
+  /** The client CA file. */
+  clientCaFile?: string;
+}
+
+/**
+ * The TLS side of a server: its certificate, key and settings checked and loaded once, then a
+ * handshake per connection with {@linkcode TlsServer.handshake}.
+ *
+ * @example A handshake on an accepted connection
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { connect, listenSockets, makeSelfSignedCertificates, TlsServer } from "./mod.ts";
+ *
+ * const { caCert, cert, key } = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
+ * const tls = new TlsServer({ cert, key, alpn: ["echo"] });
+ * const listener = await listenSockets({ hostname: "127.0.0.1", port: 0 });
+ * const client = connect({
+ *   hostname: "127.0.0.1",
+ *   port: listener.addr.port,
+ *   tls: { caCerts: [caCert], alpn: ["echo"] },
+ * });
+ * const session = await tls.handshake(await listener.accept());
+ * equal(session.details.alpn, "echo");
+ * (await client).close();
+ * session.conn.close();
+ * listener.close();
+ * ```
+ */
+export class TlsServer {
+  readonly #context: SecureContext;
+  readonly #clientCas?: X509Certificate[];
+  readonly #alpn?: string[];
+
+  /**
+   * Checks the certificate, key and client CA and loads them; throws a {@linkcode RuntimeError}
+   * naming the file that is wrong. `files` names them in those messages.
+   */
+  constructor(options: TlsServerOptions, files: TlsFileNames = {}) {
+    checkCertifiedKey({ ...options, ...files });
+    if (options.clientCa !== undefined) {
+      this.#clientCas = parseCertificates(options.clientCa, files.clientCaFile ?? "the client CA");
+    }
+    this.#alpn = options.alpn?.length ? options.alpn : undefined;
+    try {
+      this.#context = createSecureContext({
+        cert: options.cert,
+        key: options.key,
+        ca: options.clientCa,
+      });
+    } catch (err) {
+      throw new RuntimeError(`cannot use the TLS certificate and key: ${errorReason(err)}`);
+    }
+  }
+
+  /**
+   * Runs the server side of the handshake on `conn`, after replaying `unread` (bytes already read
+   * from it that belong to the handshake). Rejects with `TLS handshake failed: REASON` when the
+   * client fails it, sends no or an untrusted client certificate, or the connection ends first.
+   * `conn` belongs to the returned session from then on, and is closed on failure.
+   */
+  handshake(conn: SocketConn, unread?: Uint8Array): Promise<TlsSession> {
+    const started = performance.now();
+    const addresses = { remoteAddr: conn.remoteAddr, localAddr: conn.localAddr };
+    const socket = new TLSSocket(conn.release(unread), {
+      isServer: true,
+      secureContext: this.#context,
+      requestCert: this.#clientCas !== undefined,
+      rejectUnauthorized: this.#clientCas !== undefined,
+      ALPNProtocols: this.#alpn,
+    });
+    return new Promise((resolve, reject) => {
+      const fail = (reason: string) => {
+        socket.destroy();
+        reject(new Deno.errors.InvalidData(`TLS handshake failed: ${reason}`));
+      };
+      const onError = (err: Error & { code?: string }) =>
+        fail(
+          err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
+            ? "the client sent no certificate, and one is required"
+            : errorReason(err),
+        );
+      const onClose = () => fail("the client closed the connection");
+      socket.once("error", onError);
+      socket.once("close", onClose);
+      socket.once("secure", () => {
+        socket.off("error", onError);
+        socket.off("close", onClose);
+        const peer = this.#clientCas ? socket.getPeerCertificate(true) : undefined;
+        let clientSubject: string | undefined;
+        if (this.#clientCas) {
+          const problem = peer?.raw ? untrustedReason(peer.raw, this.#clientCas) : "no certificate";
+          if (problem) return fail(`client certificate refused: ${problem}`);
+          clientSubject = new X509Certificate(peer!.raw).subject.replaceAll("\n", ", ");
+        }
+        const cipher = socket.getCipher();
+        resolve({
+          conn: new SocketConn(socket, addresses),
+          details: {
+            version: socket.getProtocol() ?? "unknown",
+            cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
+            serverName: stringOrUndefined(
+              (socket as TLSSocket & { servername?: unknown }).servername,
+            ),
+            alpn: stringOrUndefined(socket.alpnProtocol),
+            clientSubject,
+            handshakeMs: performance.now() - started,
+          },
+        });
+      });
+    });
+  }
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+/**
+ * Why the client certificate `der` is not to be trusted: not signed by any of `cas`, out of its
+ * validity period, or a CA certificate itself; `undefined` when it is fine. The handshake already
+ * proved that the client holds its private key.
+ */
+function untrustedReason(der: Uint8Array, cas: X509Certificate[]): string | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    return "it cannot be read";
+  }
+  const subject = cert.subject.replaceAll("\n", ", ");
+  const now = Date.now();
+  if (now < Date.parse(cert.validFrom)) return `${subject} is not valid yet`;
+  if (now > Date.parse(cert.validTo)) return `${subject} expired on ${cert.validTo}`;
+  if (cert.ca) return `${subject} is a CA certificate, not a client certificate`;
+  const signed = cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
+  if (!signed) return `${subject} is not signed by a CA of the client CA file`;
+  return undefined;
+}
