@@ -11,6 +11,9 @@ import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
 import { formatAddress, isLoopback } from "./lib/peer.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
+import { transportField, transportName, warnIfInsecure } from "./cli/transport_label.ts";
+import { printLine } from "./cli/output.ts";
+import { ExitCode } from "./cli/exit_codes.ts";
 
 const MAX_SIZE = 16 * 1024 * 1024;
 
@@ -86,7 +89,7 @@ const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 export async function bench(args: string[]): Promise<number> {
   const { flags: values } = parseCommand(BENCH, args);
   if (values.help) {
-    console.log(renderHelp(BENCH));
+    printLine(renderHelp(BENCH));
     return 0;
   }
   if (values.duration !== undefined && values.count !== undefined) {
@@ -113,21 +116,49 @@ export async function bench(args: string[]): Promise<number> {
       `warning: ${hostname} is not a loopback address: this load goes over a real network`,
     );
   }
-  if (typeof endpoint.tls === "object" && endpoint.tls.insecure) {
-    console.error("warning: --insecure: the server's certificate is not checked");
-  }
+  warnIfInsecure(endpoint);
   const progress = !values.json && Deno.stderr.isTerminal();
-  const report = await runLoad({
-    ...options,
-    onProgress: progress ? showProgress : undefined,
-  });
-  if (progress) clearProgress();
-  console.log(values.json ? JSON.stringify(toJson(report)) : formatReport(report));
-  if (!values.json && Deno.stdout.isTerminal()) console.log(formatChart(report));
-  if (!report.ok) {
-    throw new RuntimeError(`the echo check failed: ${describeErrors(report)}`);
+  // The first Ctrl-C ends the run and still reports it; a second one exits at once.
+  const interrupt = new AbortController();
+  const onSignal = () =>
+    interrupt.signal.aborted ? Deno.exit(ExitCode.interrupted) : interrupt.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  let report: LoadReport;
+  try {
+    report = await runLoad({
+      ...options,
+      signal: interrupt.signal,
+      onProgress: progress ? showProgress : undefined,
+    });
+  } catch (err) {
+    if (values.json) {
+      printLine(JSON.stringify({
+        target: formatAddress(
+          endpoint.unix === undefined
+            ? { transport: "tcp", hostname: endpoint.hostname!, port: endpoint.port! }
+            : { transport: "unix", path: endpoint.unix },
+        ),
+        ...transportField(transportName(endpoint)),
+        ok: false,
+        error: err instanceof Error ? err.message : String(err),
+      }));
+    }
+    throw err;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    // Keep the last progress line when interrupted, so the report starts on a line of its own.
+    if (progress) endProgress(interrupt.signal.aborted);
   }
-  return 0;
+  printLine(values.json ? JSON.stringify(toJson(report)) : formatReport(report));
+  if (!values.json && Deno.stdout.isTerminal()) printLine(formatChart(report));
+  if (!report.ok) {
+    throw new RuntimeError(
+      `the echo check failed: ${describeErrors(report)}${
+        report.interrupted ? " (interrupted)" : ""
+      }`,
+    );
+  }
+  return report.interrupted ? ExitCode.interrupted : ExitCode.ok;
 }
 
 const encoder = new TextEncoder();
@@ -139,8 +170,8 @@ function showProgress(p: LoadProgress): void {
   Deno.stderr.writeSync(encoder.encode(`\r\x1b[K${line}`));
 }
 
-function clearProgress(): void {
-  Deno.stderr.writeSync(encoder.encode("\r\x1b[K"));
+function endProgress(keep: boolean): void {
+  Deno.stderr.writeSync(encoder.encode(keep ? "\n" : "\r\x1b[K"));
 }
 
 /** The report as a small markdown table, readable as plain text too. */
@@ -149,7 +180,9 @@ export function formatReport(report: LoadReport): string {
   const load = `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
     `${formatSize(report.size)}, ${report.window} in flight each`;
   return [
-    `bench ${formatAddress(report.target)}: ${load}, ${decimals.format(report.seconds)} s`,
+    `bench ${formatAddress(report.target)}: ${load}, ${formatSeconds(report.seconds)}${
+      report.interrupted ? " (interrupted)" : ""
+    }`,
     "",
     "| messages | msgs/s | MiB/s | p50 | p90 | p99 | p99.9 | max | errors |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
@@ -181,6 +214,11 @@ function formatChart(report: LoadReport): string {
     }${numbers.format(row.count)}`
   );
   return ["", "round trips:", ...lines].join("\n");
+}
+
+/** Seconds as the header shows them: a short run in milliseconds rather than "0 s". */
+function formatSeconds(seconds: number): string {
+  return seconds < 1 ? `${decimals.format(seconds * 1000)} ms` : `${decimals.format(seconds)} s`;
 }
 
 function formatMicros(micros: number): string {
@@ -234,5 +272,6 @@ function toJson(report: LoadReport): Record<string, unknown> {
       timeouts: errors.timeouts,
     },
     ok: report.ok,
+    ...(report.interrupted ? { interrupted: true } : {}),
   };
 }

@@ -9,11 +9,19 @@ import { formatBytesLiteral } from "./lib/bytes_literal.ts";
 import { anyText, duration, wholeNumber } from "./cli/args.ts";
 import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
+import { printLine } from "./cli/output.ts";
+import { ExitCode } from "./cli/exit_codes.ts";
 import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
+import {
+  transportField,
+  transportLabel,
+  transportName,
+  warnIfInsecure,
+} from "./cli/transport_label.ts";
 import { UsageError } from "./lib/errors.ts";
 import { LineWriter } from "./cli/line_writer.ts";
-import { readInput } from "./cli/read_input.ts";
-import { describeEndpoint } from "./lib/transport.ts";
+import { openInput, readInputUpTo } from "./cli/read_input.ts";
+import { type ConnectOptions, describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/transport.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 
 /** The tutorial's message: long enough to travel in several 16-byte chunks. */
@@ -38,7 +46,7 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     file: option({
       short: "f",
       value: "PATH",
-      help: "send the contents of a file (- for standard input)",
+      help: "send a file as it is read, in bounded memory (- for standard input)",
       parse: anyText,
     }),
     "buffer-size": {
@@ -88,7 +96,7 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
 export async function send(args: string[]): Promise<number> {
   const { flags: values, positionals } = parseCommand(SEND, args);
   if (values.help) {
-    console.log(renderHelp(SEND));
+    printLine(renderHelp(SEND));
     return 0;
   }
   const { endpoint, udp } = await clientTransport("send", values);
@@ -106,59 +114,109 @@ export async function send(args: string[]): Promise<number> {
   if (file !== undefined && positionals.length > 0) {
     throw new UsageError("give either MESSAGE or --file, not both (see 'tcpecho send --help')");
   }
-  const message = file === undefined ? await readArgument(positionals[0]) : await readInput(file);
-
-  const transcript = !values.quiet && !values.json;
+  const input = file ?? (positionals[0] === "-" ? "-" : undefined);
+  const output = values.quiet ? "quiet" : values.json ? "json" : "transcript";
+  if (!values.quiet) warnIfInsecure(endpoint);
   const out = new LineWriter(Deno.stdout);
-  if (typeof endpoint.tls === "object" && endpoint.tls.insecure && !values.quiet) {
-    console.error("warning: --insecure: the server's certificate is not checked");
-  }
-  if (count !== undefined || interval !== undefined) {
-    try {
-      return await pingMode({
+  let code: number;
+  try {
+    if (count !== undefined || interval !== undefined) {
+      code = await pingMode({
         endpoint,
-        message,
+        message: input === undefined
+          ? messageArgument(positionals[0])
+          : await readInputUpTo(input, MAX_PING_MESSAGE, "a ping message"),
         bufferSize,
         timeout,
         count: count ?? Infinity,
         interval: interval ?? 1000,
-        output: transcript ? "transcript" : values.json ? "json" : "quiet",
+        output,
         out,
       });
-    } finally {
-      await out.flush();
+    } else {
+      // A stream goes as it is read; a datagram must be whole before it leaves.
+      const message = input === undefined
+        ? messageArgument(positionals[0])
+        : udp
+        ? await readInputUpTo(input, MAX_UDP_PAYLOAD, "a UDP datagram")
+        : await openInput(input);
+      code = await sendMessage({ endpoint, udp, message, bufferSize, timeout, output, out });
     }
+  } finally {
+    await out.flush();
   }
-  const tls = typeof endpoint.tls === "object" ? endpoint.tls : undefined;
-  const transport = udp ? "udp" : endpoint.unix !== undefined ? "unix" : tls ? "tls" : "tcp";
+  // The last lines may be the ones that found the output closed or full.
+  if (out.error) throw out.error;
+  return code;
+}
+
+/** What one `send` (not ping mode) needs from the command line. */
+interface SendMessageOptions {
+  endpoint: ConnectOptions;
+  udp: boolean;
+  message: Uint8Array | AsyncIterable<Uint8Array>;
+  bufferSize: number;
+  timeout: number;
+  output: "transcript" | "json" | "quiet";
+  out: LineWriter;
+}
+
+/** The largest message ping mode repeats, read whole from a file or standard input: 16 MiB. */
+const MAX_PING_MESSAGE = 16 * 1024 * 1024;
+
+/** Output held back this long before the echo waits for it, so that memory stays bounded. */
+const MAX_QUEUED_OUTPUT = 1024 * 1024;
+
+/**
+ * Sends the message, prints the transcript as it goes and a summary in JSON, whatever the
+ * outcome. Ctrl-C while a stream is sent ends its input: what was sent is still checked, and
+ * the verdict so far is printed (exit code 130); a second Ctrl-C exits at once.
+ */
+async function sendMessage(options: SendMessageOptions): Promise<number> {
+  const { endpoint, udp, message, output, out } = options;
+  const transcript = output === "transcript";
+  const transport = transportName(endpoint, udp);
   if (transcript) {
-    const label = transport === "udp" || transport === "tls" ? ` (${transport.toUpperCase()})` : "";
     const verb = udp ? "sending a datagram to" : "connecting to";
-    out.line(`${verb} ${describeEndpoint(endpoint)}${label}`);
+    out.line(`${verb} ${describeEndpoint(endpoint)}${transportLabel(transport)}`);
   }
-  let connected = false;
   const summary = {
-    transport: transport === "tcp" ? undefined : transport,
+    ...transportField(transport),
     ...(endpoint.unix === undefined
       ? { host: endpoint.hostname, port: endpoint.port }
       : { path: endpoint.unix }),
   };
+  const interrupt = new AbortController();
+  const onSignal = () =>
+    interrupt.signal.aborted ? Deno.exit(ExitCode.interrupted) : interrupt.abort();
+  const stoppable = !(message instanceof Uint8Array);
+  if (stoppable) Deno.addSignalListener("SIGINT", onSignal);
+  // A terminal or pipe slower than the echo holds it back, rather than queue without end.
+  const print = (line: string) => {
+    out.line(line);
+    return out.queued > MAX_QUEUED_OUTPUT ? out.flush() : undefined;
+  };
+  // Output that failed ends the run at once: nothing would see the transcript or the verdict.
+  const outputFailed = new AbortController();
+  out.failed.then(() => outputFailed.abort());
+  let connected = false;
   try {
     const result = await sendAndVerify({
       ...endpoint,
       udp,
       message,
-      bufferSize,
-      timeout,
-      onConnected: () => {
-        connected = true;
-        if (transcript) out.line(`sending ${formatBytesLiteral(message)}`);
-      },
+      bufferSize: options.bufferSize,
+      timeout: options.timeout,
+      endInput: interrupt.signal,
+      signal: outputFailed.signal,
+      onConnected: () => connected = true,
+      onSent: transcript ? (chunk) => print(`sending ${formatBytesLiteral(chunk)}`) : undefined,
       onReceived: transcript
-        ? (chunk) => out.line(`received ${formatBytesLiteral(chunk)}`)
+        ? (chunk) => print(`received ${formatBytesLiteral(chunk)}`)
         : undefined,
     });
-    if (values.json) {
+    if (out.error) throw out.error;
+    if (output === "json") {
       out.line(JSON.stringify({
         ...summary,
         bytes_sent: result.bytesSent,
@@ -168,28 +226,43 @@ export async function send(args: string[]): Promise<number> {
         ...(result.tls
           ? { tls_handshake_ms: Number(result.tls.handshakeMs.toFixed(3)), alpn: result.tls.alpn }
           : {}),
+        ...(result.interrupted ? { interrupted: true } : {}),
       }));
     }
+    if (result.interrupted) {
+      if (output !== "quiet") {
+        console.error(
+          `interrupted: ${plural(result.bytesSent, "byte")} sent, all came back unchanged`,
+        );
+      }
+      return ExitCode.interrupted;
+    }
+    return 0;
   } catch (err) {
-    if (values.json && err instanceof EchoError) {
+    if (out.error) throw out.error;
+    if (output === "json") {
+      const echo = err instanceof EchoError ? err : undefined;
       out.line(JSON.stringify({
         ...summary,
-        bytes_sent: message.length,
-        bytes_received: err.bytesReceived,
+        // A datagram's failures happen after it left whole; a connection's say how far it got.
+        bytes_sent: echo?.bytesSent ?? (echo && message instanceof Uint8Array ? message.length : 0),
+        bytes_received: echo?.bytesReceived ?? 0,
         matched: false,
-        error: err.message,
+        error: err instanceof Error ? err.message : String(err),
       }));
     }
     throw err;
   } finally {
+    if (stoppable) Deno.removeSignalListener("SIGINT", onSignal);
     if (transcript && connected) out.line("closing socket");
-    await out.flush();
   }
-  return 0;
 }
 
-/** The message given as an argument: the classic sentence when absent, stdin for `-`. */
-async function readArgument(text: string | undefined): Promise<Uint8Array> {
-  if (text === "-") return await readInput("-");
-  return new TextEncoder().encode(text ?? DEFAULT_MESSAGE);
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
+/** The message given as an argument, or the classic sentence. */
+function messageArgument(argument: string | undefined): Uint8Array {
+  return new TextEncoder().encode(argument ?? DEFAULT_MESSAGE);
 }

@@ -12,8 +12,9 @@ import { SEND, send } from "./client.ts";
 import type { CommandSpec, Flags } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
-import { RuntimeError, UsageError } from "./lib/errors.ts";
+import { InterruptedError, RuntimeError, UsageError } from "./lib/errors.ts";
 import { isWorker, runServeWorker } from "./cli/serve_workers.ts";
+import { OutputError, printLine } from "./cli/output.ts";
 import { SERVE, serve } from "./server.ts";
 
 /** Each command: its declaration (flags, help) and what runs it. */
@@ -49,17 +50,17 @@ function commandList(): string {
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === undefined || command === "-h" || command === "--help") {
-    console.log(HELP);
+    printLine(HELP);
     return 0;
   }
   if (command === "-V" || command === "--version") {
-    console.log(`tcpecho ${config.version}`);
+    printLine(`tcpecho ${config.version}`);
     return 0;
   }
   if (command === "help") {
     const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
     if (rest[0] !== undefined && !topic) throw unknownCommand(rest[0]);
-    console.log(topic ? renderHelp(topic.spec) : HELP);
+    printLine(topic ? renderHelp(topic.spec) : HELP);
     return 0;
   }
   const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
@@ -84,9 +85,12 @@ function unknownCommand(name: string): UsageError {
 export function reportError(err: unknown): number {
   const label = Deno.noColor || !Deno.stderr.isTerminal() ? "error:" : styleText("red", "error:");
   const message = err instanceof Error ? err.message : String(err);
+  // The reader of standard output went away: like cat, stop without a word no one would read.
+  if (err instanceof OutputError && err.closed) return ExitCode.failure;
   if (!isBug(err)) {
     console.error(`${label} ${message.split("\n")[0]}`);
-    return err instanceof UsageError ? ExitCode.usage : ExitCode.failure;
+    if (err instanceof UsageError) return ExitCode.usage;
+    return err instanceof InterruptedError ? ExitCode.interrupted : ExitCode.failure;
   }
   console.error(`${label} internal error: ${message.split("\n")[0]}`);
   if (debugging()) {
@@ -130,7 +134,8 @@ if (import.meta.main && isWorker()) {
     fail(event.reason);
   });
   try {
-    Deno.exitCode = await main(Deno.args);
+    // Exit now: a read of standard input may still be pending, and nothing else matters.
+    Deno.exit(await main(Deno.args));
   } catch (err) {
     fail(err);
   }

@@ -9,6 +9,7 @@ import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from
 import { ExitCode } from "./cli/exit_codes.ts";
 import { renderHelp } from "./cli/help.ts";
 import { type EchoStats, startEchoServer } from "./lib/echo_server.ts";
+import { printLine } from "./cli/output.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
 import { LineWriter } from "./cli/line_writer.ts";
@@ -91,7 +92,7 @@ const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
 export async function serve(args: string[]): Promise<number> {
   const { flags } = parseCommand(SERVE, args);
   if (flags.help) {
-    console.log(renderHelp(SERVE));
+    printLine(renderHelp(SERVE));
     return 0;
   }
   const transport = await serverTransport("serve", flags);

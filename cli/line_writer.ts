@@ -5,6 +5,8 @@
  * @module
  */
 
+import { OutputError } from "./output.ts";
+
 /** Where lines go: `Deno.stdout`, `Deno.stderr`, a file or a pipe. */
 export interface ByteSink {
   write(bytes: Uint8Array): Promise<number>;
@@ -20,13 +22,16 @@ export interface LineWriterOptions {
   maxQueued?: number;
   /** The line written where lines were dropped, given how many. */
   droppedNote?: (dropped: number) => string;
+  /** The sink's name in {@linkcode OutputError} messages. Default `standard output`. */
+  name?: string;
 }
 
 /**
  * Queues lines and writes them in order without making the caller wait, so that a slow terminal
  * or pipe never slows the caller down. Lines are never reordered, and dropped only beyond
- * `maxQueued`, with a note in their place; if the sink fails (a closed pipe), output stops
- * quietly. Await {@linkcode LineWriter.flush} before exiting.
+ * `maxQueued`, with a note in their place. If the sink fails (a closed pipe, a full disk), output
+ * stops: {@linkcode LineWriter.failed} says why, for the caller to stop too. Await
+ * {@linkcode LineWriter.flush} before exiting.
  *
  * @example
  * ```ts
@@ -46,11 +51,13 @@ export class LineWriter {
   readonly #encoder = new TextEncoder();
   readonly #maxQueued: number;
   readonly #droppedNote: (dropped: number) => string;
+  readonly #name: string;
+  readonly #failed = Promise.withResolvers<OutputError>();
+  #error: OutputError | undefined;
   #queue: string[] = [];
   #queued = 0;
   #dropped = 0;
   #writing?: Promise<void>;
-  #broken = false;
 
   constructor(sink: ByteSink, options: LineWriterOptions = {}) {
     this.#sink = sink;
@@ -58,6 +65,22 @@ export class LineWriter {
     this.#droppedNote = options.droppedNote ??
       ((dropped) =>
         `(${dropped} line${dropped === 1 ? "" : "s"} dropped: the output was too slow)`);
+    this.#name = options.name ?? "standard output";
+  }
+
+  /** Why the sink failed, once it has; nothing is written after that. */
+  get error(): OutputError | undefined {
+    return this.#error;
+  }
+
+  /** Characters queued and not yet handed to the sink. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Resolves with the sink's failure, when it fails. */
+  get failed(): Promise<OutputError> {
+    return this.#failed.promise;
   }
 
   /**
@@ -65,7 +88,7 @@ export class LineWriter {
    * lines that must reach the reader, such as a summary, are never dropped.
    */
   line(text: string, keep = false): void {
-    if (this.#broken) return;
+    if (this.#error) return;
     // One line alone always fits, however long: a limit below it would drop it every time.
     if (!keep && this.#queued > 0 && this.#queued + text.length >= this.#maxQueued) {
       // A relayed batch holds several lines: count each.
@@ -100,8 +123,9 @@ export class LineWriter {
         let written = 0;
         while (written < bytes.length) written += await this.#sink.write(bytes.subarray(written));
       }
-    } catch {
-      this.#broken = true;
+    } catch (err) {
+      this.#error = new OutputError(err, this.#name);
+      this.#failed.resolve(this.#error);
       this.#queue = [];
       this.#queued = 0;
     } finally {
@@ -111,7 +135,7 @@ export class LineWriter {
 
   /** Resolves once every queued line (and the note of any dropped at the end) has been written. */
   async flush(): Promise<void> {
-    if (this.#dropped > 0 && !this.#broken) this.#noteDropped();
+    if (this.#dropped > 0 && !this.#error) this.#noteDropped();
     while (this.#writing) await this.#writing;
   }
 }

@@ -8,6 +8,7 @@ import { ping, type PingResult } from "../lib/ping.ts";
 import { RuntimeError } from "../lib/errors.ts";
 import type { LineWriter } from "./line_writer.ts";
 import type { ConnectOptions } from "../lib/transport.ts";
+import { transportField, transportLabel, transportName } from "./transport_label.ts";
 
 /** What ping mode needs from the `send` command line. */
 export interface PingModeOptions {
@@ -32,17 +33,21 @@ const percent = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 
 /**
  * Pings until `count` replies came back or Ctrl-C, then prints the summary. Returns 0 when at
- * least one reply came back and nothing went wrong; throws when the server misbehaved.
+ * least one reply came back and nothing went wrong; throws when the server misbehaved, could not
+ * be reached (with `json`, after a summary that says so), or the output failed: a reader that
+ * went away ends the run at once.
  */
 export async function pingMode(options: PingModeOptions): Promise<number> {
   const { endpoint, message, out, output } = options;
   const { hostname, port, unix } = endpoint;
   // ping's wording over TCP ("from 127.0.0.1 port 7"); a Unix socket is named by its path.
   const server = unix ?? `${hostname} port ${port}`;
-  const tls = endpoint.tls ? " (TLS)" : "";
+  const transport = transportName(endpoint);
+  const where = unix === undefined ? { host: hostname, port } : { path: unix };
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
   Deno.addSignalListener("SIGINT", onSignal);
+  out.failed.then(() => interrupt.abort());
   let from = server;
   let result: PingResult;
   try {
@@ -59,7 +64,9 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
         if (address !== undefined) from = `${address} port ${port}`;
         if (output === "transcript") {
           const target = address === undefined ? server : `${hostname} (${address}) port ${port}`;
-          out.line(`ECHO ${target}${tls}: ${message.length} bytes per message`);
+          out.line(
+            `ECHO ${target}${transportLabel(transport)}: ${message.length} bytes per message`,
+          );
         }
       },
       onReply: (reply) => {
@@ -72,14 +79,26 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
         }
       },
     });
+  } catch (err) {
+    if (output === "json") {
+      out.line(JSON.stringify({
+        ...where,
+        ...transportField(transport),
+        sent: 0,
+        received: 0,
+        error: err instanceof Error ? err.message : String(err),
+      }));
+    }
+    throw err;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
   }
+  if (out.error) throw out.error;
   const loss = result.sent === 0 ? 0 : (result.sent - result.received) / result.sent * 100;
   if (output === "transcript") {
     out.line(`--- ${server} echo statistics ---`);
     out.line(
-      `${result.sent} messages sent, ${result.received} received, ${
+      `${result.sent} message${result.sent === 1 ? "" : "s"} sent, ${result.received} received, ${
         percent.format(loss)
       }% loss, time ${Math.round(result.elapsedMs)}ms`,
     );
@@ -93,8 +112,8 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
     }
   } else if (output === "json") {
     out.line(JSON.stringify({
-      ...(unix === undefined ? { host: hostname, port } : { path: unix }),
-      ...(tls ? { transport: "tls" } : {}),
+      ...where,
+      ...transportField(transport),
       sent: result.sent,
       received: result.received,
       loss_percent: Number(loss.toFixed(1)),

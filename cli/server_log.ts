@@ -9,6 +9,7 @@ import type { EchoEvent, EchoStats } from "../lib/echo_server.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { formatAddress, formatPeer } from "../lib/peer.ts";
 import type { TlsDetails } from "../lib/tls_server.ts";
+import { transportField, transportLabel } from "./transport_label.ts";
 
 /** How much the log says, and how. */
 export interface ServerLogOptions {
@@ -65,6 +66,8 @@ export class ServerLog {
     this.#err = options.err;
     this.#worker = options.worker;
     this.#chunkSize = options.chunkSize ?? 16;
+    // The server goes on without its log (a fixture whose reader went away): say so, once.
+    this.#out.failed.then((err) => this.warn(`${err.message}: serving on without a log`));
     if (!options.quiet) {
       this.onEvent = options.format === "json"
         ? (event) => this.#json(event)
@@ -84,13 +87,16 @@ export class ServerLog {
     tls?: { caFile?: string },
   ): void {
     this.#datagrams = addr.transport === "udp";
-    const protocol = tls ? "tls" : addr.transport;
+    const transport = addr.transport === "unix" || addr.transport === "udp"
+      ? addr.transport
+      : tls
+      ? "tls"
+      : "tcp";
     if (this.#format === "json") {
       this.#jsonLine({
         event: "listening",
         address: formatAddress(addr),
-        // Plain TCP says nothing, as before transports existed; the others name themselves.
-        transport: protocol === "tcp" ? undefined : protocol,
+        ...transportField(transport),
         workers: workers > 1 ? workers : undefined,
         ca_file: tls?.caFile,
       }, true);
@@ -99,11 +105,10 @@ export class ServerLog {
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? `${host} port ${addr.port}`
       : formatAddress(addr);
-    const label = protocol === "tcp" || protocol === "unix"
-      ? ""
-      : ` (${protocol.toUpperCase()}${tls?.caFile ? `, CA certificate in ${tls.caFile}` : ""})`;
     this.#out.line(
-      `Starting up on ${where}${label}${workers > 1 ? ` with ${workers} workers` : ""}`,
+      `Starting up on ${where}${
+        transportLabel(transport, tls?.caFile && `CA certificate in ${tls.caFile}`)
+      }${workers > 1 ? ` with ${workers} workers` : ""}`,
       true,
     );
   }

@@ -19,6 +19,7 @@ import {
   type ConnectOptions,
   DEFAULT_PORT,
   type ListenOptions,
+  MAX_UDP_PAYLOAD,
   type TlsClientOptions,
 } from "../lib/transport.ts";
 
@@ -128,7 +129,8 @@ export const CLIENT_TRANSPORT_FLAGS = {
     parse: alpnList,
   }),
   udp: toggle({
-    help: "send the message as one UDP datagram (at most 65507 bytes) and check the datagram " +
+    help:
+      `send the message as one UDP datagram (at most ${MAX_UDP_PAYLOAD} bytes) and check the datagram ` +
       "that comes back; needs deno --unstable-net",
   }),
 };

@@ -5,8 +5,8 @@
  */
 
 /**
- * Compares `chunk`, which came back at `offset` of the echo, with the bytes sent. Returns
- * undefined when it matches, otherwise why it does not, naming the first differing byte.
+ * Compares `chunk`, which came back at offset `at` of the echo, with `expected`, the bytes sent
+ * there. Returns undefined when they match, otherwise why not, naming the first differing byte.
  *
  * @example
  * ```ts
@@ -14,22 +14,22 @@
  * import { describeMismatch } from "./echo_check.ts";
  *
  * const sent = new TextEncoder().encode("hello");
- * equal(describeMismatch(new TextEncoder().encode("llo"), sent, 2), undefined);
+ * equal(describeMismatch(new TextEncoder().encode("llo"), sent.subarray(2), 2), undefined);
  * equal(
- *   describeMismatch(new TextEncoder().encode("lx"), sent, 2),
+ *   describeMismatch(new TextEncoder().encode("lx"), sent.subarray(2), 2),
  *   "the echo differs from what was sent at byte 3 (sent 0x6c, got 0x78)",
  * );
  * ```
  */
 export function describeMismatch(
   chunk: Uint8Array,
-  sent: Uint8Array,
-  offset: number,
+  expected: Uint8Array,
+  at: number,
 ): string | undefined {
   for (let i = 0; i < chunk.length; i++) {
-    if (chunk[i] !== sent[offset + i]) {
-      return `the echo differs from what was sent at byte ${offset + i} (sent ${
-        hex(sent[offset + i])
+    if (chunk[i] !== expected[i]) {
+      return `the echo differs from what was sent at byte ${at + i} (sent ${
+        hex(expected[i])
       }, got ${hex(chunk[i])})`;
     }
   }

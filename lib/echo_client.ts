@@ -6,37 +6,62 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { explainCertificateError } from "./certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "./errors.ts";
+import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
 import {
-  type ClientConn,
   type ClientTlsDetails,
   connect,
   type ConnectOptions,
   DEFAULT_PORT,
   describeEndpoint,
   listenDatagram,
-  type StreamConn,
+  MAX_UDP_PAYLOAD,
+  UDP_RECEIVE_BUFFER_SIZE,
 } from "./transport.ts";
+
+export { EchoError };
 
 /** What to send, where, and how patiently. */
 export interface SendOptions extends Omit<ConnectOptions, "signal"> {
   /** Send one UDP datagram and wait for its echo instead of using a stream. */
   udp?: boolean;
-  /** The bytes to send. */
-  message: Uint8Array;
+  /**
+   * The bytes to send, or a stream of them (standard input, a file) sent as they come, in
+   * bounded memory: reading waits while {@linkcode STREAM_WINDOW} bytes are owed. A stream's
+   * chunks are kept until echoed, so they must not be reused. UDP takes bytes only.
+   */
+  message: Uint8Array | AsyncIterable<Uint8Array>;
   /** Bytes read at a time. Default 16. */
   bufferSize?: number;
   /** Give up after this many milliseconds without progress. Default 10000. */
   timeout?: number;
+  /**
+   * Ends a streamed input early (Ctrl-C): what was sent is still awaited and checked, and the
+   * result says `interrupted`. A message given as bytes has no input to end: it is given up at
+   * once, as with `signal`.
+   */
+  endInput?: AbortSignal;
+  /**
+   * Gives up at once: a connection still being made with an `InterruptedError`, an
+   * exchange under way with an {@linkcode EchoError}.
+   */
+  signal?: AbortSignal;
   /** Called once connected (for UDP: once the socket is open), before the first byte is sent. */
   onConnected?: () => void;
-  /** Called for every read; `chunk` is only valid during the call. */
-  onReceived?: (chunk: Uint8Array) => void;
+  /**
+   * Called for each piece of the message (all of it when given as bytes) before it is sent. When
+   * it returns a promise, a stream is not read further until it settles.
+   */
+  onSent?: (chunk: Uint8Array) => void | Promise<void>;
+  /**
+   * Called for every read; `chunk` is only valid during the call. When it returns a promise, the
+   * echo is not read further until it settles (a slow output holds the echo back).
+   */
+  onReceived?: (chunk: Uint8Array) => void | Promise<void>;
 }
 
-/** How long to wait for the server to close once the whole echo came back. */
-const LINGER_MS = 1000;
+/** The most bytes of a streamed message sent and not yet echoed: 4 MiB. */
+export const STREAM_WINDOW = 4 * 1024 * 1024;
 
 /** The outcome of a verified round trip. */
 export interface SendResult {
@@ -46,21 +71,10 @@ export interface SendResult {
   bytesReceived: number;
   /** Milliseconds from the first byte sent to the last byte received. */
   roundTripMs: number;
+  /** True when `endInput` ended the input before its end. */
+  interrupted: boolean;
   /** Over TLS: how long the handshake took and the ALPN protocol agreed on. */
   tls?: ClientTlsDetails;
-}
-
-/** The echo did not match what was sent, or did not come back whole. */
-export class EchoError extends RuntimeError {
-  /** Always `EchoError`. */
-  override name = "EchoError";
-  /** Bytes that came back before the failure. */
-  readonly bytesReceived: number;
-  /** `message` says what went wrong; `bytesReceived` how far the echo got before it did. */
-  constructor(message: string, bytesReceived: number) {
-    super(message);
-    this.bytesReceived = bytesReceived;
-  }
 }
 
 /**
@@ -89,148 +103,135 @@ export class EchoError extends RuntimeError {
  * });
  * equal(result.bytesReceived, 5);
  * ```
+ *
+ * @example A stream, checked as it goes without keeping it all
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 65536 });
+ * async function* megabytes(count: number) {
+ *   for (let i = 0; i < count; i++) yield new Uint8Array(1024 * 1024).fill(i);
+ * }
+ * const result = await sendAndVerify({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   message: megabytes(16),
+ *   bufferSize: 65536,
+ * });
+ * equal(result.bytesReceived, 16 * 1024 * 1024);
+ * ```
  */
 export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   if (options.udp) return await sendDatagramAndVerify(options);
   const { message } = options;
-  const timeoutMs = options.timeout ?? 10_000;
-  const abort = new AbortController();
-  let timedOut = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const armTimer = (ms = timeoutMs) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort();
-    }, ms);
-  };
-
-  armTimer();
-  let conn: ClientConn;
+  const timeoutMs = options.timeout ?? DEFAULT_TIMEOUT_MS;
+  // Either signal stops a connection still being made; a timeout too.
+  const stops = [options.signal, options.endInput].filter((s) => s !== undefined);
+  const interrupted = () => stops.some((s) => s.aborted);
+  const giveUp = new AbortController();
+  const timer = setTimeout(() => giveUp.abort(), timeoutMs);
+  const interrupt = () => giveUp.abort();
+  for (const stop of stops) stop.addEventListener("abort", interrupt, { once: true });
+  let conn;
   try {
-    conn = await connect({ ...options, signal: abort.signal });
+    conn = await connect({ ...options, signal: giveUp.signal });
   } catch (err) {
-    clearTimeout(timer);
-    if (timedOut) {
+    if (giveUp.signal.aborted && !interrupted()) {
       throw new RuntimeError(
         `cannot connect to ${describeEndpoint(options)}: timed out after ${timeoutMs / 1000} s`,
       );
     }
     throw err;
+  } finally {
+    clearTimeout(timer);
+    for (const stop of stops) stop.removeEventListener("abort", interrupt);
   }
 
-  let received = 0;
-  const fail = (text: string) => new EchoError(text, received);
-  const onAbort = () => conn.close();
-  abort.signal.addEventListener("abort", onAbort);
+  const exchange = new Exchange(conn, {
+    timeout: timeoutMs,
+    bufferSize: options.bufferSize ?? DEFAULT_READ_SIZE,
+    maxOwed: STREAM_WINDOW,
+    onReceived: options.onReceived,
+    // Over TLS 1.3 the server judges a client certificate after the handshake, so a refusal
+    // looks like a server that hangs up before echoing anything.
+    silentCloseNote: typeof options.tls === "object" && options.tls.cert
+      ? "right after the TLS handshake: did it refuse the client certificate?"
+      : undefined,
+  });
+  const abort = () => exchange.close();
+  const giveUpNow = message instanceof Uint8Array ? stops : [options.signal].filter((s) => !!s);
+  for (const stop of giveUpNow) stop?.addEventListener("abort", abort, { once: true });
   try {
     options.onConnected?.();
     const started = performance.now();
-    let finished = started;
-    armTimer();
-    const sending = writeAll(conn, message, () => armTimer());
-    // A failed write means the server went away; the reader says how, so only it reports.
-    sending.catch(() => {});
-
-    const buffer = new Uint8Array(options.bufferSize ?? 16);
-    const echoed = async () => {
-      finished = performance.now();
-      // All came back: say so, and give the server a moment to close or to show it has more to say.
-      await conn.closeWrite().catch(() => {});
-      armTimer(Math.min(timeoutMs, LINGER_MS));
-    };
-    if (message.length === 0) await echoed();
-    for (;;) {
-      let n: number | null;
-      try {
-        n = await conn.read(buffer);
-      } catch (err) {
-        if (timedOut) break;
-        throw fail(
-          `${explainCertificateError(errorReason(err))} after ${
-            describeProgress(received, message.length)
-          }`,
-        );
-      }
-      if (n === null) break;
-      if (received < message.length) armTimer();
-      const chunk = buffer.subarray(0, n);
-      options.onReceived?.(chunk);
-      const extra = received + n - message.length;
-      // Wrong bytes first: a server that floods garbage is reported as garbage, not as extra.
-      const mismatch = describeMismatch(
-        chunk.subarray(0, n - Math.max(0, extra)),
-        message,
-        received,
-      );
-      if (mismatch) throw fail(mismatch);
-      if (extra > 0) {
-        throw fail(`the server sent ${extra} more byte${extra === 1 ? "" : "s"} than it was sent`);
-      }
-      received += n;
-      if (received === message.length) await echoed();
+    let endedEarly = false;
+    if (message instanceof Uint8Array) {
+      options.onSent?.(message);
+      await exchange.send(message);
+    } else {
+      endedEarly = await sendStream(exchange, message, options.endInput, options.onSent);
     }
-    if (timedOut && received < message.length) {
-      throw fail(
-        `timed out after ${timeoutMs / 1000} s ${
-          received === 0 ? "without a reply" : "waiting for the rest of the echo"
-        }: ${describeProgress(received, message.length)}`,
-      );
-    }
-    if (received < message.length) {
-      // Over TLS 1.3 the server judges a client certificate after the handshake, so a refusal
-      // looks like a server that hangs up before echoing anything.
-      const refused = received === 0 && typeof options.tls === "object" && options.tls.cert
-        ? " (right after the TLS handshake: did it refuse the client certificate?)"
-        : "";
-      throw fail(
-        `the server closed the connection${refused}: ${describeProgress(received, message.length)}`,
-      );
-    }
+    await exchange.echoed();
+    const finished = performance.now();
+    await exchange.finish();
     return {
-      bytesSent: message.length,
-      bytesReceived: received,
+      bytesSent: exchange.sent,
+      bytesReceived: exchange.received,
       roundTripMs: finished - started,
+      interrupted: endedEarly,
       ...(conn.tls ? { tls: conn.tls } : {}),
     };
   } finally {
-    clearTimeout(timer);
-    abort.signal.removeEventListener("abort", onAbort);
-    try {
-      conn.close();
-    } catch { /* closed by the timeout */ }
+    for (const stop of giveUpNow) stop?.removeEventListener("abort", abort);
+    exchange.close();
   }
 }
 
-/** Writes all of `bytes` in slices of at most 1 MiB, calling `onProgress` after each. */
-export async function writeAll(
-  conn: StreamConn,
-  bytes: Uint8Array,
-  onProgress: () => void = () => {},
-): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    written += await conn.write(bytes.subarray(written, written + 1024 * 1024));
-    onProgress();
+/** Sends `input` until its end or `signal`; returns whether `signal` cut it short. */
+async function sendStream(
+  exchange: Exchange,
+  input: AsyncIterable<Uint8Array>,
+  signal?: AbortSignal,
+  onSent?: (chunk: Uint8Array) => void | Promise<void>,
+): Promise<boolean> {
+  const chunks = input[Symbol.asyncIterator]();
+  // A read of the input may wait forever (a terminal): a signal or the reader stopping ends the
+  // wait. One callback, replaced at every read: racing long-lived promises would keep every
+  // chunk alive until they settle.
+  let wake: ((stop: true) => void) | undefined;
+  const stop = () => wake?.(true);
+  signal?.addEventListener("abort", stop);
+  exchange.reading.then(stop);
+  try {
+    while (!signal?.aborted) {
+      const next = await new Promise<IteratorResult<Uint8Array> | true>((resolve, reject) => {
+        wake = resolve;
+        chunks.next().then(resolve, reject);
+      });
+      wake = undefined;
+      if (next === true || next.done) break;
+      await onSent?.(next.value);
+      await exchange.send(next.value);
+    }
+  } finally {
+    wake = undefined;
+    signal?.removeEventListener("abort", stop);
+    // A read still pending on the input is left behind: it ends with the process.
+    chunks.return?.().catch(() => {});
   }
+  if (exchange.failure) throw exchange.failure;
+  if (signal?.aborted) return true;
+  if (exchange.stopped) {
+    throw new EchoError(
+      "the server closed the connection before the end of the input: " +
+        describeProgress(exchange.received, exchange.sent),
+      exchange.received,
+      exchange.sent,
+    );
+  }
+  return false;
 }
-
-/**
- * The largest UDP payload that fits one IPv4 datagram: the most {@linkcode sendAndVerify} sends
- * with `udp: true`.
- *
- * @example
- * ```ts
- * import { rejects } from "node:assert/strict";
- * import { MAX_DATAGRAM, sendAndVerify, UsageError } from "./mod.ts";
- *
- * await rejects(
- *   sendAndVerify({ udp: true, port: 9, message: new Uint8Array(MAX_DATAGRAM + 1) }),
- *   UsageError,
- * );
- * ```
- */
-export const MAX_DATAGRAM = 65_507;
 
 /**
  * Sends `message` as one UDP datagram and waits for one datagram back from the server's port:
@@ -238,14 +239,17 @@ export const MAX_DATAGRAM = 65_507;
  */
 async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> {
   const { message } = options;
-  if (message.length > MAX_DATAGRAM) {
+  if (!(message instanceof Uint8Array)) {
+    throw new UsageError("a UDP datagram is sent whole: give the message as bytes, not a stream");
+  }
+  if (message.length > MAX_UDP_PAYLOAD) {
     throw new UsageError(
-      `a UDP datagram holds at most ${MAX_DATAGRAM} bytes, the message has ${message.length}`,
+      `a UDP datagram holds at most ${MAX_UDP_PAYLOAD} bytes, the message has ${message.length}`,
     );
   }
   const hostname = options.hostname ?? "localhost";
   const port = options.port ?? DEFAULT_PORT;
-  const timeoutMs = options.timeout ?? 10_000;
+  const timeoutMs = options.timeout ?? DEFAULT_TIMEOUT_MS;
   const socket = listenDatagram({ hostname: localAddressFor(hostname), port: 0 });
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -254,27 +258,30 @@ async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> 
   }, timeoutMs);
   try {
     options.onConnected?.();
+    options.onSent?.(message);
     const started = performance.now();
     try {
       await socket.send(message, { transport: "udp", hostname, port });
     } catch (err) {
       throw new RuntimeError(`cannot send to ${hostname} port ${port}: ${errorReason(err)}`);
     }
-    const buffer = new Uint8Array(MAX_DATAGRAM + 1);
+    const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
     let echo: Uint8Array;
     try {
       echo = await receiveFrom(socket, port, buffer);
     } catch (err) {
       if (!timedOut) throw new EchoError(errorReason(err), 0);
+      // Deno's UDP sockets are never connected, so the kernel keeps the ICMP "port unreachable"
+      // of a closed port to itself: silence is all there is to go by.
       throw new EchoError(
-        `timed out after ${timeoutMs / 1000} s without a reply: the ${message.length}-byte ` +
-          "datagram or its echo was lost",
+        `timed out after ${timeoutMs / 1000} s without a reply: nothing listens on ${hostname} ` +
+          `port ${port}, or the ${message.length}-byte datagram or its echo was lost`,
         0,
       );
     }
     const finished = performance.now();
     if (options.onReceived) {
-      const chunkSize = options.bufferSize ?? 16;
+      const chunkSize = options.bufferSize ?? DEFAULT_READ_SIZE;
       let offset = 0;
       do {
         options.onReceived(echo.subarray(offset, offset + chunkSize));
@@ -293,6 +300,7 @@ async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> 
       bytesSent: message.length,
       bytesReceived: echo.length,
       roundTripMs: finished - started,
+      interrupted: false,
     };
   } finally {
     clearTimeout(timer);

@@ -17,6 +17,12 @@ export class RuntimeError extends Error {
   override name = "RuntimeError";
 }
 
+/** The user stopped the work (Ctrl-C) before it could finish. The CLI exits with 130. */
+export class InterruptedError extends RuntimeError {
+  /** Always `InterruptedError`. */
+  override name = "InterruptedError";
+}
+
 /** Where a network operation was aimed, to name it in error messages. */
 export interface Target {
   /** The host name or address as the user gave it. */

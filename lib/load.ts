@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer";
 import { LatencyHistogram, type LatencySummary } from "./histogram.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
 import { type ClientConn, connect, type ConnectOptions, type StreamConn } from "./transport.ts";
+import { writeAll } from "./_exchange.ts";
 
 /**
  * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,
@@ -29,6 +30,11 @@ export interface LoadOptions extends Omit<ConnectOptions, "signal"> {
   timeout?: number;
   /** Called about once a second while the load runs. */
   onProgress?: (progress: LoadProgress) => void;
+  /**
+   * Ends the run early (Ctrl-C): no more messages are sent, the echoes in flight are awaited
+   * (each for at most `timeout`), and the report covers what was measured, marked `interrupted`.
+   */
+  signal?: AbortSignal;
 }
 
 /** A snapshot of a run in progress. */
@@ -87,6 +93,8 @@ export interface LoadReport {
   errors: LoadErrors;
   /** True when no error of any kind was counted. */
   ok: boolean;
+  /** True when `signal` ended the run before its duration or count. */
+  interrupted: boolean;
 }
 
 /** The largest read per connection: enough for a 64 KiB window of 4 in few reads. */
@@ -148,6 +156,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     for (const connection of loadConnections) connection.stop();
   };
   const deadline = Number.isFinite(duration) ? setTimeout(stop, duration) : undefined;
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = stopped === Infinity;
+    if (interrupted) stop();
+  };
+  options.signal?.addEventListener("abort", interrupt, { once: true });
+  if (options.signal?.aborted) interrupt();
   let last = { at: started, messages: 0 };
   const watchdog = setInterval(() => {
     const now = performance.now();
@@ -168,6 +183,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   } finally {
     clearTimeout(deadline);
     clearInterval(watchdog);
+    options.signal?.removeEventListener("abort", interrupt);
   }
   const seconds = (Math.min(performance.now(), stopped) - started) / 1000;
   const bytes = run.messages * size;
@@ -189,6 +205,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     handshake: handshakes(conns),
     errors: { ...run.errors },
     ok: totalErrors(run.errors) === 0,
+    interrupted,
   };
 }
 
@@ -274,8 +291,8 @@ class LoadConnection {
         const message = source.subarray(start, start + size);
         this.#sentAt[this.#started % window] = performance.now();
         this.#started++;
-        let written = await this.#conn.write(message);
-        while (written < size) written += await this.#conn.write(message.subarray(written));
+        const written = await this.#conn.write(message);
+        if (written < size) await writeAll(this.#conn, message, undefined, written);
       }
     } catch (err) {
       this.#fail(err);

@@ -41,7 +41,7 @@
 
 export { formatBytesLiteral } from "./bytes_literal.ts";
 export { formatAddress, formatPeer, isLoopback } from "./peer.ts";
-export { RuntimeError, UsageError } from "./errors.ts";
+export { InterruptedError, RuntimeError, UsageError } from "./errors.ts";
 export {
   type CloseReason,
   type ConnectionInfo,
@@ -55,10 +55,10 @@ export {
 } from "./echo_server.ts";
 export {
   EchoError,
-  MAX_DATAGRAM,
   sendAndVerify,
   type SendOptions,
   type SendResult,
+  STREAM_WINDOW,
 } from "./echo_client.ts";
 export {
   type ClientConn,
@@ -68,6 +68,7 @@ export {
   listen,
   type ListenOptions,
   listenTcp,
+  MAX_UDP_PAYLOAD,
   type StreamConn,
   type TlsClientOptions,
 } from "./transport.ts";

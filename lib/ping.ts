@@ -5,9 +5,8 @@
  * @module
  */
 
-import { EchoError, writeAll } from "./echo_client.ts";
-import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, UsageError } from "./errors.ts";
+import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
+import { UsageError } from "./errors.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
 import { connect, type ConnectOptions, type StreamConn } from "./transport.ts";
 
@@ -58,14 +57,12 @@ export interface PingResult {
   error?: EchoError;
 }
 
-/** How long to wait for the server to close after the last reply. */
-const LINGER_MS = 1000;
-
 /**
  * Connects once, then sends `message` up to `count` times, waiting for each reply to come back
  * whole and unchanged before sleeping `interval` milliseconds and sending the next. A reply that
- * differs, is cut short, is late by more than `timeout`, or bytes the server sends beyond the
- * last reply end the run with `error` set. Throws a {@linkcode RuntimeError} only when the
+ * differs, is cut short, is late by more than `timeout`, or bytes the server sends beyond a
+ * reply (while the next message waits, or after the last) end the run with `error` set, naming
+ * the message they follow. Throws a {@linkcode RuntimeError} only when the
  * connection cannot be made.
  *
  * @example Three pings at a server on a free port
@@ -89,7 +86,7 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   const { message, signal } = options;
   const count = options.count ?? Infinity;
   const interval = options.interval ?? 1000;
-  const timeout = options.timeout ?? 10_000;
+  const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
   if (message.length === 0) throw new UsageError("cannot ping with an empty message");
 
   let conn: StreamConn;
@@ -102,34 +99,40 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   options.onConnected?.(conn.remoteAddr);
 
   const stats = new RoundTripStats();
-  const buffer = new Uint8Array(options.bufferSize ?? 16);
+  const exchange = new Exchange(conn, {
+    timeout,
+    bufferSize: options.bufferSize ?? DEFAULT_READ_SIZE,
+  });
   let sent = 0;
   let received = 0;
   let error: EchoError | undefined;
   const started = performance.now();
-  const stop = () => conn.close();
+  const stop = () => exchange.close();
   signal?.addEventListener("abort", stop);
+  // The server sending more, or closing, between messages ends the wait for the next one.
+  let wake: (() => void) | undefined;
+  exchange.reading.then(() => wake?.());
   try {
     while (sent < count && !signal?.aborted) {
-      if (sent > 0 && !await sleep(interval, signal)) break;
+      if (sent > 0 && !await sleep(interval, signal, (callback) => wake = callback)) break;
+      if (exchange.failure) throw exchange.failure;
       sent++;
+      exchange.mark();
       const sentAt = performance.now();
-      const reply = await exchange(conn, message, buffer, timeout, signal);
-      if (typeof reply === "string") {
-        if (!signal?.aborted) error = new EchoError(`seq=${sent}: ${reply}`, received);
-        break;
-      }
+      await exchange.send(message);
+      await exchange.echoed();
       const timeMs = performance.now() - sentAt;
       received++;
       stats.add(timeMs);
       options.onReply?.({ seq: sent, bytes: message.length, timeMs });
     }
-    if (!error && !signal?.aborted) error = await checkNothingMore(conn, received);
+    if (!signal?.aborted) await exchange.finish();
+  } catch (err) {
+    if (!(err instanceof EchoError)) throw err;
+    if (!signal?.aborted) error = new EchoError(`seq=${sent}: ${err.message}`, received);
   } finally {
     signal?.removeEventListener("abort", stop);
-    try {
-      conn.close();
-    } catch { /* closed by the signal */ }
+    exchange.close();
   }
   return {
     sent,
@@ -141,71 +144,14 @@ export async function ping(options: PingOptions): Promise<PingResult> {
 }
 
 /**
- * Sends `message` and reads exactly as many bytes back, checking each chunk. Returns the reply's
- * size, or why it did not come back whole and unchanged.
+ * Waits `ms` milliseconds; resolves false at once if `signal` aborts first, or true as soon as
+ * the callback given to `onWake` is called.
  */
-async function exchange(
-  conn: StreamConn,
-  message: Uint8Array,
-  buffer: Uint8Array,
-  timeout: number,
-  signal?: AbortSignal,
-): Promise<number | string> {
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    conn.close();
-  }, timeout);
-  let got = 0;
-  try {
-    const sending = writeAll(conn, message);
-    // A failed write means the server went away; the reader says how.
-    sending.catch(() => {});
-    while (got < message.length) {
-      // Never read past this reply: anything beyond it belongs to the next check.
-      const n = await conn.read(buffer.subarray(0, Math.min(buffer.length, message.length - got)));
-      if (n === null) {
-        return `the server closed the connection: ${describeProgress(got, message.length)}`;
-      }
-      const mismatch = describeMismatch(buffer.subarray(0, n), message, got);
-      if (mismatch) return mismatch;
-      got += n;
-    }
-    await sending;
-    return got;
-  } catch (err) {
-    if (timedOut) {
-      return `timed out after ${timeout / 1000} s: ${describeProgress(got, message.length)}`;
-    }
-    if (signal?.aborted) return "interrupted";
-    return `${errorReason(err)} after ${describeProgress(got, message.length)}`;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** After the last reply: say we are done and check the server closes without sending more. */
-async function checkNothingMore(
-  conn: StreamConn,
-  received: number,
-): Promise<EchoError | undefined> {
-  await conn.closeWrite().catch(() => {});
-  const timer = setTimeout(() => conn.close(), LINGER_MS);
-  try {
-    const n = await conn.read(new Uint8Array(1));
-    if (n !== null) {
-      return new EchoError("the server sent more bytes than it was sent", received);
-    }
-  } catch {
-    /* the server did not close in time: nothing more came, which is all we check */
-  } finally {
-    clearTimeout(timer);
-  }
-  return undefined;
-}
-
-/** Waits `ms` milliseconds; resolves false at once if `signal` aborts first. */
-function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+function sleep(
+  ms: number,
+  signal: AbortSignal | undefined,
+  onWake: (wake: () => void) => void,
+): Promise<boolean> {
   if (signal?.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const done = (finished: boolean) => {
@@ -216,5 +162,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     const onAbort = () => done(false);
     const timer = setTimeout(() => done(true), ms);
     signal?.addEventListener("abort", onAbort);
+    onWake(() => done(true));
   });
 }

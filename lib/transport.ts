@@ -9,6 +9,7 @@
 import {
   errorReason,
   explainNetworkError,
+  InterruptedError,
   netPermission,
   RuntimeError,
   type Target,
@@ -82,6 +83,26 @@ export interface ClientTlsDetails {
 
 /** The port both ends use when none is given, as in the classic tutorial. */
 export const DEFAULT_PORT = 10000;
+
+/**
+ * The largest UDP payload one IPv4 datagram carries (65,535 bytes less 20 of IP header and 8 of
+ * UDP header): the most a UDP message may hold, so that it crosses IPv4 and IPv6 alike.
+ *
+ * @example
+ * ```ts
+ * import { rejects } from "node:assert/strict";
+ * import { MAX_UDP_PAYLOAD, sendAndVerify, UsageError } from "./mod.ts";
+ *
+ * await rejects(
+ *   sendAndVerify({ udp: true, port: 9, message: new Uint8Array(MAX_UDP_PAYLOAD + 1) }),
+ *   UsageError,
+ * );
+ * ```
+ */
+export const MAX_UDP_PAYLOAD = 65_507;
+
+/** A receive buffer larger than any UDP payload, so that no datagram is ever cut short. */
+export const UDP_RECEIVE_BUFFER_SIZE = 65_536;
 
 /**
  * Names an endpoint the way the messages and the start-up line do: `localhost port 10000`,
@@ -248,6 +269,9 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
     }
     return Object.assign(conn, { tls: { handshakeMs: performance.now() - started, alpn } });
   } catch (err) {
+    if (signal?.aborted) {
+      throw new InterruptedError(`interrupted while connecting to ${describeEndpoint(options)}`);
+    }
     if (err instanceof Deno.errors.InvalidData && err.message.startsWith("TLS handshake failed")) {
       throw new RuntimeError(
         `cannot connect to ${describeEndpoint(options)}: TLS handshake failed: ${

@@ -7,7 +7,7 @@
 import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
 import { errorReason } from "./errors.ts";
 import { formatPeer } from "./peer.ts";
-import { listenDatagram } from "./transport.ts";
+import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "./transport.ts";
 
 /** How a UDP echo server behaves. */
 export interface UdpEchoServerOptions {
@@ -18,9 +18,6 @@ export interface UdpEchoServerOptions {
   /** Called when a datagram cannot be received or echoed. */
   onError?: (message: string) => void;
 }
-
-/** Room for the largest datagram there is. */
-const MAX_DATAGRAM = 65_536;
 
 /**
  * A running UDP echo server. Datagrams are echoed one at a time, in the order they arrive.
@@ -68,7 +65,7 @@ export class UdpEchoServer implements AsyncDisposable {
   }
 
   async #echo(): Promise<void> {
-    const buffer = new Uint8Array(MAX_DATAGRAM);
+    const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
     while (!this.#closing) {
       let data: Uint8Array;
       let peer: Deno.Addr;

@@ -73,8 +73,13 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
 async function finish(child: Deno.ChildProcess, stdin?: Uint8Array | string): Promise<CliResult> {
   if (stdin !== undefined) {
     const writer = child.stdin.getWriter();
-    await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-    await writer.close();
+    try {
+      await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
+      await writer.close();
+    } catch (err) {
+      // A child that stops reading its input early (a failed send) closes the pipe: fine.
+      if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
+    }
   }
   const output = await child.output();
   return {

@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { runLoad, startEchoServer } from "../../lib/mod.ts";
-import { hasProgram, LineCollector, runCli, writeAll } from "../helpers.ts";
+import { cliCommand, hasProgram, LineCollector, runCli, writeAll } from "../helpers.ts";
 
 /**
  * A one-off TCP server on 127.0.0.1 that hands each connection to `handle`, for servers that
@@ -245,4 +245,98 @@ Deno.test({
     const late = await runLoad({ hostname: "127.0.0.1", port: silent.port, count: 1, timeout: 50 });
     deepEqual(late.errors, { mismatches: 0, earlyCloses: 0, resets: 0, timeouts: 1 });
   },
+});
+
+Deno.test("Ctrl-C during bench prints the report of what was measured, marked interrupted", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  for (const json of [false, true]) {
+    const child = cliCommand([
+      "bench",
+      "--host",
+      "127.0.0.1",
+      "-p",
+      String(server.addr.port),
+      "--duration",
+      "30",
+      ...(json ? ["--json"] : []),
+    ], { killAfter: 20_000 }).spawn();
+    // Interrupt once messages are flowing: the server has echoed bytes of this run.
+    const before = server.stats.bytesEchoed;
+    while (server.stats.bytesEchoed === before) await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGINT");
+    const { code, signal, stdout } = await child.output();
+    const text = new TextDecoder().decode(stdout);
+    equal(signal, null, "ended by itself, long before its 30 s");
+    equal(code, 130);
+    if (json) {
+      const report = JSON.parse(text);
+      equal(report.interrupted, true);
+      equal(report.ok, true);
+      ok(report.messages > 0 && report.seconds < 20, text);
+    } else {
+      match(
+        text,
+        /^bench 127\.0\.0\.1:\d+: 1 connection x 16 B, 1 in flight each, [\d.,]+ m?s \(interrupted\)\n/,
+      );
+      match(text, /\| none \|\n$/);
+    }
+  }
+});
+
+Deno.test("a second Ctrl-C ends bench at once, while echoes are still owed", async () => {
+  // A server that reads and never answers: the first Ctrl-C waits for the echo in flight.
+  const loaded = Promise.withResolvers<void>();
+  await using server = misbehavingServer(async (conn) => {
+    const sink = new Uint8Array(1024);
+    while (await conn.read(sink) !== null) loaded.resolve();
+  });
+  const child = cliCommand(
+    ["bench", "--host", "127.0.0.1", "-p", String(server.port), "--timeout", "60"],
+    { killAfter: 20_000 },
+  ).spawn();
+  const stdout = child.stdout.getReader();
+  await loaded.promise;
+  const started = Date.now();
+  // Signal until it ends: the first one only stops the run, a later one exits.
+  const signals = setInterval(() => {
+    try {
+      child.kill("SIGINT");
+    } catch { /* ended */ }
+  }, 300);
+  const status = await child.status;
+  clearInterval(signals);
+  await stdout.cancel();
+  await child.stderr.cancel();
+  equal(status.signal, null);
+  equal(status.code, 130);
+  ok(Date.now() - started < 10_000, "exited long before the echo timeout");
+});
+
+Deno.test("bench --json reports a server that cannot be reached as one JSON object, exit 1", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const result = await runCli(["bench", "--host", "127.0.0.1", "-p", String(port), "--json"]);
+  equal(result.code, 1);
+  equal(result.stderr, `error: cannot connect to 127.0.0.1 port ${port}: connection refused\n`);
+  deepEqual(JSON.parse(result.stdout), {
+    target: `127.0.0.1:${port}`,
+    ok: false,
+    error: `cannot connect to 127.0.0.1 port ${port}: connection refused`,
+  });
+});
+
+Deno.test("bench --count runs shorter than a second show their time in ms, not 0 s", async () => {
+  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const result = await runCli([
+    "bench",
+    "--host",
+    "127.0.0.1",
+    "-p",
+    String(server.addr.port),
+    "-n",
+    "5",
+  ]);
+  equal(result.code, 0);
+  match(result.stdout, /^bench [^\n]*, [\d.,]+ ms\n/);
 });

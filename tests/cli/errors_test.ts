@@ -314,6 +314,19 @@ Deno.test("send --json still prints its summary when the echo fails", async () =
   );
 });
 
+Deno.test("send --json prints one JSON object when the server cannot be reached", async () => {
+  const port = freePort();
+  for (const ping of [[], ["--count", "2"]]) {
+    const result = await runCli(["send", "--port", String(port), "--json", ...ping]);
+    assertError(result, 1, `cannot connect to localhost port ${port}: connection refused`);
+    const summary = JSON.parse(result.stdout);
+    equal(summary.error, `cannot connect to localhost port ${port}: connection refused`);
+    equal(summary.host, "localhost");
+    equal(summary.port, port);
+    equal(result.stdout.trimEnd().split("\n").length, 1, "exactly one object");
+  }
+});
+
 Deno.test("explainNetworkError says what failed and what to do", () => {
   const target = { hostname: "localhost", port: 80, permission: "--allow-net=localhost:80" };
   const cases: [unknown, "listen" | "connect", string][] = [

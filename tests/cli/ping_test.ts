@@ -56,7 +56,7 @@ Deno.test("Ctrl-C in ping mode prints the summary so far", async () => {
   equal(lines.length, 5, client.stdout.text);
   match(lines[1], REPLY);
   equal(lines[2], `--- 127.0.0.1 port ${server.port} echo statistics ---`);
-  match(lines[3], /^1 messages sent, 1 received, 0% loss, time \d+ms$/);
+  match(lines[3], /^1 message sent, 1 received, 0% loss, time \d+ms$/);
   match(lines[4], RTT);
 });
 
@@ -98,4 +98,39 @@ Deno.test("ping mode stops at the first reply that differs and still sums up", a
   const lines = result.stdout.trimEnd().split("\n");
   equal(lines.length, 5, result.stdout);
   match(lines[3], /^2 messages sent, 1 received, 50% loss, time \d+ms$/);
+});
+
+Deno.test("ping mode checks each reply as strictly as a single send: extra bytes fail that seq", async () => {
+  // A server that answers each message with the message and two bytes more.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    using conn = await listener.accept();
+    const buffer = new Uint8Array(5);
+    for (;;) {
+      let got = 0;
+      while (got < buffer.length) {
+        const n = await conn.read(buffer.subarray(got));
+        if (n === null) return;
+        got += n;
+      }
+      await conn.write(new Uint8Array([...buffer, ...new TextEncoder().encode("XX")]));
+    }
+  })().catch(() => {});
+  const port = String(listener.addr.port);
+  const result = await runCli([
+    "send",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    port,
+    "--count",
+    "3",
+    "--interval",
+    "0.1",
+    "hello",
+  ]);
+  await serving;
+  equal(result.code, 1);
+  equal(result.stderr, "error: seq=1: the server sent 2 more bytes than it was sent\n");
+  match(result.stdout, /\n1 message sent, 0 received, 100% loss, time \d+ms\n$/);
 });

@@ -71,12 +71,13 @@ Deno.test("send against a server that stalls mid-echo: times out, exit 1", async
 });
 
 Deno.test("send against a server that neither reads nor replies: times out while writing", async () => {
-  // 32 MiB cannot fit in the socket buffers, so the client is stuck in a write when time runs out.
+  // 32 MiB cannot fit in the socket buffers, so the client is stuck in a write when time runs out;
+  // standard input is sent as it is read, so only what was read so far is owed.
   await using server = hostileServer(() => new Promise(() => {}));
   await sendFails(
     server.port,
     pattern(32 * 1024 * 1024),
-    /timed out after 1 s without a reply: 0 of 33554432 bytes came back/,
+    /timed out after 1 s without a reply: 0 of \d+ bytes came back/,
   );
 });
 
@@ -89,6 +90,6 @@ Deno.test("send against a server that resets mid-echo: a clear error, exit 1", a
   await sendFails(
     server.port,
     pattern(1024 * 1024),
-    /connection reset by peer|the peer closed the connection|the server closed the connection: \d+ of 1048576 bytes came back/,
+    /connection reset by peer|the peer closed the connection|the server closed the connection: \d+ of \d+ bytes came back/,
   );
 });

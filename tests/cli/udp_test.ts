@@ -72,7 +72,8 @@ Deno.test("send --udp times out on a lost datagram and catches a wrong echo", as
     const lost = await runCli([...args, "--quiet", "lost"], { permissions: UDP_PERMISSIONS });
     equal(
       lost.stderr,
-      "error: timed out after 0.3 s without a reply: the 4-byte datagram or its echo was lost\n",
+      `error: timed out after 0.3 s without a reply: nothing listens on 127.0.0.1 port ${port}, ` +
+        "or the 4-byte datagram or its echo was lost\n",
     );
     equal(lost.code, 1);
 
@@ -163,4 +164,30 @@ shut down: 1 datagram, 0 bytes echoed`,
       }
     }
   },
+});
+
+Deno.test("send --udp - refuses an endless input at once, without reading it all (exit 2)", async () => {
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  const { code, stderr } = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      'exec "$0" "$@" < /dev/zero',
+      Deno.execPath(),
+      "run",
+      ...UDP_PERMISSIONS,
+      main,
+      "send",
+      "--udp",
+      "-",
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  equal(
+    new TextDecoder().decode(stderr),
+    "error: a UDP datagram holds at most 65507 bytes: standard input has more\n",
+  );
+  equal(code, 2);
 });
