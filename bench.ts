@@ -14,6 +14,7 @@ import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.t
 import { transportField, transportName, warnIfInsecure } from "./cli/transport_label.ts";
 import { printLine } from "./cli/output.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
+import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 
 const MAX_SIZE = 16 * 1024 * 1024;
 
@@ -28,6 +29,7 @@ makes the exit code 1. Point it only at servers you run: it warns when the targe
 loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
   flags: {
     ...CLIENT_TRANSPORT_FLAGS,
+    ...SEND_PROXY_FLAGS,
     udp: toggle({ help: "refused: bench loads stream servers only (TCP, TLS, Unix sockets)" }),
     connections: option({
       short: "c",
@@ -79,6 +81,7 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     "tcpecho bench -c 4 -s 64KiB -w 4 --count 1000",
     "tcpecho bench --tls --ca ca.pem --port 4433 -c 50",
     "tcpecho bench --unix /tmp/echo.sock -c 10",
+    "tcpecho bench --send-proxy v2 --proxy-source 203.0.113.7:4242 -c 10",
   ],
 });
 
@@ -103,6 +106,7 @@ export async function bench(args: string[]): Promise<number> {
   }
   const options = {
     ...endpoint,
+    proxyHeader: proxyHeaderFromFlags("bench", values),
     connections: values.connections,
     size: values.size,
     window: values.window,

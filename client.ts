@@ -23,6 +23,7 @@ import { LineWriter } from "./cli/line_writer.ts";
 import { openInput, readInputUpTo } from "./cli/read_input.ts";
 import { type ConnectOptions, describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/transport.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
+import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 
 /** The tutorial's message: long enough to travel in several 16-byte chunks. */
 export const DEFAULT_MESSAGE =
@@ -43,6 +44,7 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
   }],
   flags: {
     ...CLIENT_TRANSPORT_FLAGS,
+    ...SEND_PROXY_FLAGS,
     file: option({
       short: "f",
       value: "PATH",
@@ -89,6 +91,7 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     "tcpecho send --tls --ca ca.pem --port 4433",
     "tcpecho send --unix /tmp/echo.sock",
     "tcpecho send --udp --timeout 2",
+    "tcpecho send --send-proxy v2 --proxy-source 203.0.113.7:4242 --port 8443",
   ],
 });
 
@@ -100,6 +103,12 @@ export async function send(args: string[]): Promise<number> {
     return 0;
   }
   const { endpoint, udp } = await clientTransport("send", values);
+  endpoint.proxyHeader = proxyHeaderFromFlags("send", values);
+  if (udp && endpoint.proxyHeader) {
+    throw new UsageError(
+      "--send-proxy works over streams only, not with --udp (see 'tcpecho send --help')",
+    );
+  }
   if (udp && (values.count !== undefined || values.interval !== undefined)) {
     throw new UsageError(
       `${values.count !== undefined ? "--count" : "--interval"} works over streams only, ` +

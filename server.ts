@@ -63,6 +63,20 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       default: "5",
       parse: duration({ allowZero: true }),
     }),
+    "proxy-protocol": option({
+      value: "VERSION",
+      help: "read a PROXY protocol header (v1, v2, or any: either) at the start of every " +
+        "connection and serve the client it names; only for a port that clients reach " +
+        "through the proxy alone",
+      absent: "off",
+      parse: oneOf("v1", "v2", "any"),
+    }),
+    "proxy-timeout": option({
+      value: "S",
+      help: "seconds a connection has to send its whole PROXY header",
+      default: "3",
+      parse: duration(),
+    }),
     workers: option({
       short: "w",
       value: "N",
@@ -80,6 +94,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --tls-cert cert.pem --tls-key key.pem --port 4433",
     "tcpecho serve --unix /tmp/echo.sock",
     "tcpecho serve --udp",
+    "tcpecho serve --proxy-protocol v2 --log json",
   ],
 });
 
@@ -114,11 +129,18 @@ async function serveOn(
   const idleTimeout = flags["idle-timeout"];
   const maxConnections = flags["max-connections"];
   const workers = flags.workers;
+  const proxyProtocol = flags["proxy-protocol"];
+  const proxyTimeout = flags["proxy-timeout"];
   const { endpoint, udp } = transport;
   if (workers > 1 && (udp || endpoint.unix !== undefined)) {
     throw new UsageError(
       `--workers serves TCP and TLS only, not ${udp ? "--udp" : "--unix"} ` +
         "(see 'tcpecho serve --help')",
+    );
+  }
+  if (proxyProtocol && udp) {
+    throw new UsageError(
+      "--proxy-protocol works over TCP and Unix sockets, not with --udp (see 'tcpecho serve --help')",
     );
   }
 
@@ -130,6 +152,7 @@ async function serveOn(
     out: new LineWriter(Deno.stdout, logLimits),
     err: new LineWriter(Deno.stderr, logLimits),
     chunkSize: bufferSize,
+    proxyProtocol: proxyProtocol !== undefined,
   });
   const host = endpoint.hostname ?? "";
   if (workers > 1) {
@@ -141,6 +164,8 @@ async function serveOn(
       quiet: flags.quiet,
       idleTimeout,
       maxConnections,
+      proxyProtocol,
+      proxyTimeout,
       tls: endpoint.tls,
     } as const;
     return await serveOnWorkers(log, settings, workers, drainTimeout, transport);
@@ -149,7 +174,15 @@ async function serveOn(
   const options = { onEvent: log.onEvent, onError: (message: string) => log.error(message) };
   const server = udp
     ? new UdpEchoServer({ ...options, socket: listenDatagram(endpoint) })
-    : await startEchoServer({ ...endpoint, ...options, bufferSize, idleTimeout, maxConnections });
+    : await startEchoServer({
+      ...endpoint,
+      ...options,
+      bufferSize,
+      idleTimeout,
+      maxConnections,
+      proxyProtocol,
+      proxyTimeout,
+    });
   announce(log, host, server.addr, 1, transport);
   log.onEvent?.({ type: "idle" });
 
@@ -272,6 +305,7 @@ async function serveOnWorkers(
         bytesReceived: sum.bytesReceived + stats.bytesReceived,
         bytesDiscarded: sum.bytesDiscarded + stats.bytesDiscarded,
         rejected: sum.rejected + stats.rejected,
+        proxyRefused: sum.proxyRefused + stats.proxyRefused,
       }));
     log.summary(totals);
   } finally {

@@ -10,6 +10,7 @@ import { EchoServer, type EchoStats, noStats, startEchoServer } from "../lib/ech
 import { ServerLog } from "./server_log.ts";
 import { LineWriter } from "./line_writer.ts";
 import type { TlsServerOptions } from "../lib/tls_server.ts";
+import type { ProxyMode } from "../lib/proxy_header.ts";
 
 /** How the main thread sets a worker going. */
 export interface WorkerStart {
@@ -23,6 +24,10 @@ export interface WorkerStart {
   quiet: boolean;
   idleTimeout?: number;
   maxConnections?: number;
+  /** Read a PROXY header of this version first on every connection. */
+  proxyProtocol?: ProxyMode;
+  /** Milliseconds for the whole PROXY header. */
+  proxyTimeout?: number;
   /** Speak TLS with these settings. */
   tls?: TlsServerOptions;
 }
@@ -75,6 +80,7 @@ export function runServeWorker(): void {
           out: new LineWriter(sink("out")),
           err: new LineWriter(sink("err")),
           worker: message.worker,
+          proxyProtocol: message.proxyProtocol !== undefined,
         });
         try {
           server = await startEchoServer({
@@ -85,6 +91,8 @@ export function runServeWorker(): void {
             bufferSize: message.bufferSize,
             idleTimeout: message.idleTimeout,
             maxConnections: message.maxConnections,
+            proxyProtocol: message.proxyProtocol,
+            proxyTimeout: message.proxyTimeout,
             onEvent: log.onEvent,
             onError: log.error.bind(log),
           });

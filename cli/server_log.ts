@@ -5,9 +5,11 @@
  */
 
 import { formatBytesLiteral } from "../lib/bytes_literal.ts";
-import type { EchoEvent, EchoStats } from "../lib/echo_server.ts";
+import type { ConnectionInfo, EchoEvent, EchoStats } from "../lib/echo_server.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { formatAddress, formatPeer } from "../lib/peer.ts";
+import { describeProxyTlvs, type ProxyTlvValue } from "../lib/proxy_header.ts";
+import type { ProxyInfo } from "../lib/proxy_reader.ts";
 import type { TlsDetails } from "../lib/tls_server.ts";
 import { transportField, transportLabel } from "./transport_label.ts";
 
@@ -28,6 +30,8 @@ export interface ServerLogOptions {
   worker?: number;
   /** Bytes of a UDP datagram per `received` line, like a stream server's reads. Default 16. */
   chunkSize?: number;
+  /** The server reads PROXY headers: the JSON summary always counts the refused ones. */
+  proxyProtocol?: boolean;
 }
 
 const numbers = new Intl.NumberFormat("en-US");
@@ -56,6 +60,7 @@ export class ServerLog {
   readonly #err: LineWriter;
   readonly #worker?: number;
   readonly #chunkSize: number;
+  readonly #proxyProtocol: boolean;
   #datagrams = false;
   /** The per-event handler, or undefined when quiet, so the server skips per-chunk work. */
   readonly onEvent?: (event: EchoEvent) => void;
@@ -68,6 +73,7 @@ export class ServerLog {
     this.#chunkSize = options.chunkSize ?? 16;
     // The server goes on without its log (a fixture whose reader went away): say so, once.
     this.#out.failed.then((err) => this.warn(`${err.message}: serving on without a log`));
+    this.#proxyProtocol = options.proxyProtocol ?? false;
     if (!options.quiet) {
       this.onEvent = options.format === "json"
         ? (event) => this.#json(event)
@@ -146,6 +152,9 @@ export class ServerLog {
         bytes_echoed: stats.bytesEchoed,
         bytes_discarded: stats.bytesDiscarded,
         rejected: stats.rejected,
+        proxy_refused: this.#proxyProtocol || stats.proxyRefused > 0
+          ? stats.proxyRefused
+          : undefined,
       }, true);
     } else {
       const notes = [
@@ -158,6 +167,9 @@ export class ServerLog {
           : []),
         ...(stats.rejected > 0
           ? [`${numbers.format(stats.rejected)} turned away at the connection limit`]
+          : []),
+        ...(stats.proxyRefused > 0
+          ? [`${numbers.format(stats.proxyRefused)} dropped for a bad or missing PROXY header`]
           : []),
       ];
       this.#out.line(`shut down: ${notes.join(", ")}`, true);
@@ -200,7 +212,11 @@ export class ServerLog {
     const out = this.#out;
     switch (event.type) {
       case "connected":
-        return out.line(`${prefix}connection from ${formatPeer(event.conn.peer)}`);
+        return out.line(`${prefix}connection from ${describeClient(event.conn)}`);
+      case "proxy-refused":
+        return out.line(
+          `${prefix}dropped connection from ${formatPeer(event.conn.peer)}: ${event.reason}`,
+        );
       case "secured":
         return out.line(`${prefix}${describeTls(event.tls)}`);
       case "received":
@@ -263,7 +279,9 @@ export class ServerLog {
     const base = { conn: event.conn.id, peer: formatAddress(event.conn.peer) };
     switch (event.type) {
       case "connected":
-        return this.#jsonLine({ ...base, event: "connected" });
+        return this.#jsonLine({ ...base, event: "connected", ...proxyFields(event.conn.proxy) });
+      case "proxy-refused":
+        return this.#jsonLine({ ...base, event: "proxy_refused", reason: event.reason });
       case "secured":
         return this.#jsonLine({
           ...base,
@@ -300,6 +318,53 @@ export class ServerLog {
       keep,
     );
   }
+}
+
+/**
+ * The client of a connection as the text log names it: its address, and behind a proxy also the
+ * proxy's address and the TLVs the header carried.
+ */
+function describeClient(conn: ConnectionInfo): string {
+  const { proxy } = conn;
+  if (!proxy) return formatPeer(conn.peer);
+  const { header } = proxy;
+  const via = header.command === "LOCAL"
+    ? ", the proxy itself (PROXY LOCAL)"
+    : header.family === "UNSPEC"
+    ? `, a client the PROXY header does not name`
+    : ` via ${formatPeer(proxy.proxy)}`;
+  const tlvs = Object.entries(describeProxyTlvs(header.tlvs)).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).flatMap((one) => formatTlv(name, one))
+  );
+  return `${formatPeer(conn.peer)}${via}${tlvs.length > 0 ? ` (${tlvs.join(", ")})` : ""}`;
+}
+
+/** `name=value` pairs of a TLV for the text log; the SSL TLV gives one per field. */
+function formatTlv(name: string, value: ProxyTlvValue): string[] {
+  if (typeof value === "string") return [`${name}=${logText(value)}`];
+  return Object.entries(value).map(([field, part]) =>
+    `${name}.${field}=${logText(Array.isArray(part) ? part.join("+") : String(part))}`
+  );
+}
+
+/** Text from a peer, quoted when it has spaces, quotes or control characters. */
+function logText(text: string): string {
+  return /^[\x21-\x7e]*$/.test(text) && !text.includes('"') ? text : JSON.stringify(text);
+}
+
+/** What the JSON `connected` event adds for a connection that came through a proxy. */
+function proxyFields(proxy: ProxyInfo | undefined): Record<string, unknown> {
+  if (!proxy) return {};
+  const { header } = proxy;
+  return {
+    proxied_peer: header.command === "PROXY" && header.source
+      ? formatAddress(header.source)
+      : undefined,
+    proxy: formatAddress(proxy.proxy),
+    proxy_version: header.version,
+    proxy_command: header.command,
+    tlvs: header.version === 2 ? describeProxyTlvs(header.tlvs) : undefined,
+  };
 }
 
 function plural(count: number, noun: string): string {

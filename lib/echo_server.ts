@@ -6,6 +6,8 @@
  */
 
 import { errorReason, UsageError } from "./errors.ts";
+import { ProxyHeaderError, type ProxyMode } from "./proxy_header.ts";
+import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_reader.ts";
 import { type SocketConn, SocketListener } from "./socket_conn.ts";
 import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
 import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
@@ -21,8 +23,10 @@ export type CloseReason = "eof" | "reset" | "idle" | "shutdown" | "error";
 export interface ConnectionInfo {
   /** 1 for the first connection the server accepted, 2 for the next, and so on. */
   readonly id: number;
-  /** The client's address. */
+  /** The client's address: the one its PROXY header names, when the server reads one. */
   readonly peer: Deno.Addr;
+  /** What the connection's PROXY header said, when the server reads one. */
+  readonly proxy?: ProxyInfo;
   /** What the TLS handshake showed, once it is done (TLS servers only). */
   readonly tls?: TlsDetails;
 }
@@ -45,6 +49,11 @@ export type EchoEvent =
   }
   /** A connection beyond `maxConnections`, closed at once without an id or any echo. */
   | { type: "rejected"; peer: Deno.Addr; open: number; limit: number }
+  /**
+   * A connection closed before any echo because its PROXY header was malformed, cut short, late
+   * or missing; `conn.peer` is the proxy (or whoever connected), `reason` says what was wrong.
+   */
+  | { type: "proxy-refused"; conn: ConnectionInfo; open: number; reason: string }
   /** The last open connection closed: the server waits for the next one. */
   | { type: "idle" }
   /**
@@ -75,6 +84,14 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   idleTimeout?: number;
   /** Close new connections at once while this many are open. Default: no limit. */
   maxConnections?: number;
+  /**
+   * Read a PROXY protocol header of this version (`any`: either) at the start of every
+   * connection, before anything else, and serve the client it names. Default: none; never turn
+   * it on for a port that clients reach without the proxy, since they could claim any address.
+   */
+  proxyProtocol?: ProxyMode;
+  /** Milliseconds a connection has to send its whole PROXY header. Default 3000. */
+  proxyTimeout?: number;
 }
 
 /** Live counters of a running echo server. */
@@ -96,6 +113,8 @@ export interface EchoStats {
   bytesDiscarded: number;
   /** Connections closed at once because `maxConnections` were already open. */
   rejected: number;
+  /** Connections closed before any echo for a malformed, late or missing PROXY header. */
+  proxyRefused: number;
 }
 
 /** Counters with nothing counted yet. */
@@ -108,6 +127,7 @@ export function noStats(): EchoStats {
     bytesReceived: 0,
     bytesDiscarded: 0,
     rejected: 0,
+    proxyRefused: 0,
   };
 }
 
@@ -124,9 +144,14 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
 interface Connection extends ConnectionInfo {
   conn: StreamConn;
   tls?: TlsDetails;
+  peer: Deno.Addr;
+  proxy?: ProxyInfo;
   /** True while the echo loop waits for data with nothing left to send back. */
   reading: boolean;
-  /** True while a TLS handshake is still running: nothing has been echoed yet. */
+  /**
+   * True while the PROXY header or the TLS handshake is still being read: nothing has been
+   * echoed yet.
+   */
   handshaking: boolean;
   draining: boolean;
   /** True once the server sent FIN (shut down its sending side). */
@@ -151,6 +176,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #onError?: (message: string) => void;
   readonly #idleTimeout?: number;
   readonly #maxConnections: number;
+  readonly #proxy?: { mode: ProxyMode; timeout: number };
   readonly #connections = new Set<Connection>();
   readonly #stats: EchoStats = noStats();
   readonly #acceptLoop: Promise<void>;
@@ -169,6 +195,12 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#onError = options.onError;
     this.#idleTimeout = options.idleTimeout;
     this.#maxConnections = options.maxConnections ?? Infinity;
+    if (options.proxyProtocol) {
+      this.#proxy = {
+        mode: options.proxyProtocol,
+        timeout: options.proxyTimeout ?? DEFAULT_PROXY_TIMEOUT,
+      };
+    }
     this.#acceptLoop = this.#accept();
   }
 
@@ -229,9 +261,50 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     }
     this.#connections.add(connection);
     this.#stats.open++;
-    this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
     if (this.#idleTimeout !== undefined) this.#watchIdle(connection, this.#idleTimeout);
+    if (this.#proxy) {
+      connection.done = this.#echoProxied(connection, this.#proxy);
+      return;
+    }
+    this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
     connection.done = this.#echo(connection);
+  }
+
+  /**
+   * Reads the connection's PROXY header before anything else; a bad, late or missing one closes
+   * the connection with one `proxy-refused` event instead of `connected` and `closed`.
+   */
+  async #echoProxied(
+    connection: Connection,
+    options: { mode: ProxyMode; timeout: number },
+  ): Promise<void> {
+    connection.handshaking = true;
+    try {
+      connection.proxy = await readProxyHeader(connection.conn, options);
+      connection.peer = connection.proxy.peer;
+    } catch (err) {
+      const reason = err instanceof ProxyHeaderError
+        ? err.message
+        : connection.idle
+        ? `no byte in or out for ${(this.#idleTimeout ?? 0) / 1000} s`
+        : connection.draining
+        ? "the server shut down before the PROXY header arrived"
+        : errorReason(err);
+      clearTimeout(connection.idleTimer);
+      try {
+        connection.conn.close();
+      } catch { /* closed by the deadline, the idle timeout or shutdown */ }
+      const stats = this.#stats;
+      stats.proxyRefused++;
+      this.#connections.delete(connection);
+      stats.open--;
+      this.#onEvent?.({ type: "proxy-refused", conn: connection, open: stats.open, reason });
+      if (stats.open === 0 && !this.#closing) this.#onEvent?.({ type: "idle" });
+      return;
+    }
+    connection.handshaking = false;
+    this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
+    await this.#echo(connection);
   }
 
   /**
@@ -481,6 +554,37 @@ export interface StartEchoServerOptions
  *   });
  * }
  * equal(seen[0], "echo CN=alice");
+ * ```
+ *
+ * @example Behind a proxy that sends the PROXY protocol: the log names the real client
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { type EchoEvent, sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * const clients: string[] = [];
+ * const onEvent = (event: EchoEvent) => {
+ *   if (event.type === "connected") clients.push((event.conn.peer as Deno.NetAddr).hostname);
+ * };
+ * {
+ *   await using server = startEchoServer({
+ *     hostname: "127.0.0.1",
+ *     port: 0,
+ *     proxyProtocol: "any",
+ *     proxyTimeout: 1000,
+ *     onEvent,
+ *   });
+ *   // The client side of the same option: what a proxy in front would send.
+ *   await sendAndVerify({
+ *     hostname: "127.0.0.1",
+ *     port: server.addr.port,
+ *     proxyHeader: {
+ *       version: 2,
+ *       source: { transport: "tcp", hostname: "203.0.113.7", port: 4242 },
+ *     },
+ *     message: new TextEncoder().encode("hello"),
+ *   });
+ * }
+ * equal(clients[0], "203.0.113.7");
  * ```
  */
 export function startEchoServer(

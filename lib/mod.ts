@@ -116,3 +116,31 @@ export {
   totalErrors,
 } from "./load.ts";
 export { pattern } from "./pattern.ts";
+export {
+  describeProxyTlvs,
+  encodeProxyHeader,
+  encodeProxyHeaderFor,
+  parseProxyHeader,
+  PROXY_TLV,
+  PROXY_V1_MAX_LENGTH,
+  PROXY_V2_SIGNATURE,
+  type ProxyAddr,
+  type ProxyCommand,
+  type ProxyFamily,
+  type ProxyHeader,
+  ProxyHeaderError,
+  type ProxyHeaderInit,
+  type ProxyMode,
+  type ProxyParse,
+  type ProxySslInfo,
+  type ProxyTlv,
+  type ProxyTlvValue,
+} from "./proxy_header.ts";
+export {
+  claimedPeer,
+  DEFAULT_PROXY_TIMEOUT,
+  type ProxyInfo,
+  type ProxyReadOptions,
+  type ProxySource,
+  readProxyHeader,
+} from "./proxy_reader.ts";

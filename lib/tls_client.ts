@@ -35,6 +35,8 @@ export interface NodeTlsOptions {
   cert?: string;
   /** The private key of `cert` (PEM). */
   key?: string;
+  /** Bytes to send on the TCP connection before TLS starts, such as a PROXY header. */
+  preface?: (local: Deno.NetAddr, remote: Deno.NetAddr) => Uint8Array;
 }
 
 /** A TLS connection made by {@linkcode connectNodeTls}. */
@@ -100,6 +102,21 @@ export function connectNodeTls(
     tcp.once("error", fail);
     tcp.once("connect", () => {
       tcp.setNoDelay(true);
+      if (options.preface) {
+        const address = (hostname = "", port = 0): Deno.NetAddr => ({
+          transport: "tcp",
+          hostname,
+          port,
+        });
+        try {
+          tcp.write(options.preface(
+            address(tcp.localAddress, tcp.localPort),
+            address(tcp.remoteAddress, tcp.remotePort),
+          ));
+        } catch (err) {
+          return fail(err as Error);
+        }
+      }
       handshaking = true;
       const started = performance.now();
       socket = connectTls({

@@ -18,6 +18,7 @@ import { explainCertificateError } from "./certificates.ts";
 import { listenSockets, type SocketListener } from "./socket_conn.ts";
 import { connectNodeTls } from "./tls_client.ts";
 import type { TlsServerOptions } from "./tls_server.ts";
+import { encodeProxyHeaderFor, type ProxyHeaderInit } from "./proxy_header.ts";
 
 /** How a TLS client checks the server, and what it shows of itself. */
 export interface TlsClientOptions {
@@ -62,6 +63,11 @@ export interface ConnectOptions {
   tls?: boolean | TlsClientOptions;
   /** Aborts a connection attempt still in progress. */
   signal?: AbortSignal;
+  /**
+   * Send this PROXY protocol header first, before TLS and any data, as a proxy does; addresses
+   * it leaves out are the connection's own (see {@linkcode encodeProxyHeaderFor}).
+   */
+  proxyHeader?: ProxyHeaderInit;
 }
 
 /** What the echo loops need from a connection; every transport's connections provide it. */
@@ -232,21 +238,28 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
   const where = target(options);
   const { signal } = options;
   const tls = options.tls === true ? {} : options.tls || undefined;
+  const { proxyHeader } = options;
   try {
     if (options.unix !== undefined) {
-      return await Deno.connect({ transport: "unix", path: options.unix });
+      const conn = await Deno.connect({ transport: "unix", path: options.unix });
+      if (proxyHeader) await sendProxyHeader(conn, proxyHeader);
+      return conn;
     }
     const hostname = where.hostname;
     const port = where.port!;
     if (tls?.insecure || tls?.cert !== undefined) {
+      const preface = proxyHeader &&
+        ((local: Deno.NetAddr, remote: Deno.NetAddr) =>
+          encodeProxyHeaderFor(proxyHeader, local, remote));
       const { conn, handshakeMs, alpn } = await connectNodeTls(
-        { ...tls, hostname, port, signal },
+        { ...tls, hostname, port, signal, preface },
         tls,
       );
       return Object.assign(conn, { tls: { handshakeMs, alpn } });
     }
     const tcp = await Deno.connect({ hostname, port, signal });
     tcp.setNoDelay(true);
+    if (proxyHeader) await sendProxyHeader(tcp, proxyHeader);
     if (!tls) return tcp;
     const started = performance.now();
     const conn = await Deno.startTls(tcp, {
@@ -280,6 +293,19 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
       );
     }
     throw explainNetworkError(err, "connect", where);
+  }
+}
+
+/** Writes the whole PROXY header on a fresh connection; closes it when that fails. */
+async function sendProxyHeader(conn: Deno.Conn, init: ProxyHeaderInit): Promise<void> {
+  try {
+    const header = encodeProxyHeaderFor(init, conn.localAddr, conn.remoteAddr);
+    for (let written = 0; written < header.length;) {
+      written += await conn.write(header.subarray(written));
+    }
+  } catch (err) {
+    conn.close();
+    throw err;
   }
 }
 

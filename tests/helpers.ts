@@ -69,6 +69,11 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   return finish(child, options.stdin);
 }
 
+/** Runs `tcpecho send --host 127.0.0.1 --port PORT ARGS...` to completion. */
+export function sendTo(port: number, args: string[]): Promise<CliResult> {
+  return runCli(["send", "--host", "127.0.0.1", "--port", String(port), ...args]);
+}
+
 /** Feeds `stdin` (when given) to a spawned child, then waits for it and decodes its output. */
 async function finish(child: Deno.ChildProcess, stdin?: Uint8Array | string): Promise<CliResult> {
   if (stdin !== undefined) {

@@ -122,3 +122,93 @@ Deno.test("ServerLog in JSON writes one object per event with time, conn, peer, 
     { event: "error", message: "accept failed" },
   ]);
 });
+
+Deno.test("ServerLog names a proxied client, its proxy and the TLVs, quoting what a peer could forge", async () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  const proxy: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 6000 };
+  const source: Deno.NetAddr = { transport: "tcp", hostname: "203.0.113.7", port: 4242 };
+  const proxied: ConnectionInfo = {
+    id: 1,
+    peer: source,
+    proxy: {
+      header: {
+        version: 2,
+        command: "PROXY",
+        family: "TCP4",
+        source,
+        destination: { transport: "tcp", hostname: "192.0.2.1", port: 443 },
+        tlvs: [
+          { type: 0x01, value: bytes("h2") },
+          { type: 0x02, value: bytes("evil\nconnection from x") },
+          { type: 0x20, value: Uint8Array.of(7, 0, 0, 0, 0, 0x22, 0, 5, ...bytes("alice")) },
+        ],
+      },
+      length: 60,
+      peer: source,
+      proxy,
+    },
+  };
+  const check: ConnectionInfo = {
+    id: 2,
+    peer: proxy,
+    proxy: {
+      header: { version: 2, command: "LOCAL", family: "UNSPEC", tlvs: [] },
+      length: 16,
+      peer: proxy,
+      proxy,
+    },
+  };
+  for (const format of ["text", "json"] as const) {
+    const { log, lines } = logInto({ format, proxyProtocol: true });
+    log.onEvent!({ type: "connected", conn: proxied, open: 1 });
+    log.onEvent!({ type: "closed", conn: proxied, open: 0, reason: "eof" });
+    log.onEvent!({ type: "connected", conn: check, open: 1 });
+    log.onEvent!({ type: "proxy-refused", conn: { id: 3, peer: proxy }, open: 0, reason: "late" });
+    log.summary({ ...noStats(), connections: 3, proxyRefused: 1 });
+    const { out } = await lines();
+    if (format === "text") {
+      deepEqual(out, [
+        "connection from ('203.0.113.7', 4242) via ('127.0.0.1', 6000) (alpn=h2, " +
+        'authority="evil\\nconnection from x", ssl.client=ssl+cert-conn+cert-sess, ssl.verify=0, ' +
+        "ssl.cn=alice)",
+        "no data from ('203.0.113.7', 4242)",
+        "Closing current connection",
+        "connection from ('127.0.0.1', 6000), the proxy itself (PROXY LOCAL)",
+        "dropped connection from ('127.0.0.1', 6000): late",
+        "shut down: 3 connections, 0 bytes echoed, 1 dropped for a bad or missing PROXY header",
+      ]);
+      continue;
+    }
+    const events = out.map((line) => JSON.parse(line)).map(({ time: _, ...rest }) => rest);
+    deepEqual(events[0], {
+      conn: 1,
+      peer: "203.0.113.7:4242",
+      event: "connected",
+      proxied_peer: "203.0.113.7:4242",
+      proxy: "127.0.0.1:6000",
+      proxy_version: 2,
+      proxy_command: "PROXY",
+      tlvs: {
+        alpn: "h2",
+        authority: "evil\nconnection from x",
+        ssl: { client: ["ssl", "cert-conn", "cert-sess"], verify: 0, cn: "alice" },
+      },
+    });
+    deepEqual(events[2], {
+      conn: 2,
+      peer: "127.0.0.1:6000",
+      event: "connected",
+      proxy: "127.0.0.1:6000",
+      proxy_version: 2,
+      proxy_command: "LOCAL",
+      tlvs: {},
+    });
+    deepEqual(events[3], {
+      conn: 3,
+      peer: "127.0.0.1:6000",
+      event: "proxy_refused",
+      reason: "late",
+    });
+    equal(events[4].proxy_refused, 1);
+  }
+});
