@@ -26,6 +26,7 @@
  * @module
  */
 
+import { explainNetworkError, netPermission } from "./errors.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
 
 /** Where the endpoint listens and what it reports. */
@@ -52,8 +53,24 @@ export interface MetricsEndpoint extends AsyncDisposable {
 
 const TEXT = { "content-type": "text/plain; charset=utf-8" };
 
-/** Starts the endpoint at once; throws like `Deno.listen` when the address cannot be used. */
+/**
+ * Starts the endpoint at once; throws a `RuntimeError` that says why when the address cannot be
+ * used.
+ */
 export function serveMetrics(options: MetricsEndpointOptions): MetricsEndpoint {
+  const { hostname, port } = options;
+  try {
+    return start(options);
+  } catch (err) {
+    throw explainNetworkError(err, "listen", {
+      hostname,
+      port,
+      permission: netPermission(hostname, port),
+    });
+  }
+}
+
+function start(options: MetricsEndpointOptions): MetricsEndpoint {
   const server = Deno.serve({
     hostname: options.hostname,
     port: options.port,
