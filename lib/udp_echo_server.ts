@@ -7,6 +7,7 @@
 import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
 import { errorReason } from "./errors.ts";
 import { formatPeer } from "./peer.ts";
+import type { BucketHistogram } from "./prometheus.ts";
 import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "./transport.ts";
 
 /** How a UDP echo server behaves. */
@@ -17,6 +18,11 @@ export interface UdpEchoServerOptions {
   onEvent?: (event: EchoEvent) => void;
   /** Called when a datagram cannot be received or echoed. */
   onError?: (message: string) => void;
+  /**
+   * Counts the seconds from each datagram received to the end of its echo's send; omit it to read
+   * no clock per datagram.
+   */
+  echoTimes?: BucketHistogram;
 }
 
 /**
@@ -42,6 +48,7 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #socket: Deno.DatagramConn;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
+  readonly #echoTimes?: BucketHistogram;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
   #closing = false;
@@ -51,6 +58,7 @@ export class UdpEchoServer implements AsyncDisposable {
     this.#socket = options.socket;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
+    this.#echoTimes = options.echoTimes;
     this.#loop = this.#echo();
   }
 
@@ -61,7 +69,7 @@ export class UdpEchoServer implements AsyncDisposable {
 
   /** A snapshot of the server's counters. */
   get stats(): EchoStats {
-    return { ...this.#stats };
+    return structuredClone(this.#stats);
   }
 
   async #echo(): Promise<void> {
@@ -76,17 +84,29 @@ export class UdpEchoServer implements AsyncDisposable {
         this.#onError?.(`receive failed: ${errorReason(err)}`);
         continue;
       }
+      const receivedAt = this.#echoTimes ? performance.now() : 0;
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
       this.#onEvent?.({ type: "datagram", id, peer, data });
       try {
         await this.#socket.send(data, peer);
         this.#stats.bytesEchoed += data.length;
+        this.#echoTimes?.observe((performance.now() - receivedAt) / 1000);
       } catch (err) {
         if (this.#closing) break;
         this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
       }
     }
+  }
+
+  /**
+   * Closes the socket and resolves once the receive loop has ended, with 0: UDP has no
+   * connections left open to drain. The same first step as `EchoServer.stopAccepting`.
+   */
+  async stopAccepting(): Promise<number> {
+    this.abort();
+    await this.#loop;
+    return 0;
   }
 
   /**
