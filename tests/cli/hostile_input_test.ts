@@ -93,5 +93,6 @@ Deno.test("serve survives a 1 MiB line and a binary flood, and its log stays who
   const sent = longLine.length + flood.length + 11;
   if (dropNotes === 0) equal(logged, sent);
   else ok(logged < sent, "a drop note stands for lines really dropped");
-  equal(server.stderr.text, "");
+  // The last client's close may still be on its way when the signal lands: a drain is no error.
+  equal(server.stderr.text.replace(/^draining 1 connection \(up to 5 s; .*\)\n/, ""), "");
 });
