@@ -73,14 +73,15 @@ export const MUTANTS: Mutant[] = [
     id: "shutdown-discards-read",
     file: "lib/echo_server.ts",
     bug: "a read completing once shutdown began is dropped as discarded",
-    from: "if (connection.finSent) {",
-    to: "if (connection.finSent || this.#closing) {",
+    from: 'if (connection.state === "half-closed") {\n          stats.bytesDiscarded += n;',
+    to:
+      'if (connection.state === "half-closed" || this.#closing) {\n          stats.bytesDiscarded += n;',
     tests: SHUTDOWN_TESTS,
   },
   {
     id: "shutdown-fin-too-early",
     file: "lib/echo_server.ts",
-    bug: "shutdown sends FIN before a completed read is echoed",
+    bug: "the drain deadline sends FIN before a completed read is echoed",
     from: "await new Promise((resolve) => setTimeout(resolve, 0));\n    for (const connection",
     to: "for (const connection",
     tests: SHUTDOWN_TESTS,

@@ -158,23 +158,26 @@ function scriptedConn() {
   };
 }
 
-Deno.test("EchoServer echoes a read that completes just after shutdown starts", async () => {
-  const client = scriptedConn();
-  const server = new EchoServer({ listener: fakeListener([client.conn]) });
-  await client.readStarted(1);
-  const shutdown = server.shutdown(5000);
-  // The bytes land on the next turn of the event loop, as a real read's completion does.
-  const chunk = new TextEncoder().encode("just in time");
-  setTimeout(() => client.arrive(chunk), 0);
-  // Then the client closes: the server's next read sees the end of the stream.
-  await client.readStarted(2);
-  client.arrive(null);
-  await shutdown;
-  deepEqual(client.written, [...chunk]);
-  const { bytesReceived, bytesEchoed, bytesDiscarded } = server.stats;
-  deepEqual({ bytesReceived, bytesEchoed, bytesDiscarded }, {
-    bytesReceived: chunk.length,
-    bytesEchoed: chunk.length,
-    bytesDiscarded: 0,
+for (const drainTimeout of [5000, 0]) {
+  Deno.test(`EchoServer echoes a read that completes just after shutdown starts (drain timeout ${drainTimeout} ms)`, async () => {
+    const client = scriptedConn();
+    const server = new EchoServer({ listener: fakeListener([client.conn]) });
+    await client.readStarted(1);
+    // With no drain time the deadline cuts at once: a read completing then is still echoed.
+    const shutdown = server.shutdown(drainTimeout);
+    // The bytes land on the next turn of the event loop, as a real read's completion does.
+    const chunk = new TextEncoder().encode("just in time");
+    setTimeout(() => client.arrive(chunk), 0);
+    // Then the client closes: the server's next read sees the end of the stream.
+    await client.readStarted(2);
+    client.arrive(null);
+    await shutdown;
+    deepEqual(client.written, [...chunk]);
+    const { bytesReceived, bytesEchoed, bytesDiscarded } = server.stats;
+    deepEqual({ bytesReceived, bytesEchoed, bytesDiscarded }, {
+      bytesReceived: chunk.length,
+      bytesEchoed: chunk.length,
+      bytesDiscarded: 0,
+    });
   });
-});
+}
