@@ -163,11 +163,14 @@ for (const drainTimeout of [5000, 0]) {
     const client = scriptedConn();
     const server = new EchoServer({ listener: fakeListener([client.conn]) });
     await client.readStarted(1);
-    // With no drain time the deadline cuts at once: a read completing then is still echoed.
     const shutdown = server.shutdown(drainTimeout);
-    // The bytes land on the next turn of the event loop, as a real read's completion does.
+    // The bytes land a turn of the event loop later, as a real read's completion does. With no
+    // drain time, the cut at the deadline starts on the next turn: they land on the one after, as
+    // the cut begins, and are still echoed.
     const chunk = new TextEncoder().encode("just in time");
-    setTimeout(() => client.arrive(chunk), 0);
+    const turn = (then: () => void) => setTimeout(then, 0);
+    if (drainTimeout === 0) turn(() => turn(() => client.arrive(chunk)));
+    else turn(() => client.arrive(chunk));
     // Then the client closes: the server's next read sees the end of the stream.
     await client.readStarted(2);
     client.arrive(null);
