@@ -92,7 +92,7 @@ export const MUTANTS: Mutant[] = [
     bug: "bytes echoed while draining are counted as discarded",
     from: "stats.bytesEchoed += sent;",
     to:
-      "if (connection.draining) stats.bytesDiscarded += sent;\n          else stats.bytesEchoed += sent;",
+      'if (connection.state === "draining") stats.bytesDiscarded += sent;\n          else stats.bytesEchoed += sent;',
     tests: SHUTDOWN_TESTS,
   },
   {

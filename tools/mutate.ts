@@ -89,7 +89,12 @@ async function mutate(dir: string, mutant: Mutant): Promise<Result> {
   }
   await Deno.writeTextFile(path, original.replace(mutant.from, mutant.to));
   try {
-    return { mutant, ...await runTests(dir, mutant.tests) };
+    const run = await runTests(dir, mutant.tests);
+    // A mutant that does not compile proves nothing about the tests.
+    if (run.output.includes("Type checking failed")) {
+      throw new Error(`mutant ${mutant.id} does not type-check: fix it in tools/mutants.ts`);
+    }
+    return { mutant, ...run };
   } finally {
     await Deno.writeTextFile(path, original);
   }
