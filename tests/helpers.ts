@@ -4,13 +4,20 @@
  * @module
  */
 
+import "./backstop.ts";
 import { Buffer } from "node:buffer";
+import { awaitedLater, previewBytes, WAIT_MS, within } from "./deadline.ts";
+import { hasProgram } from "../tools/system.ts";
 export { pattern } from "../lib/pattern.ts";
+export { within } from "./deadline.ts";
+export { freePort, hasProgram, residentBytes, waitUntilAccepting } from "../tools/system.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-const decoder = new TextDecoder();
-/** How long a test waits for a log line before it fails. */
-const WAIT_MS = 10_000;
+/**
+ * How long a whole CLI or program run may take before it is killed and the test fails: some send
+ * 64 MiB, which takes 20 s on a busy two-core machine.
+ */
+const RUN_MS = 45_000;
 
 /** What a finished CLI run printed and how it exited. */
 export interface CliResult {
@@ -63,10 +70,13 @@ export function cliCommand(
   });
 }
 
-/** Runs `tcpecho ARGS...` to completion. */
+/**
+ * Runs `tcpecho ARGS...` to completion; kills it and fails showing its output if it runs longer
+ * than 45 s.
+ */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const child = cliCommand(args, options, options.stdin === undefined ? "null" : "piped").spawn();
-  return finish(child, options.stdin);
+  return finish(child, `tcpecho ${args.join(" ")}`, options.stdin);
 }
 
 /** Runs `tcpecho send --host 127.0.0.1 --port PORT ARGS...` to completion. */
@@ -74,25 +84,57 @@ export function sendTo(port: number, args: string[]): Promise<CliResult> {
   return runCli(["send", "--host", "127.0.0.1", "--port", String(port), ...args]);
 }
 
-/** Feeds `stdin` (when given) to a spawned child, then waits for it and decodes its output. */
-async function finish(child: Deno.ChildProcess, stdin?: Uint8Array | string): Promise<CliResult> {
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    try {
-      await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
-      await writer.close();
-    } catch (err) {
-      // A child that stops reading its input early (a failed send) closes the pipe: fine.
-      if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
-    }
+/**
+ * Feeds `stdin` (when given) to a spawned child, then waits for it and decodes its output; kills
+ * it and fails naming `what` when it outlives {@linkcode RUN_MS}.
+ */
+async function finish(
+  child: Deno.ChildProcess,
+  what: string,
+  stdin?: Uint8Array | string,
+): Promise<CliResult> {
+  const stdout = new LineCollector(child.stdout, `${what}: stdout`);
+  const stderr = new LineCollector(child.stderr, `${what}: stderr`);
+  const feeding = stdin === undefined ? Promise.resolve() : feed(child, stdin);
+  const status = await within(
+    `${what} to exit`,
+    Promise.all([child.status, stdout.done, stderr.done, feeding]).then(([status]) => status),
+    { ms: RUN_MS, onTimeout: () => kill(child), seen: () => bothStreams(stdout, stderr) },
+  );
+  return { code: status.code, signal: status.signal, stdout: stdout.raw, stderr: stderr.raw };
+}
+
+/** Writes `stdin` to the child and closes it. */
+async function feed(child: Deno.ChildProcess, stdin: Uint8Array | string): Promise<void> {
+  const writer = child.stdin.getWriter();
+  try {
+    await writer.write(typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin);
+    await writer.close();
+  } catch (err) {
+    // A child that stops reading its input early (a failed send) closes the pipe: fine.
+    if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
   }
-  const output = await child.output();
-  return {
-    code: output.code,
-    signal: output.signal,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+}
+
+/** Both streams of a process so far, each under its label. */
+function bothStreams(stdout: LineCollector, stderr: LineCollector): string {
+  return `${stdout.label}:\n${stdout.text}\n${stderr.label}:\n${stderr.text}`;
+}
+
+/** Kills a child process that may have ended already. */
+function kill(child: Deno.ChildProcess): void {
+  try {
+    child.kill("SIGKILL");
+  } catch { /* already ended */ }
+}
+
+/** Waits for a child process to exit; kills it and fails naming `what` past the deadline. */
+export function exited(
+  child: Deno.ChildProcess,
+  what: string,
+  ms = WAIT_MS,
+): Promise<Deno.CommandStatus> {
+  return within(`${what} to exit`, child.status, { ms, onTimeout: () => kill(child) });
 }
 
 /**
@@ -121,17 +163,25 @@ waiting for a connection`;
 /** Collects a stream's text line by line and lets a test wait for a line. */
 export class LineCollector {
   readonly lines: string[] = [];
+  /** What the stream is, for error messages: `tcpecho serve: stdout`. */
+  readonly label: string;
+  #raw = "";
   #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   #closed = false;
   readonly done: Promise<void>;
+  /** More to show when a wait fails, such as the process's other stream. */
+  #context?: () => string;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(stream: ReadableStream<Uint8Array>, label = "output", context?: () => string) {
+    this.label = label;
+    this.#context = context;
     this.done = this.#collect(stream);
   }
 
   async #collect(stream: ReadableStream<Uint8Array>): Promise<void> {
     let pending = "";
     for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+      this.#raw += text;
       pending += text;
       let newline;
       while ((newline = pending.indexOf("\n")) >= 0) {
@@ -155,50 +205,62 @@ export class LineCollector {
 
   /**
    * Resolves with the first line (already seen or still to come) that matches; rejects when the
-   * stream ends without one, or after `timeoutMs` milliseconds, so a test fails instead of hanging.
+   * stream ends without one, or after `timeoutMs` milliseconds, naming the pattern and showing
+   * the output so far.
    */
   async waitFor(pattern: RegExp | string, timeoutMs = WAIT_MS): Promise<string> {
     const test = (line: string) =>
       typeof pattern === "string" ? line.includes(pattern) : pattern.test(line);
     const seen = this.lines.find(test);
     if (seen !== undefined) return seen;
-    const line = this.#closed ? "" : await this.#nextLine(test, timeoutMs);
-    if (!test(line)) throw new Error(`no line matching ${pattern} in:\n${this.text}`);
+    const what = `a line matching ${describePattern(pattern)} in ${this.label}`;
+    const line = this.#closed ? "" : await this.#nextLine(what, test, timeoutMs);
+    if (!test(line)) throw new Error(`${this.label} ended without ${what}:\n${this.#seen()}`);
     return line;
   }
 
   /** Resolves once `count` lines match; rejects like {@linkcode LineCollector.waitFor}. */
   async waitForCount(pattern: RegExp, count: number, timeoutMs = WAIT_MS): Promise<void> {
+    const what = `${count} lines matching ${pattern} in ${this.label}`;
+    const matching = () => this.lines.filter((line) => pattern.test(line)).length;
     const deadline = Date.now() + timeoutMs;
-    while (this.lines.filter((line) => pattern.test(line)).length < count) {
+    while (matching() < count) {
       const seen = this.lines.length;
-      const line = this.#closed
-        ? ""
-        : await this.#nextLine(() => this.lines.length > seen, deadline - Date.now());
-      if (line === "" && this.lines.length === seen) {
-        throw new Error(`fewer than ${count} lines match ${pattern}:\n${this.text}`);
-      }
+      if (this.#closed) throw new Error(`${this.label} ended before ${what}:\n${this.#seen()}`);
+      await this.#nextLine(what, () => this.lines.length > seen, deadline - Date.now());
     }
   }
 
-  /** The next line that passes `test`, or "" when the stream ends or time runs out. */
-  #nextLine(test: (line: string) => boolean, timeoutMs: number): Promise<string> {
-    return new Promise<string>((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((waiter) => waiter.resolve !== done);
-        resolve("");
-      }, Math.max(0, timeoutMs));
-      const done = (line: string) => {
-        clearTimeout(timer);
-        resolve(line);
-      };
-      this.#waiters.push({ test, resolve: done });
+  /** The next line that passes `test`, or "" when the stream ends; fails past `timeoutMs`. */
+  #nextLine(what: string, test: (line: string) => boolean, timeoutMs: number): Promise<string> {
+    const { promise, resolve } = Promise.withResolvers<string>();
+    this.#waiters.push({ test, resolve });
+    return within(what, promise, {
+      ms: Math.max(0, timeoutMs),
+      onTimeout: () => {
+        this.#waiters = this.#waiters.filter((waiter) => waiter.resolve !== resolve);
+      },
+      seen: () => this.#seen(),
     });
   }
 
+  #seen(): string {
+    return this.text + (this.#context ? `\n${this.#context()}` : "");
+  }
+
+  /** The lines so far, joined by newlines. */
   get text(): string {
     return this.lines.join("\n");
   }
+
+  /** Everything read so far, exactly as it came. */
+  get raw(): string {
+    return this.#raw;
+  }
+}
+
+function describePattern(pattern: RegExp | string): string {
+  return typeof pattern === "string" ? JSON.stringify(pattern) : String(pattern);
 }
 
 /** A running `tcpecho` child process whose output a test reads line by line. */
@@ -210,12 +272,18 @@ export interface CliProcess {
 
 /** Starts `tcpecho ARGS...` without waiting for it; standard input is closed. */
 export function spawnCli(args: string[], options: CliOptions = {}): CliProcess {
-  const child = cliCommand(args, options, "null").spawn();
-  return {
-    child,
-    stdout: new LineCollector(child.stdout),
-    stderr: new LineCollector(child.stderr),
-  };
+  return watch(cliCommand(args, options, "null").spawn(), `tcpecho ${args.join(" ")}`);
+}
+
+/** Collects a child's output, each stream's failed waits showing the other stream too. */
+function watch(child: Deno.ChildProcess, what: string): CliProcess {
+  const stderr: LineCollector = new LineCollector(child.stderr, `${what}: stderr`);
+  const stdout = new LineCollector(
+    child.stdout,
+    `${what}: stdout`,
+    () => `${stderr.label}:\n${stderr.text}`,
+  );
+  return { child, stdout, stderr };
 }
 
 /** A `tcpecho serve` child process listening on a free loopback port. */
@@ -225,10 +293,10 @@ export class ServeProcess implements AsyncDisposable {
   readonly stderr: LineCollector;
   port = 0;
 
-  private constructor(child: Deno.ChildProcess) {
+  private constructor({ child, stdout, stderr }: CliProcess) {
     this.child = child;
-    this.stdout = new LineCollector(child.stdout);
-    this.stderr = new LineCollector(child.stderr);
+    this.stdout = stdout;
+    this.stderr = stderr;
   }
 
   /**
@@ -238,37 +306,39 @@ export class ServeProcess implements AsyncDisposable {
    */
   static async start(args: string[] = [], options: CliOptions = {}): Promise<ServeProcess> {
     const portArgs = args.includes("--unix") ? [] : ["--port", "0"];
+    const serveArgs = ["serve", ...portArgs, ...args];
     const server = new ServeProcess(
-      cliCommand(["serve", ...portArgs, ...args], options, "null").spawn(),
+      watch(cliCommand(serveArgs, options, "null").spawn(), `tcpecho ${serveArgs.join(" ")}`),
     );
-    const line = await server.#firstLine().catch(async (err) => {
-      await server.child.status;
-      await server.stderr.done;
-      throw new Error(`server did not start: ${err.message}\n${server.stderr.text}`);
-    });
+    const line = await server.stdout.waitFor(/Starting up on|"event":"listening"/)
+      .catch(async (err) => {
+        await server.stop("SIGKILL");
+        throw new Error(`server did not start: ${err.message}`);
+      });
     const port = line.match(/port (\d+)/)?.[1] ??
       (line.startsWith("{") ? JSON.parse(line).address.split(":").pop() : "0");
     server.port = Number(port) || 0;
     return server;
   }
 
-  #firstLine(): Promise<string> {
-    return this.stdout.waitFor(/Starting up on|"event":"listening"/);
-  }
-
-  /** Sends `signal` and waits for the process to end. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+  /** Sends `signal` and waits for the process to end; see {@linkcode ServeProcess.exited}. */
+  async stop(signal: Deno.Signal = "SIGTERM", ms = WAIT_MS): Promise<Deno.CommandStatus> {
     try {
       this.child.kill(signal);
     } catch { /* already ended */ }
-    return await this.exited();
+    return await this.exited(ms, ` after ${signal}`);
   }
 
-  /** Waits for the process to end by itself and for all of its output. */
-  async exited(): Promise<Deno.CommandStatus> {
-    const status = await this.child.status;
-    await Promise.all([this.stdout.done, this.stderr.done]);
-    return status;
+  /**
+   * Waits for the process to end and for all of its output; past `ms` milliseconds, kills it and
+   * fails showing its output.
+   */
+  exited(ms = WAIT_MS, after = ""): Promise<Deno.CommandStatus> {
+    return within(
+      `tcpecho serve to exit${after}`,
+      Promise.all([this.child.status, this.stdout.done, this.stderr.done]).then(([s]) => s),
+      { ms, onTimeout: () => kill(this.child), seen: () => bothStreams(this.stdout, this.stderr) },
+    );
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -276,9 +346,9 @@ export class ServeProcess implements AsyncDisposable {
   }
 }
 
-/** Connects to a loopback port. */
+/** Connects to a loopback port, failing after {@linkcode WAIT_MS} if nothing answers. */
 export function connect(port: number, hostname = "127.0.0.1"): Promise<Deno.TcpConn> {
-  return Deno.connect({ hostname, port });
+  return within(`a connection to ${hostname} port ${port}`, Deno.connect({ hostname, port }));
 }
 
 /** Writes all of `bytes`. */
@@ -287,18 +357,63 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
   while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
-/** Reads until the peer closes; returns everything read. */
-export async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
+/**
+ * Reads until the peer closes; returns everything read. Fails when no byte arrives for `ms`
+ * milliseconds (default {@linkcode WAIT_MS}), showing what it had read.
+ */
+export function readToEnd(conn: Deno.Conn, ms = WAIT_MS): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let total = 0;
   const buffer = new Uint8Array(64 * 1024);
-  for (;;) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    chunks.push(buffer.slice(0, n));
-    total += n;
-  }
-  const all = new Uint8Array(total);
+  const options = { ms, seen: () => previewBytes(concat(chunks)) };
+  const what = `${peerName(conn)} to close the connection`;
+  return awaitedLater((async () => {
+    for (let n; (n = await within(what, conn.read(buffer), options)) !== null;) {
+      chunks.push(buffer.slice(0, n));
+    }
+    return concat(chunks);
+  })());
+}
+
+/**
+ * Reads exactly `length` bytes, or fewer if the peer closes first. Fails when no byte arrives for
+ * `ms` milliseconds (default {@linkcode WAIT_MS}), showing what it had read.
+ */
+export function readExactly(conn: Deno.Conn, length: number, ms = WAIT_MS): Promise<Uint8Array> {
+  const all = new Uint8Array(length);
+  let offset = 0;
+  const options = { ms, seen: () => previewBytes(all.subarray(0, offset)) };
+  const what = `${length} bytes from ${peerName(conn)}`;
+  return awaitedLater((async () => {
+    while (offset < length) {
+      const n = await within(what, conn.read(all.subarray(offset)), options);
+      if (n === null) break;
+      offset += n;
+    }
+    return all.subarray(0, offset);
+  })());
+}
+
+/**
+ * How the peer ended the connection: `eof`, `data` when it sent a byte instead, or the error's
+ * name (`ConnectionReset`); fails after `ms` milliseconds (default {@linkcode WAIT_MS}).
+ */
+export function peerEnd(conn: Deno.Conn, ms = WAIT_MS): Promise<string> {
+  const reading = conn.read(new Uint8Array(1)).then(
+    (n) => n === null ? "eof" : "data",
+    (err) => (err as Error).name,
+  );
+  return within(`${peerName(conn)} to close the connection`, reading, { ms });
+}
+
+/** The other end of `conn` in words: `127.0.0.1 port 4321`, `unix:/tmp/echo.sock`. */
+function peerName(conn: Deno.Conn): string {
+  const addr = conn.remoteAddr;
+  if ("path" in addr) return `unix:${addr.path || "(the server)"}`;
+  return "hostname" in addr ? `${addr.hostname} port ${addr.port}` : addr.transport;
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
   let offset = 0;
   for (const chunk of chunks) {
     all.set(chunk, offset);
@@ -307,40 +422,10 @@ export async function readToEnd(conn: Deno.Conn): Promise<Uint8Array> {
   return all;
 }
 
-/** Reads exactly `length` bytes, or fewer if the peer closes first. */
-export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array> {
-  const all = new Uint8Array(length);
-  let offset = 0;
-  while (offset < length) {
-    const n = await conn.read(all.subarray(offset));
-    if (n === null) break;
-    offset += n;
-  }
-  return all.subarray(0, offset);
-}
-
-/** The resident memory of process `pid` in bytes (VmRSS in /proc/PID/status), Linux only. */
-export function residentBytes(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kib = status.match(/^VmRSS:\s+(\d+) kB$/m)?.[1];
-  if (kib === undefined) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(kib) * 1024;
-}
-
 /** Whether two byte arrays hold the same bytes (a fast comparison, for megabytes). */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.length)
     .equals(Buffer.from(b.buffer, b.byteOffset, b.length));
-}
-
-/** Whether a program is on the PATH, for interop tests that skip without it. */
-export function hasProgram(name: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${name}`], stdout: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether this machine has an IPv6 loopback address to listen on. */
@@ -382,24 +467,27 @@ export function normalisePeers(text: string): string {
   return text.replace(/\('([^']*)', \d+(, 0, 0)?\)/g, "('$1', PORT$2)");
 }
 
-/** A throwaway TCP server on a free loopback port that runs `handle` for each connection. */
+/**
+ * A throwaway TCP server on 127.0.0.1 port 0 that hands each connection to `handle`, for servers
+ * that misbehave on purpose. `closing` resolves when the fixture is disposed of: a handler that
+ * holds its connection without touching it awaits that. Disposing closes the listener and every
+ * connection still open, then waits for the handlers.
+ */
 export class TcpFixture implements AsyncDisposable {
   readonly listener: Deno.TcpListener;
+  readonly #open = new Set<Deno.TcpConn>();
   readonly #handlers: Promise<void>[] = [];
   readonly #accepting: Promise<void>;
+  readonly #closing = Promise.withResolvers<void>();
 
-  /** Listens on 127.0.0.1 port 0 and serves each connection with `handle`, which owns it. */
-  constructor(handle: (conn: Deno.TcpConn) => Promise<void>) {
+  constructor(handle: (conn: Deno.TcpConn, closing: Promise<void>) => Promise<void>) {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.listener = listener;
     this.#accepting = (async () => {
       for await (const conn of listener) {
+        this.#open.add(conn);
         this.#handlers.push(
-          handle(conn).catch(() => {}).finally(() => {
-            try {
-              conn.close();
-            } catch { /* the handler closed it */ }
-          }),
+          handle(conn, this.#closing.promise).catch(() => {}).finally(() => this.#close(conn)),
         );
       }
     })().catch(() => {});
@@ -410,33 +498,21 @@ export class TcpFixture implements AsyncDisposable {
     return this.listener.addr.port;
   }
 
+  #close(conn: Deno.TcpConn): void {
+    if (!this.#open.delete(conn)) return;
+    try {
+      conn.close();
+    } catch { /* the handler closed it */ }
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     try {
       this.listener.close();
     } catch { /* already closed */ }
     await this.#accepting;
-    await Promise.all(this.#handlers);
-  }
-}
-
-/** A loopback port that was free a moment ago (bound to port 0, then released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-/** Retries connecting to `port` until something accepts, for servers that print no port. */
-export async function waitUntilAccepting(port: number, attempts = 100): Promise<void> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      (await connect(port)).close();
-      return;
-    } catch (err) {
-      if (attempt >= attempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    this.#closing.resolve();
+    for (const conn of this.#open) this.#close(conn);
+    await within("the fixture server's handlers to finish", Promise.all(this.#handlers));
   }
 }
 
@@ -452,7 +528,7 @@ export function runProgram(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  return finish(child, stdin);
+  return finish(child, `${program} ${args.join(" ")}`.slice(0, 80), stdin);
 }
 
 /** A running `haproxy -W -db` with a configuration of the test's; disposing stops it. */
@@ -474,12 +550,12 @@ export async function startHaproxy(config: string): Promise<Haproxy> {
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const log = new LineCollector(child.stderr);
+  const log = new LineCollector(child.stderr, "haproxy: stderr");
   const stop = async () => {
     try {
       child.kill("SIGTERM");
     } catch { /* already ended */ }
-    await child.status;
+    await exited(child, "haproxy");
     await log.done;
     await Deno.remove(file);
   };

@@ -13,7 +13,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { hasProgram, residentBytes } from "../tests/helpers.ts";
+import { freePort, hasProgram, residentBytes, waitUntilAccepting } from "./system.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
@@ -263,32 +263,13 @@ async function withServer<T>(
   // Read the log as fast as a pipe reader would, and drop it.
   const drained = child.stdout.pipeTo(new WritableStream());
   try {
-    await untilAccepting(port);
+    await waitUntilAccepting(port);
     return await body(port);
   } finally {
     child.kill("SIGKILL");
     await child.status;
     await drained.catch(() => {});
   }
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
-}
-
-async function untilAccepting(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`no server came up on port ${port}`);
 }
 
 /** Builds cecho and echoload with gcc when their sources are here; undefined otherwise. */
@@ -316,7 +297,7 @@ async function idleMemory(): Promise<number | undefined> {
   const rss = () => residentBytes(child.pid) / (1024 * 1024);
   const conns: Deno.Conn[] = [];
   try {
-    await untilAccepting(port);
+    await waitUntilAccepting(port);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const before = rss();
     for (let i = 0; i < 1000; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));

@@ -13,7 +13,7 @@
 
 import { existsSync } from "node:fs";
 import { makeSelfSignedCertificates } from "../lib/self_signed.ts";
-import { waitUntilAccepting } from "../tests/helpers.ts";
+import { waitUntilAccepting } from "./system.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;

@@ -1,5 +1,5 @@
 import { equal } from "node:assert/strict";
-import { pathExists, runCli, ServeProcess } from "../helpers.ts";
+import { pathExists, runCli, ServeProcess, skipUnless } from "../helpers.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -56,10 +56,11 @@ function denortMissing(): string | undefined {
 const skipCompile = denortMissing();
 
 Deno.test({
-  name: `deno task compile builds a standalone binary that serves and sends${
-    skipCompile ? ` (skipped: ${skipCompile})` : ""
-  }`,
-  ignore: skipCompile !== undefined,
+  ...skipUnless(
+    skipCompile === undefined,
+    skipCompile ?? "",
+    "deno task compile builds a standalone binary that serves and sends",
+  ),
   async fn() {
     const compile = await task("compile");
     equal(compile.success, true, compile.output);

@@ -9,7 +9,17 @@ import {
   startEchoServer,
   type StartEchoServerOptions,
 } from "../../lib/mod.ts";
-import { connect, hasProgram, pattern, readExactly, readToEnd, writeAll } from "../helpers.ts";
+import {
+  connect,
+  exited,
+  needs,
+  pattern,
+  peerEnd,
+  readExactly,
+  readToEnd,
+  within,
+  writeAll,
+} from "../helpers.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -49,9 +59,12 @@ class ObservedServer implements AsyncDisposable {
     return this.server.addr.port;
   }
 
-  /** Resolves once `test` holds, checked after every event. */
-  async until(test: () => boolean): Promise<void> {
-    while (!test()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  /** Resolves once `test` holds, checked after every event; fails naming `what` past WAIT_MS. */
+  until(what: string, test: () => boolean): Promise<void> {
+    const waiting = (async () => {
+      while (!test()) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    })();
+    return within(what, waiting, { seen: () => this.#lines.join("\n") });
   }
 
   /** Every log line so far. */
@@ -102,7 +115,7 @@ Deno.test({
     await readExactly(conn, 64 * 1024);
     conn.close();
     await writing;
-    await observed.until(() => observed.closed.length === 1);
+    await observed.until("1 connection closed", () => observed.closed.length === 1);
     equal(observed.closed[0].reason, "reset");
     deepEqual(await observed.linesAbout(peer), [
       `lost connection from ${formatPeer(peer)}: ${observed.closed[0].detail}`,
@@ -131,10 +144,10 @@ Deno.test({
     await writer.write(pattern(16 * 1024 * 1024));
     await writer.close();
     // Kill it once the echo is well under way: the kernel resets its half-read socket.
-    await observed.until(() => observed.bytesSent > 1024 * 1024);
+    await observed.until("1 MiB echoed", () => observed.bytesSent > 1024 * 1024);
     child.kill("SIGKILL");
-    equal((await child.status).signal, "SIGKILL");
-    await observed.until(() => observed.closed.length === 1);
+    equal((await exited(child, "the killed client")).signal, "SIGKILL");
+    await observed.until("1 connection closed", () => observed.closed.length === 1);
     const [closed] = observed.closed;
     equal(closed.reason, "reset");
     deepEqual(await observed.linesAbout(closed.conn.peer), [
@@ -161,13 +174,13 @@ Deno.test({
     const silentPeer = silent.localAddr;
     await writeAll(silent, pattern(10));
     await readExactly(silent, 10);
-    equal(await silent.read(new Uint8Array(1)), null);
+    equal(await peerEnd(silent), "eof");
 
     // Sending and never reading: the echo stalls on full buffers until the idle timeout.
     using stalled = await connect(observed.port);
     const stalledPeer = stalled.localAddr;
     const writing = writeAll(stalled, pattern(16 * 1024 * 1024)).catch(() => {});
-    await observed.until(() => observed.closed.length === 3);
+    await observed.until("3 connections closed", () => observed.closed.length === 3);
     await writing;
 
     deepEqual(observed.closed.map((event) => event.reason).sort(), ["eof", "idle", "idle"]);
@@ -180,8 +193,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: "1,000 reset connections in a row: one line each, the server stays up, nothing leaks",
-  ignore: !hasProgram("python3"),
+  ...needs(
+    "python3",
+    "1,000 reset connections in a row: one line each, the server stays up, nothing leaks",
+  ),
   ...sanitized,
   async fn() {
     await using observed = new ObservedServer();
@@ -192,7 +207,7 @@ Deno.test({
     equal(clients.code, 0);
     const ports = new TextDecoder().decode(clients.stdout).trim().split("\n");
     equal(ports.length, 1000);
-    await observed.until(() => observed.closed.length === 1000);
+    await observed.until("1,000 connections closed", () => observed.closed.length === 1000);
 
     deepEqual(
       observed.closed.filter((event) => event.reason !== "reset").map((e) => [e.reason, e.detail]),

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { connect, hasProgram, readExactly, ServeProcess, writeAll } from "../helpers.ts";
+import { connect, needs, readExactly, ServeProcess, writeAll } from "../helpers.ts";
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 /** Invalid UTF-8: a lone continuation byte, a truncated sequence, an overlong slash, a surrogate. */
@@ -41,8 +41,10 @@ function binary(length: number): Uint8Array {
 }
 
 Deno.test({
-  name: "serve logs all 256 byte values and invalid UTF-8 as Python literals, never raw",
-  ignore: !hasProgram("python3"),
+  ...needs(
+    "python3",
+    "serve logs all 256 byte values and invalid UTF-8 as Python literals, never raw",
+  ),
   async fn() {
     await using server = await ServeProcess.start(["--buffer-size", "1KiB"]);
     for (const bytes of [ALL_BYTES, INVALID_UTF8]) {

@@ -2,6 +2,7 @@ import { equal } from "node:assert/strict";
 import { DEFAULT_MESSAGE } from "../../client.ts";
 import {
   CLASSIC_SERVER_LOG,
+  exited,
   freePort,
   needs,
   normalisePeers,
@@ -109,6 +110,6 @@ Deno.test(needs("socat", "send verifies its echo against socat TCP-LISTEN,fork P
     equal(JSON.parse(big.stdout).bytes_received, 1024 * 1024);
   } finally {
     socat.kill("SIGTERM");
-    await socat.status;
+    await exited(socat, "socat");
   }
 });

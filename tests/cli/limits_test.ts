@@ -1,5 +1,14 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { connect, pattern, readExactly, runCli, ServeProcess, writeAll } from "../helpers.ts";
+import {
+  connect,
+  pattern,
+  peerEnd,
+  readExactly,
+  runCli,
+  ServeProcess,
+  skipUnless,
+  writeAll,
+} from "../helpers.ts";
 
 /** Sends `text` on `conn` and checks that exactly it comes back. */
 async function roundTrip(conn: Deno.Conn, text: string): Promise<void> {
@@ -8,20 +17,11 @@ async function roundTrip(conn: Deno.Conn, text: string): Promise<void> {
   deepEqual(await readExactly(conn, bytes.length), bytes);
 }
 
-/** Resolves with how the server ended the connection: `eof` or the error's name. */
-async function serverEnd(conn: Deno.Conn): Promise<string> {
-  try {
-    return await conn.read(new Uint8Array(1)) === null ? "eof" : "data";
-  } catch (err) {
-    return (err as Error).name;
-  }
-}
-
 Deno.test("serve --idle-timeout closes a silent connection with one log line", async () => {
   await using server = await ServeProcess.start(["--idle-timeout", "0.2"]);
   using silent = await connect(server.port);
   await roundTrip(silent, "hello");
-  equal(await serverEnd(silent), "eof");
+  equal(await peerEnd(silent), "eof");
   match(
     await server.stdout.waitFor("closing idle connection"),
     /^closing idle connection from \('127\.0\.0\.1', \d+\): no byte in or out for 0\.2 s$/,
@@ -29,6 +29,21 @@ Deno.test("serve --idle-timeout closes a silent connection with one log line", a
   // The server goes on serving.
   using next = await connect(server.port);
   await roundTrip(next, "still there");
+});
+
+Deno.test("serve --idle-timeout keeps a connection that is never silent that long", async () => {
+  await using server = await ServeProcess.start(["--idle-timeout", "1"]);
+  using conn = await connect(server.port);
+  // A byte every 0.4 s for three timeouts' worth: never silent for a timeout, but silent for a
+  // fifth of one when the server's first check comes, which a timer at a fraction of it would cut.
+  const started = performance.now();
+  for (let i = 0; performance.now() - started < 3000; i++) {
+    await roundTrip(conn, String(i % 10));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+  conn.close();
+  await server.stdout.waitFor("Closing current connection");
+  equal(server.stdout.lines.filter((line) => line.includes("idle")).length, 0, server.stdout.text);
 });
 
 Deno.test("serve --idle-timeout also frees a connection stuck on a client that never reads", async () => {
@@ -48,7 +63,7 @@ Deno.test("serve --max-connections turns away connections beyond the limit", asy
   await roundTrip(second, "two");
 
   using third = await connect(server.port);
-  const end = await serverEnd(third);
+  const end = await peerEnd(third);
   ok(end === "eof" || end === "ConnectionReset", `third connection ended with ${end}`);
   match(
     await server.stdout.waitFor("turned away"),
@@ -131,8 +146,11 @@ Deno.test("serve rejects bad limit values as usage errors", async () => {
 });
 
 Deno.test({
-  name: "serve --workers passes --idle-timeout and --max-connections on to every worker",
-  ignore: Deno.build.os !== "linux",
+  ...skipUnless(
+    Deno.build.os === "linux",
+    "serve --workers needs Linux",
+    "serve --workers passes --idle-timeout and --max-connections on to every worker",
+  ),
   async fn() {
     await using server = await ServeProcess.start(
       ["--workers", "2", "--idle-timeout", "0.2", "--max-connections", "1"],
@@ -140,7 +158,7 @@ Deno.test({
     );
     using silent = await connect(server.port);
     await roundTrip(silent, "hello");
-    equal(await serverEnd(silent), "eof");
+    equal(await peerEnd(silent), "eof");
     match(
       await server.stdout.waitFor("closing idle connection"),
       /^\[w[12] #1\] closing idle connection from \('127\.0\.0\.1', \d+\): no byte in or out for 0\.2 s$/,
@@ -153,7 +171,7 @@ Deno.test({
     ];
     const ends = await Promise.all(held.map(async (conn) => {
       await writeAll(conn, new TextEncoder().encode("x")).catch(() => {});
-      return await serverEnd(conn);
+      return await peerEnd(conn);
     }));
     for (const conn of held) conn.close();
     ok(ends.filter((end) => end === "data").length <= 2, `ends: ${ends}`);

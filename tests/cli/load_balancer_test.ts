@@ -2,7 +2,7 @@ import { deepEqual, equal } from "node:assert/strict";
 import {
   connect,
   freePort,
-  hasProgram,
+  needs,
   pattern,
   readToEnd,
   ServeProcess,
@@ -31,10 +31,10 @@ ${backends.map((backend, i) => `  server echo${i + 1} 127.0.0.1:${backend}`).joi
 }
 
 Deno.test({
-  name: `HAProxy in TCP mode spreads clients over two tcpecho instances and every byte comes back${
-    hasProgram("haproxy") ? "" : " (skipped: haproxy is not installed)"
-  }`,
-  ignore: !hasProgram("haproxy"),
+  ...needs(
+    "haproxy",
+    "HAProxy in TCP mode spreads clients over two tcpecho instances and every byte comes back",
+  ),
   async fn() {
     await using first = await ServeProcess.start(["--host", "127.0.0.1"]);
     await using second = await ServeProcess.start(["--host", "127.0.0.1"]);

@@ -1,7 +1,15 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import config from "../../deno.json" with { type: "json" };
 import { startEchoServer } from "../../lib/mod.ts";
-import { connect, hasLoopback6, readExactly, runCli, ServeProcess, writeAll } from "../helpers.ts";
+import {
+  connect,
+  hasLoopback6,
+  readExactly,
+  runCli,
+  ServeProcess,
+  skipUnless,
+  writeAll,
+} from "../helpers.ts";
 
 /** The permission flags a `deno run ... main.ts` task passes. */
 function taskPermissions(task: string): string[] {
@@ -113,8 +121,11 @@ Deno.test("serve --host 0.0.0.0 warns that the port is reachable from the networ
 });
 
 Deno.test({
-  name: "serve --host :: warns that the port is reachable from the network",
-  ignore: !hasLoopback6(),
+  ...skipUnless(
+    hasLoopback6(),
+    "this machine has no IPv6 loopback",
+    "serve --host :: warns that the port is reachable from the network",
+  ),
   async fn() {
     await using server = await ServeProcess.start(["--host", "::"]);
     equal(

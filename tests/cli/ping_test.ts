@@ -1,22 +1,37 @@
-import { equal, match } from "node:assert/strict";
-import { runCli, ServeProcess, spawnCli } from "../helpers.ts";
+import { equal, match, ok } from "node:assert/strict";
+import {
+  exited,
+  readExactly,
+  readToEnd,
+  runCli,
+  ServeProcess,
+  spawnCli,
+  TcpFixture,
+  within,
+  writeAll,
+} from "../helpers.ts";
 
 const REPLY = /^91 bytes from 127\.0\.0\.1 port \d+: seq=(\d+) time=\d+\.\d{3} ms$/;
 const RTT = /^rtt min\/avg\/max\/mdev = (\d+\.\d{3})\/(\d+\.\d{3})\/(\d+\.\d{3})\/\d+\.\d{3} ms$/;
 
-Deno.test("send --count pings one message at a time and sums up like ping", async () => {
-  await using server = await ServeProcess.start(["--host", "127.0.0.1", "--quiet"]);
-  const result = await runCli([
+/** Runs `tcpecho send` in ping mode: `count` messages to 127.0.0.1 `port`, `interval` s apart. */
+function ping(port: number, count: number, interval: number) {
+  return runCli([
     "send",
     "--host",
     "127.0.0.1",
     "--port",
-    String(server.port),
+    String(port),
     "--count",
-    "3",
+    String(count),
     "--interval",
-    "0.01",
+    String(interval),
   ]);
+}
+
+Deno.test("send --count pings one message at a time and sums up like ping", async () => {
+  await using server = await ServeProcess.start(["--host", "127.0.0.1", "--quiet"]);
+  const result = await ping(server.port, 3, 0.01);
   equal(result.stderr, "");
   equal(result.code, 0);
   const lines = result.stdout.trimEnd().split("\n");
@@ -48,7 +63,7 @@ Deno.test("Ctrl-C in ping mode prints the summary so far", async () => {
   ]);
   await client.stdout.waitFor(REPLY);
   client.child.kill("SIGINT");
-  const status = await client.child.status;
+  const status = await exited(client.child, "send --interval after SIGINT");
   await Promise.all([client.stdout.done, client.stderr.done]);
   equal(client.stderr.text, "");
   equal(status.code, 0);
@@ -78,18 +93,8 @@ Deno.test("ping mode stops at the first reply that differs and still sums up", a
     }
     await conn.read(buffer);
   })();
-  const result = await runCli([
-    "send",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(listener.addr.port),
-    "--count",
-    "5",
-    "--interval",
-    "0",
-  ]);
-  await serving;
+  const result = await ping(listener.addr.port, 5, 0);
+  await within("the corrupting server to finish", serving);
   equal(result.code, 1);
   equal(
     result.stderr,
@@ -129,8 +134,39 @@ Deno.test("ping mode checks each reply as strictly as a single send: extra bytes
     "0.1",
     "hello",
   ]);
-  await serving;
+  await within("the server that adds bytes to finish", serving);
   equal(result.code, 1);
   equal(result.stderr, "error: seq=1: the server sent 2 more bytes than it was sent\n");
   match(result.stdout, /\n1 message sent, 0 received, 100% loss, time \d+ms\n$/);
+});
+
+Deno.test("ping mode's min/avg/max/mdev are exactly those of the round trips it printed", async () => {
+  // The first reply is not the fastest: a min taken from the first one would show.
+  const delays = [40, 0, 80];
+  await using server = new TcpFixture(async (conn) => {
+    for (const delay of delays) {
+      const message = await readExactly(conn, 91);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      await writeAll(conn, message);
+    }
+    await readToEnd(conn);
+  });
+  const result = await ping(server.port, 3, 0);
+  equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trimEnd().split("\n");
+  const times = lines.slice(1, 4).map((line) => Number(line.match(/time=(\d+\.\d{3}) ms$/)![1]));
+  const [min, avg, max, mdev] = lines[6].match(/= ([\d.]+)\/([\d.]+)\/([\d.]+)\/([\d.]+) ms$/)!
+    .slice(1).map(Number);
+  const mean = times.reduce((sum, time) => sum + time, 0) / times.length;
+  const deviation = Math.sqrt(
+    times.reduce((sum, time) => sum + (time - mean) ** 2, 0) / times.length,
+  );
+  // The summary is computed from unrounded times: equal to the printed ones within rounding.
+  const close = (actual: number, expected: number, what: string) =>
+    ok(Math.abs(actual - expected) < 0.005, `${what} ${actual}, from the replies ${expected}`);
+  close(min, Math.min(...times), "min");
+  close(max, Math.max(...times), "max");
+  close(avg, mean, "avg");
+  close(mdev, deviation, "mdev");
+  ok(max >= delays[2], `max ${max} ms`);
 });

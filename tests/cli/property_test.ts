@@ -1,7 +1,7 @@
 import { deepEqual, equal } from "node:assert/strict";
 import fc from "fast-check";
 import { sendAndVerify, startEchoServer } from "../../lib/mod.ts";
-import { connect, readToEnd, runCli, ServeProcess } from "../helpers.ts";
+import { connect, readToEnd, runCli, ServeProcess, within } from "../helpers.ts";
 
 /** Reads and writes per byte stream are capped, so that a 1 MiB message never meets a 1 B buffer. */
 const MAX_STEPS = 20_000;
@@ -70,7 +70,9 @@ async function echoThrough(port: number, run: Exchange, message: Uint8Array): Pr
     while (sent < end) sent += await conn.write(message.subarray(sent, end));
   }
   if (run.halfClose === "after-sending") await conn.closeWrite();
-  await reading;
+  await within(`the echo of ${message.length} bytes`, reading, {
+    seen: () => `${got} bytes came back`,
+  });
   if (run.halfClose === "after-echo") await conn.closeWrite();
   // After the echo the server has nothing more to say: it closes.
   const extra = await readToEnd(conn);

@@ -5,8 +5,10 @@ import {
   readExactly,
   residentBytes,
   ServeProcess,
+  within,
   writeAll,
 } from "../helpers.ts";
+import { TEST_MS } from "../backstop.ts";
 
 const MiB = 1024 * 1024;
 const HOG_BYTES = 256 * MiB;
@@ -99,13 +101,17 @@ Deno.test("soak: a client that writes 256 MiB and never reads is not buffered by
   // later ones once it is stuck.
   const rounds: number[][] = [];
   for (let round = 0; round < ROUNDS; round++) rounds.push(await others(server.port));
-  const slowReceived = await slowReader(server.port, pattern(SLOW_BYTES));
+  const slowReceived = await within(
+    "the slow reader's whole echo",
+    slowReader(server.port, pattern(SLOW_BYTES)),
+    { ms: TEST_MS / 2 },
+  );
   const peak = rss.stop();
   const stuckAt = hogWritten;
   hog.close();
   await hogging;
 
-  const status = await server.stop("SIGTERM");
+  const status = await server.stop("SIGTERM", TEST_MS / 4);
   equal(status.code, 0);
   const growth = peak - baseline;
   const ms = (values: number[], p: number) => `${percentile(values, p).toFixed(2)} ms`;

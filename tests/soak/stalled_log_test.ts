@@ -1,5 +1,15 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { cliCommand, connect, pattern, readExactly, residentBytes, writeAll } from "../helpers.ts";
+import {
+  cliCommand,
+  connect,
+  exited,
+  pattern,
+  readExactly,
+  residentBytes,
+  within,
+  writeAll,
+} from "../helpers.ts";
+import { TEST_MS } from "../backstop.ts";
 
 const MiB = 1024 * 1024;
 const FLOOD = 8 * MiB;
@@ -11,7 +21,7 @@ Deno.test("soak: a flood logged to a stalled stdout drops log lines instead of g
   const decoder = new TextDecoder();
   let text = "";
   while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
+    const { value, done } = await within("the first line of tcpecho serve", reader.read());
     if (done) throw new Error("serve ended before its first line");
     text += decoder.decode(value, { stream: true });
   }
@@ -23,7 +33,7 @@ Deno.test("soak: a flood logged to a stalled stdout drops log lines instead of g
   let peak = baseline;
   {
     using conn = await connect(port);
-    const echo = readExactly(conn, FLOOD);
+    const echo = readExactly(conn, FLOOD, TEST_MS / 2);
     await writeAll(conn, flood);
     deepEqual(await echo, flood);
     peak = Math.max(peak, residentBytes(child.pid));
@@ -31,11 +41,11 @@ Deno.test("soak: a flood logged to a stalled stdout drops log lines instead of g
 
   child.kill("SIGTERM");
   for (;;) {
-    const { value, done } = await reader.read();
+    const { value, done } = await within("the rest of the log", reader.read(), { ms: TEST_MS / 4 });
     if (done) break;
     text += decoder.decode(value, { stream: true });
   }
-  const status = await child.status;
+  const status = await exited(child, "tcpecho serve");
   await child.stderr.cancel();
   equal(status.code, 0);
 

@@ -121,3 +121,66 @@ Deno.test("EchoServer.shutdown cuts at the deadline: FIN after the echo, what fo
   equal(server.stats.closed.shutdown, 1);
   equal(server.stats.bytesEchoed, 4);
 });
+
+/**
+ * A connection whose reads the test completes by hand: `arrive(bytes)` completes the pending
+ * read with `bytes`, `arrive(null)` with the end of the stream. Writes are recorded.
+ */
+function scriptedConn() {
+  const written: number[] = [];
+  let pending = Promise.withResolvers<Uint8Array | null>();
+  /** `started[n]` resolves when read number n (from 1) begins. */
+  const started = Array.from({ length: 8 }, () => Promise.withResolvers<void>());
+  let reads = 0;
+  const conn = {
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 2 },
+    setNoDelay: () => {},
+    read: async (buffer: Uint8Array) => {
+      started[++reads]?.resolve();
+      const bytes = await pending.promise;
+      pending = Promise.withResolvers();
+      if (bytes === null) return null;
+      buffer.set(bytes);
+      return bytes.length;
+    },
+    write: (bytes: Uint8Array) => {
+      written.push(...bytes);
+      return Promise.resolve(bytes.length);
+    },
+    closeWrite: () => Promise.resolve(),
+    close: () => {},
+  } as unknown as Deno.TcpConn;
+  return {
+    conn,
+    written,
+    readStarted: (n: number) => started[n].promise,
+    arrive: (bytes: Uint8Array | null) => pending.resolve(bytes),
+  };
+}
+
+for (const drainTimeout of [5000, 0]) {
+  Deno.test(`EchoServer echoes a read that completes just after shutdown starts (drain timeout ${drainTimeout} ms)`, async () => {
+    const client = scriptedConn();
+    const server = new EchoServer({ listener: fakeListener([client.conn]) });
+    await client.readStarted(1);
+    const shutdown = server.shutdown(drainTimeout);
+    // The bytes land a turn of the event loop later, as a real read's completion does. With no
+    // drain time, the cut at the deadline starts on the next turn: they land on the one after, as
+    // the cut begins, and are still echoed.
+    const chunk = new TextEncoder().encode("just in time");
+    const turn = (then: () => void) => setTimeout(then, 0);
+    if (drainTimeout === 0) turn(() => turn(() => client.arrive(chunk)));
+    else turn(() => client.arrive(chunk));
+    // Then the client closes: the server's next read sees the end of the stream.
+    await client.readStarted(2);
+    client.arrive(null);
+    await shutdown;
+    deepEqual(client.written, [...chunk]);
+    const { bytesReceived, bytesEchoed, bytesDiscarded } = server.stats;
+    deepEqual({ bytesReceived, bytesEchoed, bytesDiscarded }, {
+      bytesReceived: chunk.length,
+      bytesEchoed: chunk.length,
+      bytesDiscarded: 0,
+    });
+  });
+}

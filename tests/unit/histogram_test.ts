@@ -73,3 +73,13 @@ Deno.test("histogram: the chart rows add up to every sample", () => {
   ok(rows.every((row, i) => i === 0 || row.upTo > rows[i - 1].upTo));
   ok(rows[7].upTo >= 99_996);
 });
+
+Deno.test("histogram: a percentile is the sample at its nearest rank, rounded up", () => {
+  const histogram = new LatencyHistogram();
+  for (const us of [10, 20, 30]) histogram.record(us);
+  // 50 % of 3 samples is rank 1.5: the 2nd sample, not the 1st.
+  equal(histogram.percentile(50), 20);
+  equal(histogram.percentile(33), 10);
+  equal(histogram.percentile(34), 20);
+  equal(histogram.percentile(67), 30);
+});
