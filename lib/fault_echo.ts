@@ -1,0 +1,333 @@
+/**
+ * The echo loop of a connection that faults hit: the server runs it instead of its plain loop, so
+ * that connections without faults pay nothing for them.
+ *
+ * A reader takes chunks from the client and queues them with the time each is due; a writer
+ * sends them back in order, applying delay, jitter, stalls, the bandwidth cap, slicing and the
+ * byte limits of the reset and close faults. Reading goes on while the writer waits, so a delay
+ * is added once to each chunk, not once per chunk to the whole stream; the queue is bounded, so a
+ * slow echo slows the client down through TCP's own flow control.
+ *
+ * @module
+ */
+
+import type { ConnectionInfo, EchoEvent, EchoStats } from "./echo_server.ts";
+import { bytes, type ConnectionFaults, type FaultKind, ms } from "./faults.ts";
+import type { StreamConn } from "./transport.ts";
+
+/** The part of the server's connection record the loop reads and updates. */
+export interface FaultedConnection extends ConnectionInfo {
+  /** The connection; `reset` is needed by the reset faults. */
+  readonly conn: StreamConn & { reset?(): void };
+  /** True while the loop waits for data with nothing left to send back. */
+  reading: boolean;
+  /** Set by the server when it shuts down: read no more. */
+  draining: boolean;
+  /** True once FIN was sent. */
+  finSent: boolean;
+  /** `performance.now()` of the last byte received or sent. */
+  lastActive: number;
+}
+
+/** What {@linkcode echoWithFaults} works with. */
+export interface FaultedEchoOptions {
+  /** The connection, as the server keeps it. */
+  connection: FaultedConnection;
+  /** What was decided for this connection. */
+  faults: ConnectionFaults;
+  /** Bytes read at a time. */
+  bufferSize: number;
+  /** The server's counters, updated as bytes move. */
+  stats: EchoStats;
+  /** The server's events, as the plain loop sends them. */
+  onEvent?: (event: EchoEvent) => void;
+  /** Called once for each fault injected, with a phrase such as `reset after 1,024 bytes echoed`. */
+  onFault: (kind: FaultKind, detail: string) => void;
+  /**
+   * Aborted when the server stops the connection (shutdown or a timeout): reading stops, and what
+   * was read is echoed at once, without waiting for delays, stalls or the bandwidth cap.
+   */
+  signal: AbortSignal;
+}
+
+/** Bytes read ahead of the echo, at most, before the reader waits for the writer. */
+const QUEUE_LIMIT = 256 * 1024;
+/** The bandwidth cap sends pieces of at most this many milliseconds' worth. */
+const PACE_MS = 10;
+
+/**
+ * Echoes one connection with `options.faults` applied. Resolves with `"reset"` when a reset fault
+ * ended it, or with undefined when the client closed it (or the server stopped it); rejects when
+ * the connection fails.
+ */
+export async function echoWithFaults(options: FaultedEchoOptions): Promise<"reset" | undefined> {
+  const { connection, faults, signal, onFault } = options;
+  const { conn } = connection;
+  let wasReset = false;
+  const reset = (detail: string) => {
+    if (wasReset) return;
+    if (!conn.reset) throw new Error("this connection cannot be reset");
+    wasReset = true;
+    onFault("reset", detail);
+    conn.reset();
+  };
+  const timer = faults.resetAfterTime === Infinity
+    ? undefined
+    : setTimeout(() => reset(`reset after ${ms(faults.resetAfterTime)}`), faults.resetAfterTime);
+  try {
+    if (faults.noRead) {
+      onFault("no-read", "not reading from the client");
+      connection.reading = true;
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) return resolve();
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    } else if (faults.blackhole) {
+      onFault("blackhole", "reading and echoing nothing");
+      await swallow(options, () => wasReset);
+    } else {
+      await new Pipeline(options, reset).run(() => wasReset);
+    }
+  } catch (err) {
+    // Our own reset makes the pending read or write fail: that is the fault, not an error.
+    if (!wasReset) throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return wasReset ? "reset" : undefined;
+}
+
+/** Reads and drops everything until the end of the stream. */
+async function swallow(options: FaultedEchoOptions, ended: () => boolean): Promise<void> {
+  const { connection, stats, onEvent } = options;
+  const buffer = new Uint8Array(options.bufferSize);
+  while (!connection.draining && !options.signal.aborted) {
+    connection.reading = true;
+    const n = await connection.conn.read(buffer);
+    connection.reading = false;
+    connection.lastActive = performance.now();
+    if (ended()) return;
+    if (n === null) return endOfStream(options);
+    stats.bytesReceived += n;
+    stats.bytesDiscarded += n;
+    onEvent?.({
+      type: "received",
+      conn: connection,
+      open: stats.open,
+      data: buffer.subarray(0, n),
+    });
+  }
+}
+
+function endOfStream({ connection, stats, onEvent }: FaultedEchoOptions): void {
+  onEvent?.({ type: "received", conn: connection, open: stats.open, data: new Uint8Array(0) });
+}
+
+interface Chunk {
+  data: Uint8Array;
+  /** `performance.now()` before which it must not be written. */
+  due: number;
+}
+
+/** The reader and the writer of one connection, and the queue between them. */
+class Pipeline {
+  readonly #options: FaultedEchoOptions;
+  readonly #reset: (detail: string) => void;
+  readonly #started = performance.now();
+  readonly #queue: Chunk[] = [];
+  #queued = 0;
+  #lastDue = 0;
+  #echoed = 0;
+  /** When the next piece may go under the bandwidth cap. */
+  #paceAt = 0;
+  #readerDone = false;
+  #writerDone = false;
+  #readerWaiting = false;
+  #writing = false;
+  /** FIN went out after closeAfter bytes: the rest of the stream is read and dropped. */
+  #closed = false;
+  #wakeReader?: () => void;
+  #wakeWriter?: () => void;
+
+  constructor(options: FaultedEchoOptions, reset: (detail: string) => void) {
+    this.#options = options;
+    this.#reset = reset;
+  }
+
+  async run(wasReset: () => boolean): Promise<void> {
+    const reading = this.#read(wasReset);
+    const writing = this.#write(wasReset);
+    // Whichever fails first says why; the other then ends on the closed connection.
+    reading.catch(() => {});
+    writing.catch(() => {});
+    await Promise.all([reading, writing]);
+  }
+
+  async #read(wasReset: () => boolean): Promise<void> {
+    const { connection, faults, stats, onEvent, onFault, signal } = this.#options;
+    const { conn } = connection;
+    const buffer = new Uint8Array(this.#options.bufferSize);
+    try {
+      while (!connection.draining && !signal.aborted && (!this.#writerDone || this.#closed)) {
+        this.#readerWaiting = true;
+        connection.reading = this.#queue.length === 0 && !this.#writing;
+        const n = await conn.read(buffer);
+        this.#readerWaiting = false;
+        connection.reading = false;
+        connection.lastActive = performance.now();
+        if (wasReset()) return;
+        if (n === null) return endOfStream(this.#options);
+        stats.bytesReceived += n;
+        if (this.#closed) {
+          stats.bytesDiscarded += n;
+          continue;
+        }
+        // Shutdown sent FIN while this read waited: these bytes came after it and cannot go back.
+        if (connection.finSent) {
+          stats.bytesDiscarded += n;
+          return;
+        }
+        const data = buffer.slice(0, n);
+        onEvent?.({ type: "received", conn: connection, open: stats.open, data });
+        const now = performance.now();
+        const jitter = faults.jitter > 0 ? faults.random.next() * faults.jitter : 0;
+        if (faults.corruptRate > 0 && faults.random.next() < faults.corruptRate) {
+          const index = faults.random.below(n);
+          const bit = faults.random.below(8);
+          data[index] ^= 1 << bit;
+          onFault(
+            "corrupt",
+            `flipped bit ${bit} of byte ${
+              (stats.bytesReceived - n + index).toLocaleString("en-US")
+            }`,
+          );
+        }
+        // Never before an earlier chunk: jitter reorders nothing.
+        this.#lastDue = Math.max(this.#lastDue, now + faults.delay + jitter);
+        this.#queue.push({ data, due: this.#lastDue });
+        this.#queued += n;
+        this.#wake("writer");
+        while (this.#queued >= QUEUE_LIMIT && !this.#writerDone) await this.#until("reader");
+      }
+    } finally {
+      this.#readerDone = true;
+      this.#wake("writer");
+    }
+  }
+
+  async #write(wasReset: () => boolean): Promise<void> {
+    const { connection, faults, stats, onEvent, onFault, signal } = this.#options;
+    try {
+      for (;;) {
+        while (this.#queue.length === 0) {
+          if (this.#readerDone) return;
+          connection.reading = this.#readerWaiting;
+          await this.#until("writer");
+        }
+        const { data, due } = this.#queue[0];
+        await sleep(due - performance.now(), signal);
+        this.#writing = true;
+        onEvent?.({ type: "sending", conn: connection, open: stats.open, bytes: data.length });
+        for (let offset = 0; offset < data.length;) {
+          await this.#stall();
+          const limit = Math.min(faults.resetAfter, faults.closeAfter) - this.#echoed;
+          const size = Math.min(data.length - offset, faults.slice, this.#pieceSize(), limit);
+          await this.#pace(size);
+          await writeAll(connection, data.subarray(offset, offset + size), stats);
+          offset += size;
+          this.#echoed += size;
+          if (wasReset()) return;
+          if (this.#echoed >= faults.resetAfter) {
+            return this.#reset(`reset after ${bytes(this.#echoed)} echoed`);
+          }
+          if (this.#echoed >= faults.closeAfter) {
+            onFault("close", `closed after ${bytes(this.#echoed)} echoed`);
+            this.#closed = true;
+            connection.finSent = true;
+            stats.bytesDiscarded += this.#queued - offset;
+            this.#queue.length = 0;
+            await connection.conn.closeWrite();
+            return;
+          }
+          if (offset < data.length) await sleep(faults.sliceDelay, signal);
+        }
+        this.#queue.shift();
+        this.#queued -= data.length;
+        this.#writing = false;
+        this.#wake("reader");
+      }
+    } finally {
+      this.#writing = false;
+      this.#writerDone = true;
+      this.#wake("reader");
+    }
+  }
+
+  /** Waits out the pause of `stallEvery`/`stallFor` when the echo is in one. */
+  async #stall(): Promise<void> {
+    const { stallEvery, stallFor } = this.#options.faults;
+    if (stallEvery === Infinity || this.#options.signal.aborted) return;
+    const period = stallEvery + stallFor;
+    const into = (performance.now() - this.#started) % period;
+    if (into < stallEvery) return;
+    this.#options.onFault("stall", `echo stalled for ${ms(stallFor)}`);
+    await sleep(period - into, this.#options.signal);
+  }
+
+  /** Bytes per write under the bandwidth cap: `PACE_MS` worth, so the rate stays smooth. */
+  #pieceSize(): number {
+    const { bandwidth } = this.#options.faults;
+    return bandwidth === Infinity ? Infinity : Math.max(1, Math.floor(bandwidth * PACE_MS / 1000));
+  }
+
+  /** A token bucket one piece deep: the echo never runs ahead of the cap, even after a pause. */
+  async #pace(size: number): Promise<void> {
+    const { bandwidth } = this.#options.faults;
+    if (bandwidth === Infinity || this.#options.signal.aborted) return;
+    const now = performance.now();
+    const at = Math.max(this.#paceAt, now);
+    this.#paceAt = at + size * 1000 / bandwidth;
+    await sleep(at - now, this.#options.signal);
+  }
+
+  #wake(who: "reader" | "writer"): void {
+    const wake = who === "reader" ? this.#wakeReader : this.#wakeWriter;
+    if (who === "reader") this.#wakeReader = undefined;
+    else this.#wakeWriter = undefined;
+    wake?.();
+  }
+
+  #until(who: "reader" | "writer"): Promise<void> {
+    return new Promise((resolve) => {
+      if (who === "reader") this.#wakeReader = resolve;
+      else this.#wakeWriter = resolve;
+    });
+  }
+}
+
+async function writeAll(
+  connection: FaultedConnection,
+  data: Uint8Array,
+  stats: EchoStats,
+): Promise<void> {
+  for (let written = 0; written < data.length;) {
+    const sent = await connection.conn.write(data.subarray(written));
+    written += sent;
+    stats.bytesEchoed += sent;
+    connection.lastActive = performance.now();
+  }
+}
+
+/** Resolves after `duration` ms, or at once when `signal` is aborted. */
+function sleep(duration: number, signal: AbortSignal): Promise<void> {
+  if (duration <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, duration);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
