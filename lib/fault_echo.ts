@@ -62,43 +62,92 @@ const PACE_MS = 10;
  */
 export async function echoWithFaults(options: FaultedEchoOptions): Promise<"reset" | undefined> {
   const { connection, faults, signal, onFault } = options;
-  const { conn } = connection;
-  let wasReset = false;
-  const reset = (detail: string) => {
-    if (wasReset) return;
-    if (!conn.reset) throw new Error("this connection cannot be reset");
-    wasReset = true;
-    onFault("reset", detail);
-    conn.reset();
-  };
-  const timer = faults.resetAfterTime === Infinity
-    ? undefined
-    : setTimeout(() => reset(`reset after ${ms(faults.resetAfterTime)}`), faults.resetAfterTime);
+  if (
+    (faults.resetAfter < Infinity || faults.resetAfterTime < Infinity) && !connection.conn.reset
+  ) {
+    throw new Error("the reset faults need a connection that can be reset");
+  }
+  const reset = new Reset(connection, onFault, signal);
+  const timer = faults.resetAfterTime === Infinity ? undefined : setTimeout(
+    () => reset.start(`reset after ${ms(faults.resetAfterTime)}`),
+    faults.resetAfterTime,
+  );
   try {
     if (faults.noRead) {
       onFault("no-read", "not reading from the client");
       connection.reading = true;
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) return resolve();
-        signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      await Promise.race([aborted(signal), reset.ended]);
     } else if (faults.blackhole) {
       onFault("blackhole", "reading and echoing nothing");
-      await swallow(options, () => wasReset);
+      await swallow(options, reset);
     } else {
-      await new Pipeline(options, reset).run(() => wasReset);
+      await new Pipeline(options, reset).run();
     }
   } catch (err) {
     // Our own reset makes the pending read or write fail: that is the fault, not an error.
-    if (!wasReset) throw err;
+    if (!reset.started) throw err;
   } finally {
     clearTimeout(timer);
   }
-  return wasReset ? "reset" : undefined;
+  if (!reset.started) return undefined;
+  await reset.ended;
+  return "reset";
+}
+
+/** How long a reset waits after the last byte echoed, so that the bytes before it arrive. */
+const RESET_LINGER_MS = 250;
+
+/**
+ * The reset of one connection. A reset throws away whatever the kernel still holds for the
+ * client, including echoed bytes the client has not acknowledged yet (a client that reads slowly
+ * holds them up), so it comes `RESET_LINGER_MS` after the last byte echoed, with nothing echoed
+ * in between.
+ */
+class Reset {
+  /** The time of the last write. */
+  lastWrite = -Infinity;
+  /** True from the moment the reset is decided: nothing more is echoed. */
+  started = false;
+  readonly #ended = Promise.withResolvers<void>();
+  readonly #connection: FaultedConnection;
+  readonly #onFault: FaultedEchoOptions["onFault"];
+  readonly #signal: AbortSignal;
+
+  constructor(
+    connection: FaultedConnection,
+    onFault: FaultedEchoOptions["onFault"],
+    signal: AbortSignal,
+  ) {
+    this.#connection = connection;
+    this.#onFault = onFault;
+    this.#signal = signal;
+  }
+
+  /** Resolves once the reset went out. */
+  get ended(): Promise<void> {
+    return this.#ended.promise;
+  }
+
+  /** Decides the reset, sends it once the echoed bytes had time to arrive, and resolves then. */
+  async start(detail: string): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    await sleep(this.lastWrite + RESET_LINGER_MS - performance.now(), this.#signal);
+    this.#onFault("reset", detail);
+    this.#connection.conn.reset!();
+    this.#ended.resolve();
+  }
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }
 
 /** Reads and drops everything until the end of the stream. */
-async function swallow(options: FaultedEchoOptions, ended: () => boolean): Promise<void> {
+async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<void> {
   const { connection, stats, onEvent } = options;
   const buffer = new Uint8Array(options.bufferSize);
   while (!connection.draining && !options.signal.aborted) {
@@ -106,8 +155,8 @@ async function swallow(options: FaultedEchoOptions, ended: () => boolean): Promi
     const n = await connection.conn.read(buffer);
     connection.reading = false;
     connection.lastActive = performance.now();
-    if (ended()) return;
-    if (n === null) return endOfStream(options);
+    if (n === null) return reset.started ? undefined : endOfStream(options);
+    if (reset.started) continue;
     stats.bytesReceived += n;
     stats.bytesDiscarded += n;
     onEvent?.({
@@ -132,7 +181,7 @@ interface Chunk {
 /** The reader and the writer of one connection, and the queue between them. */
 class Pipeline {
   readonly #options: FaultedEchoOptions;
-  readonly #reset: (detail: string) => void;
+  readonly #reset: Reset;
   readonly #started = performance.now();
   readonly #queue: Chunk[] = [];
   #queued = 0;
@@ -149,21 +198,21 @@ class Pipeline {
   #wakeReader?: () => void;
   #wakeWriter?: () => void;
 
-  constructor(options: FaultedEchoOptions, reset: (detail: string) => void) {
+  constructor(options: FaultedEchoOptions, reset: Reset) {
     this.#options = options;
     this.#reset = reset;
   }
 
-  async run(wasReset: () => boolean): Promise<void> {
-    const reading = this.#read(wasReset);
-    const writing = this.#write(wasReset);
+  async run(): Promise<void> {
+    const reading = this.#read();
+    const writing = this.#write();
     // Whichever fails first says why; the other then ends on the closed connection.
     reading.catch(() => {});
     writing.catch(() => {});
     await Promise.all([reading, writing]);
   }
 
-  async #read(wasReset: () => boolean): Promise<void> {
+  async #read(): Promise<void> {
     const { connection, faults, stats, onEvent, onFault, signal } = this.#options;
     const { conn } = connection;
     const buffer = new Uint8Array(this.#options.bufferSize);
@@ -175,8 +224,7 @@ class Pipeline {
         this.#readerWaiting = false;
         connection.reading = false;
         connection.lastActive = performance.now();
-        if (wasReset()) return;
-        if (n === null) return endOfStream(this.#options);
+        if (n === null) return this.#reset.started ? undefined : endOfStream(this.#options);
         stats.bytesReceived += n;
         if (this.#closed) {
           stats.bytesDiscarded += n;
@@ -215,7 +263,7 @@ class Pipeline {
     }
   }
 
-  async #write(wasReset: () => boolean): Promise<void> {
+  async #write(): Promise<void> {
     const { connection, faults, stats, onEvent, onFault, signal } = this.#options;
     try {
       for (;;) {
@@ -233,12 +281,13 @@ class Pipeline {
           const limit = Math.min(faults.resetAfter, faults.closeAfter) - this.#echoed;
           const size = Math.min(data.length - offset, faults.slice, this.#pieceSize(), limit);
           await this.#pace(size);
+          if (this.#reset.started) return;
           await writeAll(connection, data.subarray(offset, offset + size), stats);
+          this.#reset.lastWrite = performance.now();
           offset += size;
           this.#echoed += size;
-          if (wasReset()) return;
           if (this.#echoed >= faults.resetAfter) {
-            return this.#reset(`reset after ${bytes(this.#echoed)} echoed`);
+            return await this.#reset.start(`reset after ${bytes(this.#echoed)} echoed`);
           }
           if (this.#echoed >= faults.closeAfter) {
             onFault("close", `closed after ${bytes(this.#echoed)} echoed`);
