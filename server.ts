@@ -10,6 +10,8 @@ import { ExitCode } from "./cli/exit_codes.ts";
 import { renderHelp } from "./cli/help.ts";
 import { type EchoStats, startEchoServer } from "./lib/echo_server.ts";
 import { printLine } from "./cli/output.ts";
+import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
+import type { FaultCounts, FaultSettings } from "./lib/faults.ts";
 import { RuntimeError, UsageError } from "./lib/errors.ts";
 import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
 import { LineWriter } from "./cli/line_writer.ts";
@@ -85,6 +87,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       default: "1",
       parse: wholeNumber(1, 256),
     }),
+    ...FAULT_FLAGS,
   },
   examples: [
     "tcpecho serve",
@@ -95,6 +98,9 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --unix /tmp/echo.sock",
     "tcpecho serve --udp",
     "tcpecho serve --proxy-protocol v2 --log json",
+    "tcpecho serve --delay 50 --jitter 10 --quiet",
+    "tcpecho serve --reset-after 1KiB --fault-rate 0.5 --seed 7",
+    "tcpecho serve --udp --drop-rate 0.1 --seed 1",
   ],
 });
 
@@ -143,6 +149,12 @@ async function serveOn(
       "--proxy-protocol works over TCP and Unix sockets, not with --udp (see 'tcpecho serve --help')",
     );
   }
+  const faults = faultSettings(flags, {
+    udp,
+    tls: endpoint.tls !== undefined,
+    unix: endpoint.unix !== undefined,
+    workers,
+  });
 
   // A stalled terminal or pipe must not let a flood of data grow the log's queue without bound.
   const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
@@ -167,11 +179,16 @@ async function serveOn(
       proxyProtocol,
       proxyTimeout,
       tls: endpoint.tls,
+      faults,
     } as const;
     return await serveOnWorkers(log, settings, workers, drainTimeout, transport);
   }
 
-  const options = { onEvent: log.onEvent, onError: (message: string) => log.error(message) };
+  const options = {
+    onEvent: log.onEvent,
+    onError: (message: string) => log.error(message),
+    faults,
+  };
   const server = udp
     ? new UdpEchoServer({ ...options, socket: listenDatagram(endpoint) })
     : await startEchoServer({
@@ -183,7 +200,7 @@ async function serveOn(
       proxyProtocol,
       proxyTimeout,
     });
-  announce(log, host, server.addr, 1, transport);
+  announce(log, host, server.addr, 1, transport, faults);
   log.onEvent?.({ type: "idle" });
 
   let forced = false;
@@ -209,9 +226,10 @@ function announce(
   addr: Deno.Addr,
   workers: number,
   transport: ServerTransport,
+  faults?: FaultSettings,
 ): void {
   const tls = transport.endpoint.tls === undefined ? undefined : { caFile: transport.caFile };
-  log.listening(host, addr, workers, tls);
+  log.listening(host, addr, workers, tls, faults);
   for (const warning of transport.warnings) log.warn(warning);
   if ("hostname" in addr && isWildcard(addr.hostname)) {
     log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);
@@ -285,7 +303,7 @@ async function serveOnWorkers(
       const addr = await Promise.race([listening, crashed]);
       first ??= addr;
     }
-    announce(log, settings.host, first!, count, transport);
+    announce(log, settings.host, first!, count, transport, settings.faults);
     log.onEvent?.({ type: "idle" });
     await Promise.race([
       untilSignal(() => {
@@ -306,6 +324,7 @@ async function serveOnWorkers(
         bytesDiscarded: sum.bytesDiscarded + stats.bytesDiscarded,
         rejected: sum.rejected + stats.rejected,
         proxyRefused: sum.proxyRefused + stats.proxyRefused,
+        faults: addCounts(sum.faults, stats.faults),
       }));
     log.summary(totals);
   } finally {
@@ -313,6 +332,14 @@ async function serveOnWorkers(
     await log.flush();
   }
   return aborted ? ExitCode.interrupted : ExitCode.ok;
+}
+
+function addCounts(a: FaultCounts, b: FaultCounts): FaultCounts {
+  const sum = { ...a };
+  for (const [kind, count] of Object.entries(b) as [keyof FaultCounts, number][]) {
+    sum[kind] = (sum[kind] ?? 0) + count;
+  }
+  return sum;
 }
 
 function isWildcard(hostname: string): boolean {

@@ -11,6 +11,7 @@ import { ServerLog } from "./server_log.ts";
 import { LineWriter } from "./line_writer.ts";
 import type { TlsServerOptions } from "../lib/tls_server.ts";
 import type { ProxyMode } from "../lib/proxy_header.ts";
+import type { FaultSettings } from "../lib/faults.ts";
 
 /** How the main thread sets a worker going. */
 export interface WorkerStart {
@@ -30,6 +31,8 @@ export interface WorkerStart {
   proxyTimeout?: number;
   /** Speak TLS with these settings. */
   tls?: TlsServerOptions;
+  /** Faults to inject, with the seed every worker shares. */
+  faults?: FaultSettings;
 }
 
 /** What the main thread tells a worker. */
@@ -93,6 +96,7 @@ export function runServeWorker(): void {
             maxConnections: message.maxConnections,
             proxyProtocol: message.proxyProtocol,
             proxyTimeout: message.proxyTimeout,
+            faults: message.faults,
             onEvent: log.onEvent,
             onError: log.error.bind(log),
           });

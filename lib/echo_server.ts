@@ -11,13 +11,24 @@ import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_
 import { type SocketConn, SocketListener } from "./socket_conn.ts";
 import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
 import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
+import { echoWithFaults } from "./fault_echo.ts";
+import {
+  type ConnectionFaults,
+  type FaultCounts,
+  type FaultKind,
+  FaultPlan,
+  type FaultSettings,
+  hasFaults,
+  needsReset,
+} from "./faults.ts";
+import { ResettableListener } from "./resettable_listener.ts";
 
 /**
  * Why a connection ended: the client closed (`eof`), reset or vanished (`reset`), stayed silent
- * past the idle timeout (`idle`), the server shut down (`shutdown`), or something else failed
- * (`error`).
+ * past the idle timeout (`idle`), the server shut down (`shutdown`), a reset fault ended it
+ * (`fault`), or something else failed (`error`).
  */
-export type CloseReason = "eof" | "reset" | "idle" | "shutdown" | "error";
+export type CloseReason = "eof" | "reset" | "idle" | "shutdown" | "fault" | "error";
 
 /** One open connection, as events describe it. */
 export interface ConnectionInfo {
@@ -54,6 +65,16 @@ export type EchoEvent =
    * or missing; `conn.peer` is the proxy (or whoever connected), `reason` says what was wrong.
    */
   | { type: "proxy-refused"; conn: ConnectionInfo; open: number; reason: string }
+  /** A fault was injected on the connection: `detail` says which, as a phrase. */
+  | {
+    type: "fault";
+    conn: ConnectionInfo;
+    open: number;
+    fault: FaultKind;
+    detail: string;
+  }
+  /** UDP: a fault was injected on datagram number `id` from `peer`. */
+  | { type: "datagram-fault"; id: number; peer: Deno.Addr; fault: FaultKind; detail: string }
   /** The last open connection closed: the server waits for the next one. */
   | { type: "idle" }
   /**
@@ -64,7 +85,10 @@ export type EchoEvent =
 
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
-  /** The socket to serve; the server owns it from now on and closes it on shutdown. */
+  /**
+   * The socket to serve; the server owns it from now on and closes it on shutdown. The reset
+   * faults need a {@linkcode ResettableListener}, whose connections can send a TCP reset.
+   */
   listener: StreamListener<A>;
   /**
    * Run this TLS handshake on each connection before echoing; `listener` must then hand out
@@ -92,6 +116,12 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   proxyProtocol?: ProxyMode;
   /** Milliseconds a connection has to send its whole PROXY header. Default 3000. */
   proxyTimeout?: number;
+  /**
+   * Misbehave on purpose: delay, throttle, slice, reset, close early, blackhole or corrupt the
+   * echo of every connection, or of a share of them (`faultRate`), reproducibly from `seed`.
+   * Default: none, and connections without faults pay nothing for them.
+   */
+  faults?: FaultSettings;
 }
 
 /** Live counters of a running echo server. */
@@ -115,6 +145,8 @@ export interface EchoStats {
   rejected: number;
   /** Connections closed before any echo for a malformed, late or missing PROXY header. */
   proxyRefused: number;
+  /** Faults injected, by kind. */
+  faults: FaultCounts;
 }
 
 /** Counters with nothing counted yet. */
@@ -128,6 +160,7 @@ export function noStats(): EchoStats {
     bytesDiscarded: 0,
     rejected: 0,
     proxyRefused: 0,
+    faults: {},
   };
 }
 
@@ -142,10 +175,12 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
 }
 
 interface Connection extends ConnectionInfo {
-  conn: StreamConn;
+  conn: StreamConn & { reset?(): void };
   tls?: TlsDetails;
   peer: Deno.Addr;
   proxy?: ProxyInfo;
+  /** Tells a faulted echo loop that the server is ending the connection. */
+  readonly stop?: AbortController;
   /** True while the echo loop waits for data with nothing left to send back. */
   reading: boolean;
   /**
@@ -171,6 +206,7 @@ interface Connection extends ConnectionInfo {
 export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposable {
   readonly #listener: StreamListener<A>;
   readonly #tls?: TlsServer;
+  readonly #faults?: FaultPlan;
   readonly #bufferSize: number;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
@@ -201,17 +237,30 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         timeout: options.proxyTimeout ?? DEFAULT_PROXY_TIMEOUT,
       };
     }
+    if (hasFaults(options.faults)) {
+      this.#faults = new FaultPlan(options.faults!);
+      if (needsReset(options.faults) && !(this.#listener instanceof ResettableListener)) {
+        throw new UsageError(
+          "the reset faults need a ResettableListener (startEchoServer makes one over plain TCP)",
+        );
+      }
+    }
     this.#acceptLoop = this.#accept();
   }
 
   /** The address the server listens on, with the real port when port 0 was asked for. */
   get addr(): A {
-    return this.#listener.addr;
+    return this.#listener.addr as A;
+  }
+
+  /** The faults in force, with the seed they run on (a random one unless set); or undefined. */
+  get faults(): Readonly<FaultSettings> | undefined {
+    return this.#faults?.settings;
   }
 
   /** A snapshot of the server's counters. */
   get stats(): EchoStats {
-    return { ...this.#stats };
+    return { ...this.#stats, faults: { ...this.#stats.faults } };
   }
 
   async #accept(): Promise<void> {
@@ -242,8 +291,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       conn.close();
       return;
     }
+    const id = ++this.#stats.connections;
+    const faults = this.#faults?.forConnection(id);
     const connection: Connection = {
-      id: ++this.#stats.connections,
+      id,
       peer: conn.remoteAddr,
       conn,
       reading: false,
@@ -253,6 +304,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       lastActive: performance.now(),
       idle: false,
       done: Promise.resolve(),
+      stop: faults && new AbortController(),
     };
     if ("setNoDelay" in conn) {
       try {
@@ -263,11 +315,11 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#stats.open++;
     if (this.#idleTimeout !== undefined) this.#watchIdle(connection, this.#idleTimeout);
     if (this.#proxy) {
-      connection.done = this.#echoProxied(connection, this.#proxy);
+      connection.done = this.#echoProxied(connection, this.#proxy, faults);
       return;
     }
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
-    connection.done = this.#echo(connection);
+    connection.done = this.#echo(connection, faults);
   }
 
   /**
@@ -277,6 +329,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   async #echoProxied(
     connection: Connection,
     options: { mode: ProxyMode; timeout: number },
+    faults?: ConnectionFaults,
   ): Promise<void> {
     connection.handshaking = true;
     try {
@@ -304,7 +357,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     }
     connection.handshaking = false;
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
-    await this.#echo(connection);
+    await this.#echo(connection, faults);
   }
 
   /**
@@ -320,6 +373,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       }
       connection.idle = true;
       connection.draining = true;
+      connection.stop?.abort();
       try {
         connection.conn.close();
       } catch { /* already closed */ }
@@ -327,7 +381,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     connection.idleTimer = setTimeout(check, timeout);
   }
 
-  async #echo(connection: Connection): Promise<void> {
+  async #echo(connection: Connection, faults?: ConnectionFaults): Promise<void> {
     let { conn } = connection;
     const onEvent = this.#onEvent;
     const stats = this.#stats;
@@ -345,7 +399,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         connection.handshaking = false;
         onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: session.details });
       }
-      while (!connection.draining) {
+      if (faults && await this.#echoWithFaults(connection, faults) === "reset") reason = "fault";
+      while (!faults && !connection.draining) {
         connection.reading = true;
         const n = await conn.read(buffer);
         connection.reading = false;
@@ -378,7 +433,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
           if (watched) connection.lastActive = performance.now();
         }
       }
-      if (connection.draining && !connection.idle) {
+      if (connection.draining && !connection.idle && reason !== "fault") {
         reason = "shutdown";
         await finishDraining(connection, stats);
       }
@@ -409,6 +464,23 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     if (stats.open === 0 && !this.#closing) onEvent?.({ type: "idle" });
   }
 
+  /** The echo loop of a connection that faults hit, in place of the plain one above. */
+  #echoWithFaults(connection: Connection, faults: ConnectionFaults): Promise<"reset" | undefined> {
+    const stats = this.#stats;
+    return echoWithFaults({
+      connection,
+      faults,
+      bufferSize: this.#bufferSize,
+      stats,
+      onEvent: this.#onEvent,
+      signal: connection.stop!.signal,
+      onFault: (fault, detail) => {
+        stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+        this.#onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
+      },
+    });
+  }
+
   /**
    * Stops accepting, lets every connection finish echoing what it has already read, closes them,
    * and resolves when all are closed. Connections still open after `drainTimeout` milliseconds
@@ -425,7 +497,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       this.#listener.close();
     } catch { /* already closed */ }
     await this.#acceptLoop;
-    for (const connection of this.#connections) connection.draining = true;
+    for (const connection of this.#connections) {
+      connection.draining = true;
+      connection.stop?.abort();
+    }
     // A read that has completed may not have resumed its loop yet: one turn of the event loop lets
     // it echo what it got. A connection still waiting in read after that is owed nothing, so tell
     // its client we are done right away.
@@ -452,6 +527,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     } catch { /* already closed */ }
     for (const connection of this.#connections) {
       connection.draining = true;
+      connection.stop?.abort();
       try {
         connection.conn.close();
       } catch { /* already closed */ }
@@ -511,6 +587,26 @@ export interface StartEchoServerOptions
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
  * equal(server.addr.hostname, "127.0.0.1");
+ * ```
+ *
+ * @example A misbehaving server for a client's own tests
+ * ```ts
+ * import { equal, rejects } from "node:assert/strict";
+ * import { EchoError, sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({
+ *   port: 0,
+ *   faults: { delay: 50, resetAfter: 1024, seed: 1 },
+ * });
+ * const started = performance.now();
+ * const echo = await sendAndVerify({ port: server.addr.port, message: new Uint8Array(100) });
+ * equal(echo.bytesReceived, 100);
+ * equal(performance.now() - started >= 50, true);
+ * // Past 1,024 bytes echoed, the server resets the connection: the client must cope.
+ * await rejects(
+ *   sendAndVerify({ port: server.addr.port, message: new Uint8Array(4096) }),
+ *   (err: EchoError) => err.bytesReceived === 1024 && /reset/i.test(err.message),
+ * );
  * ```
  *
  * @example A Unix domain socket
@@ -606,6 +702,12 @@ export function startEchoServer(
   options: StartEchoServerOptions = {},
 ): EchoServer | Promise<EchoServer> {
   const { hostname, port, unix, tls, reusePort, ...rest } = options;
+  if (needsReset(rest.faults)) {
+    if (unix !== undefined || tls || reusePort) {
+      throw new UsageError("the reset faults work over plain TCP, not over TLS or Unix sockets");
+    }
+    return new EchoServer({ ...rest, listener: new ResettableListener({ hostname, port }) });
+  }
   if (tls === undefined) {
     return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, reusePort }) });
   }

@@ -52,7 +52,11 @@ export interface FaultedEchoOptions {
 
 /** Bytes read ahead of the echo, at most, before the reader waits for the writer. */
 const QUEUE_LIMIT = 256 * 1024;
-/** The bandwidth cap sends pieces of at most this many milliseconds' worth. */
+/**
+ * The bandwidth cap sends pieces of at most this many milliseconds' worth, and its token bucket
+ * holds as much: in any span of T ms the echo sends at most RATE x (T + PACE_MS), small chunks
+ * need no timer each, and a late timer costs no bandwidth.
+ */
 const PACE_MS = 10;
 
 /**
@@ -68,6 +72,7 @@ export async function echoWithFaults(options: FaultedEchoOptions): Promise<"rese
     throw new Error("the reset faults need a connection that can be reset");
   }
   const reset = new Reset(connection, onFault, signal);
+  announce(faults, onFault);
   const timer = faults.resetAfterTime === Infinity ? undefined : setTimeout(
     () => reset.start(`reset after ${ms(faults.resetAfterTime)}`),
     faults.resetAfterTime,
@@ -92,6 +97,21 @@ export async function echoWithFaults(options: FaultedEchoOptions): Promise<"rese
   if (!reset.started) return undefined;
   await reset.ended;
   return "reset";
+}
+
+/** Reports the faults that act on every chunk, once for the connection. */
+function announce(faults: ConnectionFaults, onFault: FaultedEchoOptions["onFault"]): void {
+  if (faults.delay > 0 || faults.jitter > 0) {
+    const jitter = faults.jitter > 0 ? ` + 0-${ms(faults.jitter)}` : "";
+    onFault("delay", `each chunk held back ${ms(faults.delay)}${jitter}`);
+  }
+  if (faults.bandwidth < Infinity) {
+    onFault("bandwidth", `echo capped at ${bytes(faults.bandwidth)}/s`);
+  }
+  if (faults.slice < Infinity) {
+    const apart = faults.sliceDelay > 0 ? `, ${ms(faults.sliceDelay)} apart` : "";
+    onFault("slice", `echo written ${bytes(faults.slice)} at a time${apart}`);
+  }
 }
 
 /** How long a reset waits after the last byte echoed, so that the bytes before it arrive. */
@@ -158,7 +178,6 @@ async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<void>
     if (n === null) return reset.started ? undefined : endOfStream(options);
     if (reset.started) continue;
     stats.bytesReceived += n;
-    stats.bytesDiscarded += n;
     onEvent?.({
       type: "received",
       conn: connection,
@@ -226,10 +245,7 @@ class Pipeline {
         connection.lastActive = performance.now();
         if (n === null) return this.#reset.started ? undefined : endOfStream(this.#options);
         stats.bytesReceived += n;
-        if (this.#closed) {
-          stats.bytesDiscarded += n;
-          continue;
-        }
+        if (this.#closed) continue;
         // Shutdown sent FIN while this read waited: these bytes came after it and cannot go back.
         if (connection.finSent) {
           stats.bytesDiscarded += n;
@@ -293,7 +309,6 @@ class Pipeline {
             onFault("close", `closed after ${bytes(this.#echoed)} echoed`);
             this.#closed = true;
             connection.finSent = true;
-            stats.bytesDiscarded += this.#queued - offset;
             this.#queue.length = 0;
             await connection.conn.closeWrite();
             return;
@@ -329,14 +344,13 @@ class Pipeline {
     return bandwidth === Infinity ? Infinity : Math.max(1, Math.floor(bandwidth * PACE_MS / 1000));
   }
 
-  /** A token bucket one piece deep: the echo never runs ahead of the cap, even after a pause. */
+  /** A token bucket `PACE_MS` deep: waits until `size` more bytes keep the echo under the cap. */
   async #pace(size: number): Promise<void> {
     const { bandwidth } = this.#options.faults;
     if (bandwidth === Infinity || this.#options.signal.aborted) return;
     const now = performance.now();
-    const at = Math.max(this.#paceAt, now);
-    this.#paceAt = at + size * 1000 / bandwidth;
-    await sleep(at - now, this.#options.signal);
+    this.#paceAt = Math.max(this.#paceAt, now - PACE_MS) + size * 1000 / bandwidth;
+    if (this.#paceAt > now) await sleep(this.#paceAt - now, this.#options.signal);
   }
 
   #wake(who: "reader" | "writer"): void {
@@ -376,7 +390,8 @@ function sleep(duration: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, duration);
+    // Timers count whole milliseconds: round up, never wake early.
+    const timer = setTimeout(done, Math.ceil(duration));
     signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -145,7 +145,8 @@ const MAX_MS = 2 ** 31 - 1;
 
 /**
  * Checks `settings` and throws a {@linkcode UsageError} naming the first setting that is out of
- * range or that contradicts another.
+ * range or that contradicts another; `name` says how to name a setting (the command line names
+ * its flags).
  *
  * @example
  * ```ts
@@ -156,38 +157,53 @@ const MAX_MS = 2 ** 31 - 1;
  * throws(() => checkFaults({ corruptRate: 2 }), /corruptRate must be from 0 to 1/);
  * ```
  */
-export function checkFaults(settings: FaultSettings): void {
-  for (const name of RATES) {
-    const value = settings[name];
+export function checkFaults(
+  settings: FaultSettings,
+  name: (setting: keyof FaultSettings) => string = (setting) => setting,
+): void {
+  for (const key of RATES) {
+    const value = settings[key];
     if (value !== undefined && !(value >= 0 && value <= 1)) {
-      throw new UsageError(`${name} must be from 0 to 1, not ${value}`);
+      throw new UsageError(`${name(key)} must be from 0 to 1, not ${value}`);
     }
   }
-  for (const name of DURATIONS) {
-    const value = settings[name];
+  for (const key of DURATIONS) {
+    const value = settings[key];
     if (value !== undefined && !(value >= 0 && value <= MAX_MS)) {
-      throw new UsageError(`${name} must be from 0 to ${MAX_MS} ms, not ${value}`);
+      throw new UsageError(`${name(key)} must be from 0 to ${MAX_MS} ms, not ${value}`);
     }
   }
-  for (const name of SIZES) {
-    const value = settings[name];
+  for (const key of SIZES) {
+    const value = settings[key];
     if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
-      throw new UsageError(`${name} must be a whole number of bytes, at least 1, not ${value}`);
+      throw new UsageError(
+        `${name(key)} must be a whole number of bytes, at least 1, not ${value}`,
+      );
     }
   }
   const { seed } = settings;
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
-    throw new UsageError(`seed must be a whole number from 0 to ${2 ** 32 - 1}, not ${seed}`);
+    throw new UsageError(
+      `${name("seed")} must be a whole number from 0 to ${2 ** 32 - 1}, not ${seed}`,
+    );
   }
   if ((settings.stallEvery === undefined) !== (settings.stallFor === undefined)) {
-    throw new UsageError("stallEvery and stallFor go together: give both or neither");
+    throw new UsageError(
+      `${name("stallEvery")} and ${name("stallFor")} go together: give both or neither`,
+    );
   }
-  if (settings.stallEvery === 0) throw new UsageError("stallEvery must be more than 0 ms");
+  if (settings.stallEvery === 0) {
+    throw new UsageError(`${name("stallEvery")} must be more than 0 ms`);
+  }
   if (settings.sliceDelay !== undefined && settings.slice === undefined) {
-    throw new UsageError("sliceDelay needs slice: the pieces it waits between");
+    throw new UsageError(
+      `${name("sliceDelay")} needs ${name("slice")}: the pieces it waits between`,
+    );
   }
   if (settings.blackhole && settings.noRead) {
-    throw new UsageError("blackhole reads and noRead does not: give one of them");
+    throw new UsageError(
+      `${name("blackhole")} reads and ${name("noRead")} does not: give one of them`,
+    );
   }
 }
 

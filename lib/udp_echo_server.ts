@@ -6,6 +6,7 @@
 
 import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
 import { errorReason } from "./errors.ts";
+import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults, ms } from "./faults.ts";
 import { formatPeer } from "./peer.ts";
 import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "./transport.ts";
 
@@ -17,6 +18,12 @@ export interface UdpEchoServerOptions {
   onEvent?: (event: EchoEvent) => void;
   /** Called when a datagram cannot be received or echoed. */
   onError?: (message: string) => void;
+  /**
+   * Misbehave on purpose: drop (`dropRate`), duplicate (`duplicateRate`) or hold back (`delay`,
+   * `jitter`, which reorders datagrams) a share of the datagrams, reproducibly from `seed`: the
+   * same seed picks the same datagrams by their number. Default: none.
+   */
+  faults?: FaultSettings;
 }
 
 /**
@@ -44,6 +51,9 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #onError?: (message: string) => void;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
+  readonly #faults?: FaultPlan;
+  /** Echoes held back by a delay fault, by timer. */
+  readonly #delayed = new Map<ReturnType<typeof setTimeout>, () => Promise<void>>();
   #closing = false;
 
   /** Starts echoing on `options.socket` at once. */
@@ -51,6 +61,7 @@ export class UdpEchoServer implements AsyncDisposable {
     this.#socket = options.socket;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
+    if (hasFaults(options.faults)) this.#faults = new FaultPlan(options.faults!);
     this.#loop = this.#echo();
   }
 
@@ -61,7 +72,12 @@ export class UdpEchoServer implements AsyncDisposable {
 
   /** A snapshot of the server's counters. */
   get stats(): EchoStats {
-    return { ...this.#stats };
+    return { ...this.#stats, faults: { ...this.#stats.faults } };
+  }
+
+  /** The faults in force, with the seed they run on (a random one unless set); or undefined. */
+  get faults(): Readonly<FaultSettings> | undefined {
+    return this.#faults?.settings;
   }
 
   async #echo(): Promise<void> {
@@ -79,13 +95,51 @@ export class UdpEchoServer implements AsyncDisposable {
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
       this.#onEvent?.({ type: "datagram", id, peer, data });
-      try {
-        await this.#socket.send(data, peer);
-        this.#stats.bytesEchoed += data.length;
-      } catch (err) {
-        if (this.#closing) break;
-        this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
+      const faults = this.#faults?.forDatagram(id);
+      if (faults) await this.#echoWithFaults(id, data, peer, faults);
+      else if (!await this.#send(id, data, peer)) break;
+    }
+  }
+
+  /** Echoes one datagram; false once the server is closing. */
+  async #send(id: number, data: Uint8Array, peer: Deno.Addr): Promise<boolean> {
+    try {
+      await this.#socket.send(data, peer);
+      this.#stats.bytesEchoed += data.length;
+    } catch (err) {
+      if (this.#closing) return false;
+      this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
+    }
+    return true;
+  }
+
+  async #echoWithFaults(
+    id: number,
+    data: Uint8Array,
+    peer: Deno.Addr,
+    faults: DatagramFaults,
+  ): Promise<void> {
+    const fault = (kind: "drop" | "duplicate" | "delay", detail: string) => {
+      this.#stats.faults[kind] = (this.#stats.faults[kind] ?? 0) + 1;
+      this.#onEvent?.({ type: "datagram-fault", id, peer, fault: kind, detail });
+    };
+    if (faults.drop) return fault("drop", `datagram ${id} dropped`);
+    if (faults.delays.length > 1) fault("duplicate", `datagram ${id} echoed twice`);
+    for (const delay of faults.delays) {
+      if (delay === 0) {
+        await this.#send(id, data, peer);
+        continue;
       }
+      fault("delay", `datagram ${id} held back ${ms(Math.round(delay))}`);
+      // The receive buffer is reused for the next datagram.
+      const copy = data.slice();
+      const send = () => {
+        clearTimeout(timer);
+        this.#delayed.delete(timer);
+        return this.#send(id, copy, peer).then(() => {});
+      };
+      const timer = setTimeout(send, delay);
+      this.#delayed.set(timer, send);
     }
   }
 
@@ -94,6 +148,8 @@ export class UdpEchoServer implements AsyncDisposable {
    * drain, so the drain timeout a stream server takes is accepted and not needed.
    */
   async shutdown(_drainTimeout?: number): Promise<void> {
+    // Echoes a delay fault still holds back go out now rather than never.
+    await Promise.all([...this.#delayed.values()].map((send) => send()));
     this.abort();
     await this.#loop;
   }
@@ -102,6 +158,8 @@ export class UdpEchoServer implements AsyncDisposable {
   abort(): void {
     if (this.#closing) return;
     this.#closing = true;
+    for (const timer of this.#delayed.keys()) clearTimeout(timer);
+    this.#delayed.clear();
     try {
       this.#socket.close();
     } catch { /* already closed */ }
@@ -123,6 +181,8 @@ export interface StartUdpEchoServerOptions {
   onEvent?: (event: EchoEvent) => void;
   /** Called when a datagram cannot be received or echoed. */
   onError?: (message: string) => void;
+  /** Faults to inject; see {@linkcode UdpEchoServerOptions.faults}. */
+  faults?: FaultSettings;
 }
 
 /**
