@@ -23,7 +23,7 @@
  * @module
  */
 
-import prand from "pure-rand";
+import prand from "npm:pure-rand@^6.1.0";
 import { UsageError } from "./errors.ts";
 
 /**
