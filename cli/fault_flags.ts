@@ -11,29 +11,50 @@ import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/errors.ts";
 import { checkFaults, type FaultSettings } from "../lib/faults.ts";
 
-/** Milliseconds, fractions allowed, 0 included, up to the longest timer (about 24 days). */
+/** The longest timer there is: 2^31-1 ms, about 24.8 days. */
+const MAX_MS = 2 ** 31 - 1;
+/** The largest byte count or rate taken: 1 TiB. */
+const MAX_BYTES = 1024 ** 4;
+
+/** A decimal number (fractions allowed) from `min` to `max`, or NaN. */
+function decimal(text: string, min: number, max: number): number {
+  const trimmed = text.trim();
+  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(trimmed) ? Number(trimmed) : NaN;
+  return value >= min && value <= max ? value : NaN;
+}
+
+/** Milliseconds, fractions allowed, 0 included, up to the longest timer. */
 const milliseconds: ValueParser<number> = (text, flag) => {
-  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
-  if (!(value >= 0 && value <= 2 ** 31 - 1)) {
-    throw new UsageError(`${flag} must be a number of milliseconds, not '${text}'`);
+  const value = decimal(text, 0, MAX_MS);
+  if (Number.isNaN(value)) {
+    throw new UsageError(
+      `${flag} must be a number of milliseconds from 0 to ${MAX_MS} (24.8 days), not '${text}'`,
+    );
   }
   return value;
 };
 
 /** A probability from 0 to 1. */
 const probability: ValueParser<number> = (text, flag) => {
-  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(text) ? Number(text) : NaN;
-  if (!(value >= 0 && value <= 1)) {
+  const value = decimal(text, 0, 1);
+  if (Number.isNaN(value)) {
     throw new UsageError(`${flag} must be a probability from 0 to 1, not '${text}'`);
   }
   return value;
 };
 
 /** Bytes per second: `65536`, `64KiB`, `1MiB/s`. */
-const rate: ValueParser<number> = (text, flag) =>
-  parseSize(text.replace(/\/s$/i, ""), flag, 1, 1024 ** 4);
+const rate: ValueParser<number> = (text, flag) => {
+  try {
+    return parseSize(text.trim().replace(/\/s$/i, ""), flag, 1, MAX_BYTES);
+  } catch {
+    throw new UsageError(
+      `${flag} must be a rate from 1 B/s to 1024 GiB/s, such as 64KiB or 1MiB/s, not '${text}'`,
+    );
+  }
+};
 
-const bytes = byteSize(1, Number.MAX_SAFE_INTEGER);
+const bytes = byteSize(1, MAX_BYTES);
 
 /** The fault flags of `serve`. */
 export const FAULT_FLAGS = {

@@ -231,7 +231,7 @@ Deno.test("fault flags that do not fit the transport or each other are usage err
     [["--seed", "3"], /--seed needs a fault to act on/],
     [["--corrupt-rate", "2"], /--corrupt-rate must be a probability from 0 to 1, not '2'/],
     [["--delay", "-5"], /--delay/],
-    [["--bandwidth", "fast"], /--bandwidth must be a size/],
+    [["--bandwidth", "fast"], /--bandwidth must be a rate from 1 B\/s/],
   ];
   for (const [args, message] of cases) {
     const result = await runCli(["serve", "--port", "0", ...args]);
