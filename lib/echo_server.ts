@@ -11,7 +11,7 @@ import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_
 import { type SocketConn, SocketListener } from "./socket_conn.ts";
 import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
 import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
-import { echoWithFaults } from "./fault_echo.ts";
+import { echoWithFaults } from "./_fault_echo.ts";
 import {
   type ConnectionFaults,
   type FaultCounts,

@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { noStats } from "../../lib/echo_server.ts";
-import { echoWithFaults } from "../../lib/fault_echo.ts";
+import { echoWithFaults } from "../../lib/_fault_echo.ts";
 import { type FaultKind, FaultPlan, type FaultSettings } from "../../lib/faults.ts";
 import { pattern } from "../../lib/pattern.ts";
 import { ResettableListener } from "../../lib/resettable_listener.ts";
