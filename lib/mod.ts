@@ -154,6 +154,7 @@ export {
   type ProxySource,
   readProxyHeader,
 } from "./proxy_reader.ts";
+export {
   checkFaults,
   describeFaults,
   type FaultCounts,
