@@ -4,25 +4,30 @@
  * @module
  */
 
-import { duration, oneOf, wholeNumber } from "./cli/args.ts";
-import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
+import { duration, listenAddress, oneOf, wholeNumber } from "./cli/args.ts";
+import {
+  serveAlone,
+  type ServeSettings,
+  type Serving,
+  startEchoService,
+} from "./cli/echo_service.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
-import { renderHelp } from "./cli/help.ts";
-import { type EchoStats, startEchoServer } from "./lib/echo_server.ts";
-import { printLine } from "./cli/output.ts";
 import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
-import type { FaultCounts, FaultSettings } from "./lib/faults.ts";
-import { RuntimeError, UsageError } from "./lib/errors.ts";
-import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
+import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
+import { renderHelp } from "./cli/help.ts";
+import { printLine } from "./cli/output.ts";
 import { LineWriter } from "./cli/line_writer.ts";
-import { listenDatagram } from "./lib/transport.ts";
+import { startWorkers } from "./cli/serve_workers.ts";
+import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
 import {
   SERVER_TRANSPORT_FLAGS,
   type ServerTransport,
   serverTransport,
 } from "./cli/transport_flags.ts";
-import { UdpEchoServer } from "./lib/udp_echo_server.ts";
-import type { FromWorker, ToWorker, WorkerStart } from "./cli/serve_workers.ts";
+import { UsageError } from "./lib/errors.ts";
+import type { FaultSettings } from "./lib/faults.ts";
+import { serveMetrics } from "./lib/metrics_endpoint.ts";
+import { serverMetricsText, type ServerPhase } from "./lib/server_metrics.ts";
 
 /** `tcpecho serve`: what it does and the flags it takes. */
 export const SERVE = command({
@@ -30,7 +35,8 @@ export const SERVE = command({
   summary: "run the echo server (localhost port 10000, 16 bytes at a time)",
   description: `Run an echo server: every byte a client sends is sent back to it, read and
 written --buffer-size bytes at a time, with a line of log for each step. Serves many clients at
-once; Ctrl-C or SIGTERM stops accepting, finishes the echoes in flight and prints a summary.
+once; Ctrl-C or SIGTERM stops accepting, lets open connections end by themselves (up to
+--drain-timeout, then cuts them cleanly) and prints a summary.
 Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
   flags: {
     ...SERVER_TRANSPORT_FLAGS,
@@ -61,7 +67,8 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     }),
     "drain-timeout": option({
       value: "S",
-      help: "seconds to finish echoes in flight at shutdown; a second signal stops at once",
+      help: "at shutdown, seconds open connections get to end by themselves before they are " +
+        "cut cleanly (what was read is echoed, then FIN); a second signal stops at once",
       default: "5",
       parse: duration({ allowZero: true }),
     }),
@@ -79,6 +86,20 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       default: "3",
       parse: duration(),
     }),
+    "shutdown-delay": option({
+      value: "S",
+      help: "seconds to go on accepting after the first signal while /readyz reports not " +
+        "ready, before the drain",
+      default: "0",
+      parse: duration({ allowZero: true }),
+    }),
+    metrics: option({
+      value: "HOST:PORT",
+      help: "serve /metrics (Prometheus), /healthz and /readyz over HTTP at HOST:PORT, or at " +
+        "127.0.0.1:PORT given a port alone",
+      absent: "off",
+      parse: listenAddress,
+    }),
     workers: option({
       short: "w",
       value: "N",
@@ -94,6 +115,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --port 0 --quiet",
     "tcpecho serve --host ::1 --port 7 --log json",
     "tcpecho serve --workers 2 --quiet",
+    "tcpecho serve --metrics 9464 --shutdown-delay 5 --drain-timeout 20",
     "tcpecho serve --tls-cert cert.pem --tls-key key.pem --port 4433",
     "tcpecho serve --unix /tmp/echo.sock",
     "tcpecho serve --udp",
@@ -137,6 +159,8 @@ async function serveOn(
   const workers = flags.workers;
   const proxyProtocol = flags["proxy-protocol"];
   const proxyTimeout = flags["proxy-timeout"];
+  const shutdownDelay = flags["shutdown-delay"];
+  const metrics = flags.metrics;
   const { endpoint, udp } = transport;
   if (workers > 1 && (udp || endpoint.unix !== undefined)) {
     throw new UsageError(
@@ -158,62 +182,104 @@ async function serveOn(
 
   // A stalled terminal or pipe must not let a flood of data grow the log's queue without bound.
   const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
-  const log = new ServerLog({
+  const out = new LineWriter(Deno.stdout, logLimits);
+  const err = new LineWriter(Deno.stderr, logLimits);
+  const settings: ServeSettings = {
     format,
     quiet: flags.quiet,
-    out: new LineWriter(Deno.stdout, logLimits),
-    err: new LineWriter(Deno.stderr, logLimits),
-    chunkSize: bufferSize,
-    proxyProtocol: proxyProtocol !== undefined,
-  });
-  const host = endpoint.hostname ?? "";
-  if (workers > 1) {
-    const settings = {
-      host,
-      port: endpoint.port!,
-      bufferSize,
-      format,
-      quiet: flags.quiet,
-      idleTimeout,
-      maxConnections,
-      proxyProtocol,
-      proxyTimeout,
-      tls: endpoint.tls,
-      faults,
-    } as const;
-    return await serveOnWorkers(log, settings, workers, drainTimeout, transport);
-  }
-
-  const options = {
-    onEvent: log.onEvent,
-    onError: (message: string) => log.error(message),
+    bufferSize,
+    idleTimeout,
+    maxConnections,
+    proxyProtocol,
+    proxyTimeout,
+    timed: metrics !== undefined,
     faults,
   };
-  const server = udp
-    ? new UdpEchoServer({ ...options, socket: listenDatagram(endpoint) })
-    : await startEchoServer({
-      ...endpoint,
-      ...options,
-      bufferSize,
-      idleTimeout,
-      maxConnections,
-      proxyProtocol,
-      proxyTimeout,
+  const host = endpoint.hostname ?? "";
+  let serving: Serving;
+  let log: ServerLog;
+  if (workers > 1) {
+    // The main thread's log only relays the workers' lines and speaks for the whole pool.
+    log = new ServerLog({
+      format,
+      quiet: settings.quiet,
+      out,
+      err,
+      proxyProtocol: proxyProtocol !== undefined,
     });
-  announce(log, host, server.addr, 1, transport, faults);
-  log.onEvent?.({ type: "idle" });
+    const pool = await startWorkers(
+      workers,
+      { host, port: endpoint.port!, tls: endpoint.tls },
+      settings,
+      log,
+    );
+    announce(log, host, pool.addr, workers, transport, faults);
+    serving = pool;
+  } else {
+    const service = await startEchoService(endpoint, udp, settings, out, err);
+    log = service.log;
+    announce(log, host, service.server.addr, 1, transport, faults);
+    serving = serveAlone(service);
+  }
+  try {
+    return await runUntilStopped(serving, log, { drainTimeout, shutdownDelay, metrics });
+  } finally {
+    await log.flush();
+  }
+}
 
-  let forced = false;
-  await untilSignal(() => {
-    // A second signal: the operator wants out now, so close everything without draining.
-    forced = true;
-    server.abort();
+/** What happens at shutdown, and where the metrics go. */
+interface Lifecycle {
+  drainTimeout: number;
+  shutdownDelay: number;
+  metrics?: { hostname: string; port: number };
+}
+
+/**
+ * Serves until a signal, then stops: reports not ready for the shutdown delay while still
+ * accepting, drains, and prints the summary. A second signal at any point stops at once.
+ * Returns the exit code: 0, or 130 (interrupted) after a second signal.
+ */
+async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Lifecycle) {
+  let phase: ServerPhase = "serving";
+  const metrics = lifecycle.metrics && serveMetrics({
+    ...lifecycle.metrics,
+    metrics: async () => serverMetricsText(await serving.snapshots(), phase),
+    ready: () => phase === "serving",
+    onError: (message) => log.error(message),
   });
-  log.draining(server.stats.open);
-  await server.shutdown(drainTimeout);
-  log.summary(server.stats);
-  await log.flush();
-  return forced ? ExitCode.interrupted : ExitCode.ok;
+  if (metrics) log.metricsAt(metrics.addr);
+  try {
+    log.onEvent?.({ type: "idle" });
+    const signals = watchSignals();
+    await Promise.race([signals.first, serving.failed]);
+    let aborted = false;
+    const abort = () => {
+      aborted = true;
+      serving.abort();
+    };
+    if (lifecycle.shutdownDelay > 0) {
+      phase = "stopping";
+      log.stopping(lifecycle.shutdownDelay);
+      const delay = wait(lifecycle.shutdownDelay);
+      await Promise.race([delay.done, signals.again, serving.failed]);
+      delay.cancel();
+    }
+    phase = "draining";
+    // A second signal, during the delay or now: the operator wants out now.
+    signals.again.then(abort);
+    if (signals.repeated) abort();
+    const totals = await Promise.race([
+      serving.shutdown(lifecycle.drainTimeout, (open) => {
+        if (!aborted) log.draining(open, lifecycle.drainTimeout);
+      }),
+      serving.failed,
+    ]);
+    log.summary(totals, aborted);
+    return aborted ? ExitCode.interrupted : ExitCode.ok;
+  } finally {
+    await metrics?.shutdown();
+  }
 }
 
 /**
@@ -236,128 +302,42 @@ function announce(
   }
 }
 
-/**
- * Serves on `count` Web Workers, each with its own listener on the same port (`reusePort`), so
- * that the kernel spreads connections over them. Their log lines reach this thread whole and are
- * written to one output in the order each worker wrote them; a signal drains every worker, and
- * one summary adds up their counts.
- */
-async function serveOnWorkers(
-  log: ServerLog,
-  settings: Omit<WorkerStart, "type" | "worker">,
-  count: number,
-  drainTimeout: number,
-  transport: ServerTransport,
-): Promise<number> {
-  if (Deno.build.os !== "linux") {
-    throw new UsageError("--workers needs Linux, where listeners can share a port");
-  }
-  // reusePort without --unstable-net ends the process at once, so ask before listening.
-  if (!("listenDatagram" in Deno)) {
-    throw new UsageError("--workers needs the --unstable-net flag: deno run --unstable-net ...");
-  }
-  // Each worker loads this program again, which takes read access to its files.
-  const programDir = new URL(".", Deno.mainModule);
-  if (
-    programDir.protocol === "file:" &&
-    Deno.permissions.querySync({ name: "read", path: programDir }).state !== "granted"
-  ) {
-    const path = decodeURIComponent(programDir.pathname);
-    throw new RuntimeError(
-      `--workers needs to read the program: run deno with --allow-read=${path}`,
-    );
-  }
-  let crash: (err: Error) => void = () => {};
-  const crashed = new Promise<never>((_, reject) => crash = reject);
-  const workers = Array.from({ length: count }, (_, index) => {
-    const worker = new Worker(Deno.mainModule, { type: "module", name: `worker ${index + 1}` });
-    const listening = Promise.withResolvers<Deno.NetAddr>();
-    const stopped = Promise.withResolvers<EchoStats>();
-    worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
-      switch (data.type) {
-        case "listening":
-          return listening.resolve(data.addr);
-        case "failed":
-          return listening.reject(new RuntimeError(data.message));
-        case "out":
-        case "err":
-          return log.relay(data.text, data.type === "err");
-        case "stopped":
-          return stopped.resolve(data.stats);
-      }
-    };
-    worker.onerror = (event) => {
-      event.preventDefault();
-      crash(new RuntimeError(`worker ${index + 1} failed: ${event.message}`));
-    };
-    const post = (message: ToWorker) => worker.postMessage(message);
-    return { worker, post, listening: listening.promise, stopped: stopped.promise };
-  });
-  let aborted = false;
-  try {
-    // The first worker picks the port (port 0 means any); the others join it.
-    // Announce only once every worker listens, so that no client arrives before all can take it.
-    let first: Deno.NetAddr | undefined;
-    for (const [index, { post, listening }] of workers.entries()) {
-      post({ type: "start", worker: index + 1, ...settings, port: first?.port ?? settings.port });
-      const addr = await Promise.race([listening, crashed]);
-      first ??= addr;
-    }
-    announce(log, settings.host, first!, count, transport, settings.faults);
-    log.onEvent?.({ type: "idle" });
-    await Promise.race([
-      untilSignal(() => {
-        // A second signal: the operator wants out now.
-        aborted = true;
-        for (const { post } of workers) post({ type: "abort" });
-      }),
-      crashed,
-    ]);
-    for (const { post } of workers) post({ type: "shutdown", drainTimeout });
-    const totals = (await Promise.race([Promise.all(workers.map((w) => w.stopped)), crashed]))
-      .reduce((sum, stats) => ({
-        connections: sum.connections + stats.connections,
-        open: sum.open + stats.open,
-        datagrams: 0,
-        bytesEchoed: sum.bytesEchoed + stats.bytesEchoed,
-        bytesReceived: sum.bytesReceived + stats.bytesReceived,
-        bytesDiscarded: sum.bytesDiscarded + stats.bytesDiscarded,
-        rejected: sum.rejected + stats.rejected,
-        proxyRefused: sum.proxyRefused + stats.proxyRefused,
-        faults: addCounts(sum.faults, stats.faults),
-      }));
-    log.summary(totals);
-  } finally {
-    for (const { worker } of workers) worker.terminate();
-    await log.flush();
-  }
-  return aborted ? ExitCode.interrupted : ExitCode.ok;
-}
-
-function addCounts(a: FaultCounts, b: FaultCounts): FaultCounts {
-  const sum = { ...a };
-  for (const [kind, count] of Object.entries(b) as [keyof FaultCounts, number][]) {
-    sum[kind] = (sum[kind] ?? 0) + count;
-  }
-  return sum;
-}
-
 function isWildcard(hostname: string): boolean {
   return hostname === "0.0.0.0" || hostname === "::" || hostname === "[::]";
 }
 
-/** Resolves on the first SIGINT or SIGTERM; calls `onRepeat` on any later one. */
-function untilSignal(onRepeat: () => void): Promise<void> {
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
+/** The first SIGINT or SIGTERM, and the next one. */
+interface Signals {
+  readonly first: Promise<void>;
+  readonly again: Promise<void>;
+  /** True once a second signal came. */
+  readonly repeated: boolean;
+}
+
+function watchSignals(): Signals {
+  const names: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM"];
-  return new Promise((resolve) => {
-    let received = false;
-    const handler = () => {
-      if (received) return onRepeat();
-      received = true;
-      resolve();
-    };
-    for (const signal of signals) Deno.addSignalListener(signal, handler);
-  });
+  const first = Promise.withResolvers<void>();
+  const again = Promise.withResolvers<void>();
+  let count = 0;
+  const handler = () => {
+    count++;
+    (count === 1 ? first : again).resolve();
+  };
+  for (const name of names) Deno.addSignalListener(name, handler);
+  return {
+    first: first.promise,
+    again: again.promise,
+    get repeated() {
+      return count > 1;
+    },
+  };
+}
+
+/** A timer that can be cancelled; `done` resolves when it fires. */
+function wait(ms: number): { done: Promise<void>; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const done = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  return { done, cancel: () => clearTimeout(timer) };
 }

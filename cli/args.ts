@@ -92,6 +92,23 @@ export function parsePort(text: string, flag = "--port", min = 0): number {
   return port;
 }
 
+/**
+ * Parses a listening address: `HOST:PORT`, `[IPv6]:PORT`, or `PORT` alone for `defaultHost`
+ * (loopback unless the user names a host).
+ */
+export function parseListenAddress(
+  text: string,
+  flag: string,
+  defaultHost = "127.0.0.1",
+): { hostname: string; port: number } {
+  const match = text.match(/^(?:\[([^\]]+)\]|([^:\[\]]*)):(\d+)$/) ?? text.match(/^()()(\d+)$/);
+  if (!match) {
+    throw new UsageError(`${flag} must be HOST:PORT or PORT, not '${text}'`);
+  }
+  const hostname = match[1] || match[2] || defaultHost;
+  return { hostname, port: parsePort(match[3], flag) };
+}
+
 const SIZE_UNITS: Record<string, number> = {
   "": 1,
   b: 1,
@@ -203,6 +220,10 @@ export function hostAndPort(minPort: 0 | 1): ValueParser<HostAndPort> {
       : { hostname, port: parsePort(port, `the port in ${flag}`, minPort) };
   };
 }
+
+/** Where to listen: `HOST:PORT`, `[IPv6]:PORT`, or `PORT` alone for 127.0.0.1. */
+export const listenAddress: ValueParser<{ hostname: string; port: number }> = (text, flag) =>
+  parseListenAddress(text, flag);
 
 /** A whole number from `min` to `max`. */
 export function wholeNumber(min: number, max: number): ValueParser<number> {

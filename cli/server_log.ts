@@ -123,6 +123,14 @@ export class ServerLog {
     );
   }
 
+  /** Where `--metrics` serves `/metrics`, `/healthz` and `/readyz`; shown even when quiet. */
+  metricsAt(addr: Deno.NetAddr): void {
+    if (this.#format === "json") {
+      return this.#jsonLine({ event: "metrics", address: formatAddress(addr) }, true);
+    }
+    this.#out.line(`metrics at http://${formatAddress(addr)}/metrics, /healthz, /readyz`, true);
+  }
+
   /** A server-level failure that ended no connection; shown even when quiet. */
   error(message: string): void {
     if (this.#format === "json") this.#jsonLine({ event: "error", message }, true);
@@ -134,20 +142,42 @@ export class ServerLog {
     this.#err.line(`warning: ${message}`, true);
   }
 
-  /** Shutdown began with `open` connections still open; only said when there are some. */
-  draining(open: number): void {
-    if (open === 0) return;
-    if (this.#format === "json") return this.#jsonLine({ event: "draining", open }, true);
-    this.#out.line(
-      `shutting down: finishing ${numbers.format(open)} open connection${
-        open === 1 ? "" : "s"
-      } (signal again to stop at once)`,
+  /**
+   * The first signal with a shutdown delay: the server goes on accepting for `delay` ms while it
+   * reports not ready, then drains. Shown even when quiet, on standard error.
+   */
+  stopping(delay: number): void {
+    this.#err.line(
+      `shutting down in ${seconds(delay)} s: still accepting, reporting not ready ` +
+        "(send the signal again to stop now)",
       true,
     );
+    if (this.#format === "json") this.#jsonLine({ event: "stopping", delay_s: delay / 1000 }, true);
   }
 
-  /** The one-line summary printed at shutdown. */
-  summary(stats: EchoStats): void {
+  /**
+   * The listeners closed with `open` connections still open, which get up to `timeout` ms to end
+   * by themselves; only said when there are some. Shown even when quiet, on standard error.
+   */
+  draining(open: number, timeout: number): void {
+    if (open === 0) return;
+    this.#err.line(
+      `draining ${plural(open, "connection")} (up to ${seconds(timeout)} s; ` +
+        "send the signal again to stop now)",
+      true,
+    );
+    if (this.#format === "json") {
+      this.#jsonLine({ event: "draining", open, timeout_s: timeout / 1000 }, true);
+    }
+  }
+
+  /**
+   * The one-line summary printed at shutdown. Connections the server cut (`closed.shutdown`) were
+   * cut at the drain deadline, or at once by a second signal when `aborted`.
+   */
+  summary(stats: EchoStats, aborted = false): void {
+    const cut = stats.closed.shutdown;
+    const faults = Object.entries(stats.faults).filter(([, count]) => count > 0);
     if (this.#format === "json") {
       this.#jsonLine({
         event: "shutdown",
@@ -159,7 +189,9 @@ export class ServerLog {
         proxy_refused: this.#proxyProtocol || stats.proxyRefused > 0
           ? stats.proxyRefused
           : undefined,
-        faults: Object.keys(stats.faults).length > 0 ? stats.faults : undefined,
+        ...(this.#datagrams ? {} : { cut }),
+        aborted: aborted || undefined,
+        faults: faults.length > 0 ? Object.fromEntries(faults) : undefined,
       }, true);
     } else {
       const notes = [
@@ -167,8 +199,15 @@ export class ServerLog {
           ? plural(stats.datagrams, "datagram")
           : plural(stats.connections, "connection"),
         `${numbers.format(stats.bytesEchoed)} bytes echoed`,
+        ...(cut > 0
+          ? [
+            `${numbers.format(cut)} cut ${
+              aborted ? "by the second signal" : "at the drain deadline"
+            }`,
+          ]
+          : []),
         ...(stats.bytesDiscarded > 0
-          ? [`${numbers.format(stats.bytesDiscarded)} bytes sent after the shutdown notice dropped`]
+          ? [`${numbers.format(stats.bytesDiscarded)} bytes sent after the cut dropped`]
           : []),
         ...(stats.rejected > 0
           ? [`${numbers.format(stats.rejected)} turned away at the connection limit`]
@@ -176,13 +215,10 @@ export class ServerLog {
         ...(stats.proxyRefused > 0
           ? [`${numbers.format(stats.proxyRefused)} dropped for a bad or missing PROXY header`]
           : []),
-        ...(Object.keys(stats.faults).length > 0
+        ...(faults.length > 0
           ? [
             `faults injected: ${
-              Object.entries(stats.faults).map(([kind, count]) =>
-                `${numbers.format(count)} ${kind}`
-              )
-                .join(", ")
+              faults.map(([kind, count]) => `${numbers.format(count)} ${kind}`).join(", ")
             }`,
           ]
           : []),
@@ -400,6 +436,11 @@ function proxyFields(proxy: ProxyInfo | undefined): Record<string, unknown> {
     proxy_command: header.command,
     tlvs: header.version === 2 ? describeProxyTlvs(header.tlvs) : undefined,
   };
+}
+
+/** Milliseconds as seconds, without trailing zeros: 5000 -> "5", 2500 -> "2.5". */
+function seconds(ms: number): string {
+  return String(ms / 1000);
 }
 
 function plural(count: number, noun: string): string {

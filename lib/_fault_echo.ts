@@ -11,8 +11,15 @@
  * @module
  */
 
-import type { ConnectionInfo, EchoEvent, EchoStats } from "./echo_server.ts";
+import {
+  type ConnectionInfo,
+  type ConnectionState,
+  type EchoEvent,
+  echoing,
+  type EchoStats,
+} from "./echo_server.ts";
 import { bytes, type ConnectionFaults, type FaultKind, ms } from "./faults.ts";
+import type { BucketHistogram } from "./prometheus.ts";
 import type { StreamConn } from "./transport.ts";
 
 /** The part of the server's connection record the loop reads and updates. */
@@ -21,10 +28,11 @@ export interface FaultedConnection extends ConnectionInfo {
   readonly conn: StreamConn & { reset?(): void };
   /** True while the loop waits for data with nothing left to send back. */
   reading: boolean;
-  /** Set by the server when it shuts down: read no more. */
-  draining: boolean;
-  /** True once FIN was sent. */
-  finSent: boolean;
+  /**
+   * Where the connection is in its life: the loop reads while it is `open` or `draining`, and
+   * `half-closed` means the server sent FIN at the drain deadline.
+   */
+  state: ConnectionState;
   /** `performance.now()` of the last byte received or sent. */
   lastActive: number;
 }
@@ -41,11 +49,14 @@ export interface FaultedEchoOptions {
   stats: EchoStats;
   /** The server's events, as the plain loop sends them. */
   onEvent?: (event: EchoEvent) => void;
+  /** Counts the seconds from each chunk read to the end of its echo, delays included. */
+  echoTimes?: BucketHistogram;
   /** Called once for each fault injected, with a phrase such as `reset after 1,024 bytes echoed`. */
   onFault: (kind: FaultKind, detail: string) => void;
   /**
-   * Aborted when the server stops the connection (shutdown or a timeout): reading stops, and what
-   * was read is echoed at once, without waiting for delays, stalls or the bandwidth cap.
+   * Aborted when the server ends the connection (the drain deadline, the idle timeout or an
+   * abort), not when draining starts: reading stops, and what was read is echoed at once, without
+   * waiting for delays, stalls or the bandwidth cap.
    */
   signal: AbortSignal;
 }
@@ -61,10 +72,12 @@ const PACE_MS = 10;
 
 /**
  * Echoes one connection with `options.faults` applied. Resolves with `"reset"` when a reset fault
- * ended it, or with undefined when the client closed it (or the server stopped it); rejects when
- * the connection fails.
+ * ended it, `"eof"` when the client closed it, or undefined when the server stopped it; rejects
+ * when the connection fails.
  */
-export async function echoWithFaults(options: FaultedEchoOptions): Promise<"reset" | undefined> {
+export async function echoWithFaults(
+  options: FaultedEchoOptions,
+): Promise<"reset" | "eof" | undefined> {
   const { connection, faults, signal, onFault } = options;
   if (
     (faults.resetAfter < Infinity || faults.resetAfterTime < Infinity) && !connection.conn.reset
@@ -77,6 +90,7 @@ export async function echoWithFaults(options: FaultedEchoOptions): Promise<"rese
     () => reset.start(`reset after ${ms(faults.resetAfterTime)}`),
     faults.resetAfterTime,
   );
+  let eof = false;
   try {
     if (faults.noRead) {
       onFault("no-read", "not reading from the client");
@@ -84,9 +98,9 @@ export async function echoWithFaults(options: FaultedEchoOptions): Promise<"rese
       await Promise.race([aborted(signal), reset.ended]);
     } else if (faults.blackhole) {
       onFault("blackhole", "reading and echoing nothing");
-      await swallow(options, reset);
+      eof = await swallow(options, reset);
     } else {
-      await new Pipeline(options, reset).run();
+      eof = await new Pipeline(options, reset).run();
     }
   } catch (err) {
     // Our own reset makes the pending read or write fail: that is the fault, not an error.
@@ -94,7 +108,7 @@ export async function echoWithFaults(options: FaultedEchoOptions): Promise<"rese
   } finally {
     clearTimeout(timer);
   }
-  if (!reset.started) return undefined;
+  if (!reset.started) return eof ? "eof" : undefined;
   await reset.ended;
   return "reset";
 }
@@ -166,18 +180,27 @@ function aborted(signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Reads and drops everything until the end of the stream. */
-async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<void> {
+/** Reads and drops everything until the end of the stream; true if the client closed it. */
+async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<boolean> {
   const { connection, stats, onEvent } = options;
   const buffer = new Uint8Array(options.bufferSize);
-  while (!connection.draining && !options.signal.aborted) {
+  while (echoing(connection) && !options.signal.aborted) {
     connection.reading = true;
     const n = await connection.conn.read(buffer);
     connection.reading = false;
     connection.lastActive = performance.now();
-    if (n === null) return reset.started ? undefined : endOfStream(options);
+    if (n === null) {
+      // After a FIN at the drain deadline, the client's end is its answer to the cut.
+      if (!reset.started && connection.state !== "half-closed") endOfStream(options);
+      return true;
+    }
     if (reset.started) continue;
     stats.bytesReceived += n;
+    // FIN went out at the drain deadline while this read waited: too late for these.
+    if (connection.state === "half-closed") {
+      stats.bytesDiscarded += n;
+      return false;
+    }
     onEvent?.({
       type: "received",
       conn: connection,
@@ -185,6 +208,7 @@ async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<void>
       data: buffer.subarray(0, n),
     });
   }
+  return false;
 }
 
 function endOfStream({ connection, stats, onEvent }: FaultedEchoOptions): void {
@@ -193,6 +217,8 @@ function endOfStream({ connection, stats, onEvent }: FaultedEchoOptions): void {
 
 interface Chunk {
   data: Uint8Array;
+  /** `performance.now()` when it was read. */
+  readAt: number;
   /** `performance.now()` before which it must not be written. */
   due: number;
 }
@@ -212,6 +238,8 @@ class Pipeline {
   #writerDone = false;
   #readerWaiting = false;
   #writing = false;
+  /** The client closed its side. */
+  #eof = false;
   /** FIN went out after closeAfter bytes: the rest of the stream is read and dropped. */
   #closed = false;
   #wakeReader?: () => void;
@@ -222,13 +250,15 @@ class Pipeline {
     this.#reset = reset;
   }
 
-  async run(): Promise<void> {
+  /** Resolves true if the client closed the connection. */
+  async run(): Promise<boolean> {
     const reading = this.#read();
     const writing = this.#write();
     // Whichever fails first says why; the other then ends on the closed connection.
     reading.catch(() => {});
     writing.catch(() => {});
     await Promise.all([reading, writing]);
+    return this.#eof;
   }
 
   async #read(): Promise<void> {
@@ -236,18 +266,25 @@ class Pipeline {
     const { conn } = connection;
     const buffer = new Uint8Array(this.#options.bufferSize);
     try {
-      while (!connection.draining && !signal.aborted && (!this.#writerDone || this.#closed)) {
+      while (echoing(connection) && !signal.aborted && (!this.#writerDone || this.#closed)) {
         this.#readerWaiting = true;
         connection.reading = this.#queue.length === 0 && !this.#writing;
         const n = await conn.read(buffer);
         this.#readerWaiting = false;
         connection.reading = false;
         connection.lastActive = performance.now();
-        if (n === null) return this.#reset.started ? undefined : endOfStream(this.#options);
+        if (n === null) {
+          this.#eof = true;
+          // After a FIN at the drain deadline, the client's end is its answer to the cut.
+          if (!this.#reset.started && connection.state !== "half-closed") {
+            endOfStream(this.#options);
+          }
+          return;
+        }
         stats.bytesReceived += n;
         if (this.#closed) continue;
-        // Shutdown sent FIN while this read waited: these bytes came after it and cannot go back.
-        if (connection.finSent) {
+        // FIN went out at the drain deadline while this read waited: too late to echo these.
+        if (connection.state === "half-closed") {
           stats.bytesDiscarded += n;
           return;
         }
@@ -268,7 +305,7 @@ class Pipeline {
         }
         // Never before an earlier chunk: jitter reorders nothing.
         this.#lastDue = Math.max(this.#lastDue, now + faults.delay + jitter);
-        this.#queue.push({ data, due: this.#lastDue });
+        this.#queue.push({ data, readAt: now, due: this.#lastDue });
         this.#queued += n;
         this.#wake("writer");
         while (this.#queued >= QUEUE_LIMIT && !this.#writerDone) await this.#until("reader");
@@ -280,15 +317,21 @@ class Pipeline {
   }
 
   async #write(): Promise<void> {
-    const { connection, faults, stats, onEvent, onFault, signal } = this.#options;
+    const { connection, faults, stats, onEvent, onFault, signal, echoTimes } = this.#options;
     try {
       for (;;) {
         while (this.#queue.length === 0) {
           if (this.#readerDone) return;
           connection.reading = this.#readerWaiting;
+          // Cut at the drain deadline with all of its echo written: FIN, so that the client
+          // ends the read still waiting.
+          if (this.#readerWaiting && connection.state === "closing") {
+            connection.state = "half-closed";
+            await connection.conn.closeWrite().catch(() => {});
+          }
           await this.#until("writer");
         }
-        const { data, due } = this.#queue[0];
+        const { data, readAt, due } = this.#queue[0];
         await sleep(due - performance.now(), signal);
         this.#writing = true;
         onEvent?.({ type: "sending", conn: connection, open: stats.open, bytes: data.length });
@@ -308,13 +351,13 @@ class Pipeline {
           if (this.#echoed >= faults.closeAfter) {
             onFault("close", `closed after ${bytes(this.#echoed)} echoed`);
             this.#closed = true;
-            connection.finSent = true;
             this.#queue.length = 0;
             await connection.conn.closeWrite();
             return;
           }
           if (offset < data.length) await sleep(faults.sliceDelay, signal);
         }
+        echoTimes?.observe((performance.now() - readAt) / 1000);
         this.#queue.shift();
         this.#queued -= data.length;
         this.#writing = false;

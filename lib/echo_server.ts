@@ -6,6 +6,7 @@
  */
 
 import { errorReason, UsageError } from "./errors.ts";
+import type { BucketHistogram } from "./prometheus.ts";
 import { ProxyHeaderError, type ProxyMode } from "./proxy_header.ts";
 import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_reader.ts";
 import { type SocketConn, SocketListener } from "./socket_conn.ts";
@@ -20,15 +21,17 @@ import {
   type FaultSettings,
   hasFaults,
   needsReset,
+  noFaultCounts,
 } from "./faults.ts";
 import { ResettableListener } from "./resettable_listener.ts";
 
 /**
- * Why a connection ended: the client closed (`eof`), reset or vanished (`reset`), stayed silent
- * past the idle timeout (`idle`), the server shut down (`shutdown`), a reset fault ended it
- * (`fault`), or something else failed (`error`).
+ * Why a connection ended: the client closed or half-closed it (`eof`), reset or vanished
+ * (`reset`), stayed silent past the idle timeout (`idle`), failed its TLS handshake (`tls`), was
+ * cut by the server at the drain deadline or by {@linkcode EchoServer.abort} (`shutdown`), a
+ * reset fault ended it (`fault`), or something else failed (`error`).
  */
-export type CloseReason = "eof" | "reset" | "idle" | "shutdown" | "fault" | "error";
+export type CloseReason = "eof" | "reset" | "idle" | "tls" | "shutdown" | "fault" | "error";
 
 /** One open connection, as events describe it. */
 export interface ConnectionInfo {
@@ -55,7 +58,7 @@ export type EchoEvent =
     conn: ConnectionInfo;
     open: number;
     reason: CloseReason;
-    /** For `reset`, `idle` and `error`: what went wrong, in a few words. */
+    /** For `reset`, `idle`, `tls` and `error`: what went wrong, in a few words. */
     detail?: string;
   }
   /** A connection beyond `maxConnections`, closed at once without an id or any echo. */
@@ -117,6 +120,11 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /** Milliseconds a connection has to send its whole PROXY header. Default 3000. */
   proxyTimeout?: number;
   /**
+   * Counts the seconds from each chunk read to the end of its echo's write; omit it to read no
+   * clock per chunk.
+   */
+  echoTimes?: BucketHistogram;
+  /**
    * Misbehave on purpose: delay, throttle, slice, reset, close early, blackhole or corrupt the
    * echo of every connection, or of a share of them (`faultRate`), reproducibly from `seed`.
    * Default: none, and connections without faults pay nothing for them.
@@ -124,7 +132,10 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   faults?: FaultSettings;
 }
 
-/** Live counters of a running echo server. */
+/**
+ * Live counters of a running echo server. Every field is a count that adds up across servers
+ * (see {@linkcode addStats}).
+ */
 export interface EchoStats {
   /** Connections accepted so far. */
   connections: number;
@@ -137,14 +148,17 @@ export interface EchoStats {
   /** Bytes received so far, over all connections. */
   bytesReceived: number;
   /**
-   * Bytes that arrived after shutdown had told their client the echo was over: read and dropped.
-   * After a graceful shutdown, `bytesReceived = bytesEchoed + bytesDiscarded`.
+   * Bytes that arrived after the server had told their client the echo was over (FIN at the drain
+   * deadline): read and dropped. After a graceful shutdown,
+   * `bytesReceived = bytesEchoed + bytesDiscarded`.
    */
   bytesDiscarded: number;
   /** Connections closed at once because `maxConnections` were already open. */
   rejected: number;
   /** Connections closed before any echo for a malformed, late or missing PROXY header. */
   proxyRefused: number;
+  /** Connections closed so far, by reason; `shutdown` counts those cut at the drain deadline. */
+  closed: Record<CloseReason, number>;
   /** Faults injected, by kind. */
   faults: FaultCounts;
 }
@@ -160,9 +174,80 @@ export function noStats(): EchoStats {
     bytesDiscarded: 0,
     rejected: 0,
     proxyRefused: 0,
-    faults: {},
+    closed: { eof: 0, reset: 0, idle: 0, tls: 0, shutdown: 0, fault: 0, error: 0 },
+    faults: noFaultCounts(),
   };
 }
+
+/**
+ * Counters that add up: every field a number, or a record of such fields. A field of another
+ * kind makes {@linkcode addStats} fail to compile rather than be left out of the sum.
+ */
+export type Counts<T> = {
+  [K in keyof T]: T[K] extends number ? number : T[K] extends object ? Counts<T[K]> : never;
+};
+
+/**
+ * The counters of two servers added field by field, such as those of the workers that share a
+ * port. Every field is added, including any added to {@linkcode EchoStats} later.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { addStats, noStats } from "./echo_server.ts";
+ *
+ * const one = { ...noStats(), connections: 2, closed: { ...noStats().closed, eof: 2 } };
+ * const sum = addStats(one, one);
+ * equal(sum.connections, 4);
+ * equal(sum.closed.eof, 4);
+ * ```
+ */
+export function addStats(a: EchoStats, b: EchoStats): EchoStats {
+  return addCounts(a, b);
+}
+
+/** `a + b` for every field of two {@linkcode Counts}, nested records included. */
+export function addCounts<T extends Counts<T>>(a: T, b: T): T {
+  const sum: Record<string, unknown> = {};
+  for (const key of Object.keys(a) as (keyof T & string)[]) {
+    const x = a[key] as unknown;
+    const y = b[key] as unknown;
+    sum[key] = typeof x === "number" ? x + (y as number) : addCounts(x as T, y as T);
+  }
+  return sum as T;
+}
+
+/**
+ * Where a connection is in its life. It only moves forward, one value at a time:
+ *
+ * ```
+ * handshaking -> open -> draining -> closing -> half-closed
+ *      \___________\_________\___________\____________\______> closed (the server hung up)
+ * ```
+ *
+ * - `handshaking`: the PROXY header is being read or the TLS handshake runs; nothing has been
+ *   echoed, nothing is owed.
+ * - `open`: echoing: read a chunk, write all of it back, read again.
+ * - `draining`: the server stopped accepting; this connection still echoes until its client
+ *   closes it, or until the drain deadline.
+ * - `closing`: the drain deadline passed: the chunk already read is written back, then FIN.
+ * - `half-closed`: FIN sent; what the client still sends is read and dropped until it closes,
+ *   so that closing never resets a connection whose echo the client has not read yet.
+ * - `closed`: the server closed the socket itself (idle timeout, or an abort).
+ *
+ * A client's own FIN needs no state: every byte read was echoed before the next read, so the
+ * connection closes as soon as the read returns the end.
+ */
+export type ConnectionState =
+  | "handshaking"
+  | "open"
+  | "draining"
+  | "closing"
+  | "half-closed"
+  | "closed";
+
+/** How long a connection cut at the drain deadline has to take the rest of its echo and close. */
+export const CUT_GRACE_MS = 1000;
 
 /** What the server needs of a listening socket; a `Deno.Listener` is one. */
 export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
@@ -179,24 +264,25 @@ interface Connection extends ConnectionInfo {
   tls?: TlsDetails;
   peer: Deno.Addr;
   proxy?: ProxyInfo;
-  /** Tells a faulted echo loop that the server is ending the connection. */
-  readonly stop?: AbortController;
-  /** True while the echo loop waits for data with nothing left to send back. */
-  reading: boolean;
   /**
-   * True while the PROXY header or the TLS handshake is still being read: nothing has been
-   * echoed yet.
+   * Tells a faulted echo loop that the server is ending the connection: aborted at the drain
+   * deadline and when the server hangs up, not when draining starts.
    */
-  handshaking: boolean;
-  draining: boolean;
-  /** True once the server sent FIN (shut down its sending side). */
-  finSent: boolean;
+  readonly stop?: AbortController;
+  state: ConnectionState;
+  /** Why the server closed the socket itself, in state `closed`. */
+  closedBy?: "idle" | "shutdown";
+  /** True while the echo loop waits in `read` (not in a write): FIN can go out at once. */
+  reading: boolean;
   /** `performance.now()` of the last byte received or sent, for the idle timeout. */
   lastActive: number;
-  /** True once the idle timeout closed the connection. */
-  idle: boolean;
   idleTimer?: ReturnType<typeof setTimeout>;
   done: Promise<void>;
+}
+
+/** Whether the echo loop goes on reading: in state `open` or `draining`. */
+export function echoing(connection: { readonly state: ConnectionState }): boolean {
+  return connection.state === "open" || connection.state === "draining";
 }
 
 /**
@@ -212,11 +298,13 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #onError?: (message: string) => void;
   readonly #idleTimeout?: number;
   readonly #maxConnections: number;
+  readonly #echoTimes?: BucketHistogram;
   readonly #proxy?: { mode: ProxyMode; timeout: number };
   readonly #connections = new Set<Connection>();
   readonly #stats: EchoStats = noStats();
   readonly #acceptLoop: Promise<void>;
   #closing = false;
+  #stoppedAccepting?: Promise<number>;
   #shutdown?: Promise<void>;
 
   /** Starts serving `options.listener` at once. */
@@ -231,6 +319,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#onError = options.onError;
     this.#idleTimeout = options.idleTimeout;
     this.#maxConnections = options.maxConnections ?? Infinity;
+    this.#echoTimes = options.echoTimes;
     if (options.proxyProtocol) {
       this.#proxy = {
         mode: options.proxyProtocol,
@@ -260,7 +349,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
 
   /** A snapshot of the server's counters. */
   get stats(): EchoStats {
-    return { ...this.#stats, faults: { ...this.#stats.faults } };
+    return structuredClone(this.#stats);
   }
 
   async #accept(): Promise<void> {
@@ -297,12 +386,9 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       id,
       peer: conn.remoteAddr,
       conn,
+      state: this.#tls || this.#proxy ? "handshaking" : this.#closing ? "draining" : "open",
       reading: false,
-      handshaking: false,
-      draining: this.#closing,
-      finSent: false,
       lastActive: performance.now(),
-      idle: false,
       done: Promise.resolve(),
       stop: faults && new AbortController(),
     };
@@ -331,16 +417,15 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     options: { mode: ProxyMode; timeout: number },
     faults?: ConnectionFaults,
   ): Promise<void> {
-    connection.handshaking = true;
     try {
       connection.proxy = await readProxyHeader(connection.conn, options);
       connection.peer = connection.proxy.peer;
     } catch (err) {
       const reason = err instanceof ProxyHeaderError
         ? err.message
-        : connection.idle
+        : connection.closedBy === "idle"
         ? `no byte in or out for ${(this.#idleTimeout ?? 0) / 1000} s`
-        : connection.draining
+        : connection.closedBy === "shutdown"
         ? "the server shut down before the PROXY header arrived"
         : errorReason(err);
       clearTimeout(connection.idleTimer);
@@ -355,7 +440,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       if (stats.open === 0 && !this.#closing) this.#onEvent?.({ type: "idle" });
       return;
     }
-    connection.handshaking = false;
+    // Without TLS to follow, the header was the whole handshake.
+    if (!this.#tls && connection.state === "handshaking") {
+      connection.state = this.#closing ? "draining" : "open";
+    }
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
     await this.#echo(connection, faults);
   }
@@ -371,12 +459,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         connection.idleTimer = setTimeout(check, timeout - silent);
         return;
       }
-      connection.idle = true;
-      connection.draining = true;
-      connection.stop?.abort();
-      try {
-        connection.conn.close();
-      } catch { /* already closed */ }
+      hangUp(connection, "idle");
     };
     connection.idleTimer = setTimeout(check, timeout);
   }
@@ -386,26 +469,37 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     const onEvent = this.#onEvent;
     const stats = this.#stats;
     const watched = this.#idleTimeout !== undefined;
+    const echoTimes = this.#echoTimes;
     const buffer = new Uint8Array(this.#bufferSize);
     let reason: CloseReason = "eof";
     let detail: string | undefined;
     try {
       // Finish TLS first, so that a client that fails the handshake is logged as such.
       if (this.#tls) {
-        connection.handshaking = true;
         const session = await this.#tls.handshake(conn as SocketConn);
         connection.conn = conn = session.conn;
         connection.tls = session.details;
-        connection.handshaking = false;
+        if (connection.state === "handshaking") {
+          connection.state = this.#closing ? "draining" : "open";
+        }
         onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: session.details });
       }
-      if (faults && await this.#echoWithFaults(connection, faults) === "reset") reason = "fault";
-      while (!faults && !connection.draining) {
+      let clientClosed = false;
+      if (faults) {
+        const end = await this.#echoWithFaults(connection, faults);
+        if (end === "reset") reason = "fault";
+        clientClosed = end === "eof";
+      }
+      while (!faults && echoing(connection)) {
         connection.reading = true;
         const n = await conn.read(buffer);
         connection.reading = false;
-        if (watched) connection.lastActive = performance.now();
+        const readAt = watched || echoTimes ? performance.now() : 0;
+        if (watched) connection.lastActive = readAt;
         if (n === null) {
+          clientClosed = true;
+          // After a FIN at the drain deadline, the client's end is its answer to the cut.
+          if (connection.state === "half-closed") break;
           onEvent?.({
             type: "received",
             conn: connection,
@@ -415,8 +509,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
           break;
         }
         stats.bytesReceived += n;
-        // Shutdown sent FIN while this read waited: these bytes came after it and cannot go back.
-        if (connection.finSent) {
+        // FIN went out at the drain deadline while this read waited: too late to echo these.
+        if (connection.state === "half-closed") {
           stats.bytesDiscarded += n;
           break;
         }
@@ -432,16 +526,28 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
           stats.bytesEchoed += sent;
           if (watched) connection.lastActive = performance.now();
         }
+        echoTimes?.observe((performance.now() - readAt) / 1000);
       }
-      if (connection.draining && !connection.idle && reason !== "fault") {
+      // The server hung up while a read or write was finishing: that op succeeded, the next fails.
+      if (reason === "fault") {
+        // The reset fault ended the connection: nothing is left to cut.
+      } else if (connection.state === "closed") reason = connection.closedBy!;
+      else if (connection.state === "half-closed") reason = "shutdown";
+      if (
+        reason !== "fault" && !clientClosed &&
+        (connection.state === "closing" || connection.state === "half-closed")
+      ) {
         reason = "shutdown";
-        await finishDraining(connection, stats);
+        await finishCut(connection, stats);
       }
     } catch (err) {
-      if (connection.idle) {
-        reason = "idle";
-      } else if (connection.draining) {
+      if (connection.state === "closed") {
+        reason = connection.closedBy!;
+      } else if (connection.state === "closing" || connection.state === "half-closed") {
         reason = "shutdown";
+      } else if (connection.state === "handshaking") {
+        reason = "tls";
+        detail = errorReason(err);
       } else if (isPeerGone(err)) {
         reason = "reset";
         detail = errorReason(err);
@@ -451,21 +557,22 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       }
     }
     clearTimeout(connection.idleTimer);
-    if (connection.idle) {
-      reason = "idle";
-      detail = `no byte in or out for ${(this.#idleTimeout ?? 0) / 1000} s`;
-    }
+    if (reason === "idle") detail = `no byte in or out for ${(this.#idleTimeout ?? 0) / 1000} s`;
     try {
       conn.close();
-    } catch { /* closed by the idle or drain timeout */ }
+    } catch { /* closed by the idle timeout or an abort */ }
     this.#connections.delete(connection);
     stats.open--;
+    stats.closed[reason]++;
     onEvent?.({ type: "closed", conn: connection, open: stats.open, reason, detail });
     if (stats.open === 0 && !this.#closing) onEvent?.({ type: "idle" });
   }
 
   /** The echo loop of a connection that faults hit, in place of the plain one above. */
-  #echoWithFaults(connection: Connection, faults: ConnectionFaults): Promise<"reset" | undefined> {
+  #echoWithFaults(
+    connection: Connection,
+    faults: ConnectionFaults,
+  ): Promise<"reset" | "eof" | undefined> {
     const stats = this.#stats;
     return echoWithFaults({
       connection,
@@ -473,50 +580,86 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       bufferSize: this.#bufferSize,
       stats,
       onEvent: this.#onEvent,
+      echoTimes: this.#echoTimes,
       signal: connection.stop!.signal,
       onFault: (fault, detail) => {
-        stats.faults[fault] = (stats.faults[fault] ?? 0) + 1;
+        stats.faults[fault]++;
         this.#onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
       },
     });
   }
 
   /**
-   * Stops accepting, lets every connection finish echoing what it has already read, closes them,
-   * and resolves when all are closed. Connections still open after `drainTimeout` milliseconds
-   * (default 5000) are closed at once. Calling it again returns the same promise.
+   * Drains the server: stops accepting (new connections are refused) and lets every open
+   * connection run to its natural end, its client closing or half-closing it. Connections still
+   * open after `drainTimeout` milliseconds (default 5000) are cut cleanly: what was read is
+   * written back, then FIN, then what the client still sends is read and dropped until it closes,
+   * for at most {@linkcode CUT_GRACE_MS} more. A client still in its handshake (PROXY header or TLS) gets
+   * `CUT_GRACE_MS` (or the drain timeout, if shorter) to complete it. Resolves as soon as the last
+   * connection has closed. Calling it again returns the same promise.
    */
   shutdown(drainTimeout = 5000): Promise<void> {
     this.#shutdown ??= this.#drain(drainTimeout);
     return this.#shutdown;
   }
 
+  /**
+   * The first step of {@linkcode EchoServer.shutdown}: closes the listener and resolves, with the
+   * number of connections still open, once it is closed for good (a connection attempt is then
+   * refused). Calling it again returns the same promise.
+   */
+  stopAccepting(): Promise<number> {
+    this.#stoppedAccepting ??= (async () => {
+      this.#closing = true;
+      try {
+        this.#listener.close();
+      } catch { /* already closed */ }
+      // The socket is only released once the pending accept has returned.
+      await this.#acceptLoop;
+      return this.#stats.open;
+    })();
+    return this.#stoppedAccepting;
+  }
+
   async #drain(drainTimeout: number): Promise<void> {
-    this.#closing = true;
-    try {
-      this.#listener.close();
-    } catch { /* already closed */ }
-    await this.#acceptLoop;
+    await this.stopAccepting();
     for (const connection of this.#connections) {
-      connection.draining = true;
+      if (connection.state === "open") connection.state = "draining";
+    }
+    // A client still in its handshake (PROXY header or TLS) has no session to finish yet: a live one completes it
+    // within the grace, a stuck one must not hold the drain.
+    const handshakes = setTimeout(() => {
+      for (const connection of this.#connections) {
+        if (connection.state === "handshaking") hangUp(connection, "shutdown");
+      }
+    }, Math.min(CUT_GRACE_MS, drainTimeout));
+    const drained = Promise.all([...this.#connections].map((c) => c.done));
+    try {
+      if (await settlesWithin(drained, drainTimeout)) return;
+      await this.#cut();
+      if (await settlesWithin(drained, CUT_GRACE_MS)) return;
+      this.abort();
+      await drained;
+    } finally {
+      clearTimeout(handshakes);
+    }
+  }
+
+  /** The drain deadline: every connection still open is told the echo is over. */
+  async #cut(): Promise<void> {
+    for (const connection of this.#connections) {
+      if (!echoing(connection)) continue;
+      connection.state = "closing";
+      // A faulted loop echoes what it holds at once, without its delays, and reads no more.
       connection.stop?.abort();
     }
-    // A read that has completed may not have resumed its loop yet: one turn of the event loop lets
-    // it echo what it got. A connection still waiting in read after that is owed nothing, so tell
-    // its client we are done right away.
+    // A read that has completed may not have resumed its loop yet: one turn of the event loop
+    // lets it echo what it got. A connection still waiting in read after that is owed nothing,
+    // so its FIN goes out now; one busy writing sends it when its write is done.
     await new Promise((resolve) => setTimeout(resolve, 0));
     for (const connection of this.#connections) {
-      if (connection.reading) sendFin(connection);
-      // Still shaking hands: nothing is owed and nothing can be said, so just hang up.
-      if (connection.handshaking) connection.conn.close();
+      if (connection.state === "closing" && connection.reading) sendFin(connection);
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeout));
-    const drained = Promise.all([...this.#connections].map((c) => c.done));
-    await Promise.race([drained, timeout]);
-    clearTimeout(timer);
-    this.abort();
-    await drained;
   }
 
   /** Closes the listener and every connection at once, without waiting for echoes in flight. */
@@ -525,13 +668,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     try {
       this.#listener.close();
     } catch { /* already closed */ }
-    for (const connection of this.#connections) {
-      connection.draining = true;
-      connection.stop?.abort();
-      try {
-        connection.conn.close();
-      } catch { /* already closed */ }
-    }
+    for (const connection of this.#connections) hangUp(connection, "shutdown");
   }
 
   /** Shuts the server down gracefully; for `await using`. */
@@ -540,13 +677,39 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   }
 }
 
+/** The longest timer there is: a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Resolves true if `promise` settles within `ms` milliseconds, false otherwise. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) =>
+    timer = setTimeout(() => resolve(false), Math.min(ms, MAX_TIMER_MS))
+  );
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The server closes the socket itself; the echo loop's pending read or write then fails. */
+function hangUp(connection: Connection, by: "idle" | "shutdown"): void {
+  if (connection.state === "closed") return;
+  connection.state = "closed";
+  connection.closedBy = by;
+  connection.stop?.abort();
+  try {
+    connection.conn.close();
+  } catch { /* already closed */ }
+}
+
 /**
- * After shutdown began: send FIN so the client sees the end of the echo, then read and drop
- * whatever it still sends until it closes too, so that closing never resets a connection whose
- * echoed bytes the client has not read yet.
+ * After the drain deadline: send FIN (unless it went out already) so the client sees the end of
+ * the echo, then read and drop whatever it still sends until it closes too.
  */
-async function finishDraining(connection: Connection, stats: EchoStats): Promise<void> {
-  await sendFin(connection);
+async function finishCut(connection: Connection, stats: EchoStats): Promise<void> {
+  if (connection.state === "closing") await sendFin(connection);
   const sink = new Uint8Array(16 * 1024);
   for (let n; (n = await connection.conn.read(sink)) !== null;) {
     stats.bytesReceived += n;
@@ -554,9 +717,9 @@ async function finishDraining(connection: Connection, stats: EchoStats): Promise
   }
 }
 
+/** Sends FIN: from now on the connection is `half-closed`. */
 async function sendFin(connection: Connection): Promise<void> {
-  if (connection.finSent) return;
-  connection.finSent = true;
+  connection.state = "half-closed";
   await connection.conn.closeWrite().catch(() => {});
 }
 

@@ -82,7 +82,24 @@ export type FaultKind =
   | "duplicate";
 
 /** How many faults of each kind were injected so far. */
-export type FaultCounts = Partial<Record<FaultKind, number>>;
+export type FaultCounts = Record<FaultKind, number>;
+
+/** The fault counters with nothing counted yet. */
+export function noFaultCounts(): FaultCounts {
+  return {
+    delay: 0,
+    bandwidth: 0,
+    slice: 0,
+    reset: 0,
+    close: 0,
+    blackhole: 0,
+    "no-read": 0,
+    stall: 0,
+    corrupt: 0,
+    drop: 0,
+    duplicate: 0,
+  };
+}
 
 /** A source of random numbers in [0, 1), for one connection or one datagram. */
 export interface Random {

@@ -53,16 +53,41 @@ export { formatBytesLiteral } from "./bytes_literal.ts";
 export { formatAddress, formatPeer, isLoopback } from "./peer.ts";
 export { InterruptedError, RuntimeError, UsageError } from "./errors.ts";
 export {
+  addStats,
   type CloseReason,
   type ConnectionInfo,
+  type ConnectionState,
+  type Counts,
+  CUT_GRACE_MS,
   type EchoEvent,
   EchoServer,
   type EchoServerOptions,
   type EchoStats,
+  noStats,
   startEchoServer,
   type StartEchoServerOptions,
   type StreamListener,
 } from "./echo_server.ts";
+export {
+  ECHO_TIME_BOUNDS,
+  echoTimeHistogram,
+  serverMetricsText,
+  type ServerPhase,
+  type ServerSnapshot,
+} from "./server_metrics.ts";
+export {
+  type MetricsEndpoint,
+  type MetricsEndpointOptions,
+  serveMetrics,
+} from "./metrics_endpoint.ts";
+export {
+  addHistograms,
+  BucketHistogram,
+  type HistogramSnapshot,
+  PROMETHEUS_CONTENT_TYPE,
+  PrometheusText,
+  type Sample,
+} from "./prometheus.ts";
 export {
   EchoError,
   sendAndVerify,

@@ -8,6 +8,7 @@ import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
 import { errorReason } from "./errors.ts";
 import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults, ms } from "./faults.ts";
 import { formatPeer } from "./peer.ts";
+import type { BucketHistogram } from "./prometheus.ts";
 import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "./transport.ts";
 
 /** How a UDP echo server behaves. */
@@ -18,6 +19,11 @@ export interface UdpEchoServerOptions {
   onEvent?: (event: EchoEvent) => void;
   /** Called when a datagram cannot be received or echoed. */
   onError?: (message: string) => void;
+  /**
+   * Counts the seconds from each datagram received to the end of its echo's send; omit it to read
+   * no clock per datagram.
+   */
+  echoTimes?: BucketHistogram;
   /**
    * Misbehave on purpose: drop (`dropRate`), duplicate (`duplicateRate`) or hold back (`delay`,
    * `jitter`, which reorders datagrams) a share of the datagrams, reproducibly from `seed`: the
@@ -49,6 +55,7 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #socket: Deno.DatagramConn;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
+  readonly #echoTimes?: BucketHistogram;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
   readonly #faults?: FaultPlan;
@@ -61,6 +68,7 @@ export class UdpEchoServer implements AsyncDisposable {
     this.#socket = options.socket;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
+    this.#echoTimes = options.echoTimes;
     if (hasFaults(options.faults)) this.#faults = new FaultPlan(options.faults!);
     this.#loop = this.#echo();
   }
@@ -72,7 +80,7 @@ export class UdpEchoServer implements AsyncDisposable {
 
   /** A snapshot of the server's counters. */
   get stats(): EchoStats {
-    return { ...this.#stats, faults: { ...this.#stats.faults } };
+    return structuredClone(this.#stats);
   }
 
   /** The faults in force, with the seed they run on (a random one unless set); or undefined. */
@@ -92,20 +100,22 @@ export class UdpEchoServer implements AsyncDisposable {
         this.#onError?.(`receive failed: ${errorReason(err)}`);
         continue;
       }
+      const receivedAt = this.#echoTimes ? performance.now() : 0;
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
       this.#onEvent?.({ type: "datagram", id, peer, data });
       const faults = this.#faults?.forDatagram(id);
-      if (faults) await this.#echoWithFaults(id, data, peer, faults);
-      else if (!await this.#send(id, data, peer)) break;
+      if (faults) await this.#echoWithFaults(id, data, peer, receivedAt, faults);
+      else if (!await this.#send(id, data, peer, receivedAt)) break;
     }
   }
 
   /** Echoes one datagram; false once the server is closing. */
-  async #send(id: number, data: Uint8Array, peer: Deno.Addr): Promise<boolean> {
+  async #send(id: number, data: Uint8Array, peer: Deno.Addr, receivedAt: number): Promise<boolean> {
     try {
       await this.#socket.send(data, peer);
       this.#stats.bytesEchoed += data.length;
+      this.#echoTimes?.observe((performance.now() - receivedAt) / 1000);
     } catch (err) {
       if (this.#closing) return false;
       this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
@@ -117,17 +127,18 @@ export class UdpEchoServer implements AsyncDisposable {
     id: number,
     data: Uint8Array,
     peer: Deno.Addr,
+    receivedAt: number,
     faults: DatagramFaults,
   ): Promise<void> {
     const fault = (kind: "drop" | "duplicate" | "delay", detail: string) => {
-      this.#stats.faults[kind] = (this.#stats.faults[kind] ?? 0) + 1;
+      this.#stats.faults[kind]++;
       this.#onEvent?.({ type: "datagram-fault", id, peer, fault: kind, detail });
     };
     if (faults.drop) return fault("drop", `datagram ${id} dropped`);
     if (faults.delays.length > 1) fault("duplicate", `datagram ${id} echoed twice`);
     for (const delay of faults.delays) {
       if (delay === 0) {
-        await this.#send(id, data, peer);
+        await this.#send(id, data, peer, receivedAt);
         continue;
       }
       fault("delay", `datagram ${id} held back ${ms(Math.round(delay))}`);
@@ -136,7 +147,7 @@ export class UdpEchoServer implements AsyncDisposable {
       const send = () => {
         clearTimeout(timer);
         this.#delayed.delete(timer);
-        return this.#send(id, copy, peer).then(() => {});
+        return this.#send(id, copy, peer, receivedAt).then(() => {});
       };
       const timer = setTimeout(send, delay);
       this.#delayed.set(timer, send);
@@ -144,14 +155,23 @@ export class UdpEchoServer implements AsyncDisposable {
   }
 
   /**
-   * Closes the socket and resolves once the receive loop has ended. UDP has no connections to
-   * drain, so the drain timeout a stream server takes is accepted and not needed.
+   * Closes the socket and resolves once the receive loop has ended, with 0: UDP has no
+   * connections left open to drain. The same first step as `EchoServer.stopAccepting`.
    */
-  async shutdown(_drainTimeout?: number): Promise<void> {
+  async stopAccepting(): Promise<number> {
     // Echoes a delay fault still holds back go out now rather than never.
     await Promise.all([...this.#delayed.values()].map((send) => send()));
     this.abort();
     await this.#loop;
+    return 0;
+  }
+
+  /**
+   * Closes the socket and resolves once the receive loop has ended. UDP has no connections to
+   * drain, so the drain timeout a stream server takes is accepted and not needed.
+   */
+  async shutdown(_drainTimeout?: number): Promise<void> {
+    await this.stopAccepting();
   }
 
   /** Closes the socket at once. */

@@ -491,3 +491,12 @@ export async function startHaproxy(config: string): Promise<Haproxy> {
   }
   return { log, [Symbol.asyncDispose]: stop };
 }
+
+/**
+ * Runs Prometheus's `promtool check metrics` on `text`: resolves with what it said, empty when it
+ * found nothing wrong, or with `promtool failed: ...` when it rejects the text.
+ */
+export async function promtoolCheck(text: string): Promise<string> {
+  const { code, stdout, stderr } = await runProgram("promtool", ["check", "metrics"], text);
+  return code === 0 ? stdout + stderr : `promtool failed: ${stdout}${stderr}`;
+}

@@ -57,6 +57,8 @@ Deno.test({
 Deno.test("serve --log json: every line is valid JSON, hostile bytes included", async () => {
   await using server = await ServeProcess.start(["--log", "json", "--buffer-size", "1KiB"]);
   for (const bytes of [ALL_BYTES, INVALID_UTF8, binary(256 * 1024)]) await echo(server.port, bytes);
+  // Stopped once every connection has ended, so that no drain is announced on standard error.
+  await server.stdout.waitForCount(/"event":"closed"/, 3);
   await server.stop();
   let received = 0;
   for (const line of server.stdout.lines) {

@@ -77,8 +77,10 @@ Deno.test("serve --drain-timeout bounds shutdown while a client never reads", as
   await readExactly(stuck, 1); // the server has started echoing
   const status = await server.stop("SIGTERM");
   equal(status.code, 0);
-  await server.stdout.waitFor(/^shut down: 1 connection, [\d,]+ bytes echoed/);
-  await server.stdout.waitFor("shutting down: finishing 1 open connection");
+  await server.stdout.waitFor(
+    /^shut down: 1 connection, [\d,]+ bytes echoed, 1 cut at the drain deadline/,
+  );
+  await server.stderr.waitFor("draining 1 connection (up to 0.3 s;");
   stuck.close();
   await writing;
 });
@@ -89,10 +91,13 @@ Deno.test("serve: a second signal stops at once, without waiting for the drain, 
   const writing = writeAll(stuck, pattern(16 * 1024 * 1024)).catch((err) => err);
   await readExactly(stuck, 1);
   server.child.kill("SIGTERM");
-  await server.stdout.waitFor("shutting down: finishing 1 open connection");
+  await server.stderr.waitFor("draining 1 connection (up to 600 s;");
   const status = await server.stop("SIGTERM");
   equal(status.code, 130);
-  match(server.stdout.text, /shut down: 1 connection, [\d,]+ bytes echoed/);
+  match(
+    server.stdout.text,
+    /shut down: 1 connection, [\d,]+ bytes echoed, 1 cut by the second signal/,
+  );
   stuck.close();
   await writing;
 });

@@ -96,6 +96,8 @@ Deno.test("serve binds to loopback by default, without a warning", async () => {
   const { address } = JSON.parse(server.stdout.lines[0]);
   match(address, /^(127\.0\.0\.1|\[::1\]):\d+$/);
   await roundTrip(server.port, address.startsWith("[") ? "::1" : "127.0.0.1");
+  // Stopped once the connection has ended, so that no drain is announced either.
+  await server.stdout.waitFor(/"event":"closed"/);
   await server.stop();
   equal(server.stderr.text, "");
 });

@@ -216,6 +216,7 @@ Deno.test("serve --log json writes one JSON object per event", async () => {
       bytes_echoed: 5,
       bytes_discarded: 0,
       rejected: 0,
+      cut: 0,
     },
   ]);
 });

@@ -1,4 +1,4 @@
-import { deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, doesNotMatch, equal, match } from "node:assert/strict";
 import { sendAndVerify, startEchoServer } from "../../lib/mod.ts";
 import { makeCertificates } from "../certificates.ts";
 import { LineCollector, needs, normalisePeers, runCli, ServeProcess } from "../helpers.ts";
@@ -293,6 +293,8 @@ Deno.test({
     // The server saw every byte of both: four bench connections and one ping connection.
     equal((await server.stop()).code, 0);
     equal(server.stdout.lines.at(-1), "shut down: 5 connections, 20,273 bytes echoed");
-    equal(server.stderr.text, "");
+    // No warning and no error; a `draining` line may appear if the last client's close raced the
+    // signal.
+    doesNotMatch(server.stderr.text, /warning|error/);
   },
 });

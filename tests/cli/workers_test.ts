@@ -38,8 +38,8 @@ async function spreadsAndLosesNothing(
     await conn.closeWrite();
     deepEqual(await readToEnd(conn), message(client));
   }));
-  // Connections still open at SIGTERM: every worker drains its own, and each client reads
-  // its whole echo and then the end of the stream.
+  // Connections still open at SIGTERM: one drain over all workers lets each run on until its
+  // client closes it.
   const held = await Promise.all(Array.from({ length: HELD }, async () => {
     const conn = await open(server.port);
     await writeAll(conn, pattern(SIZE));
@@ -47,13 +47,20 @@ async function spreadsAndLosesNothing(
     return conn;
   }));
   await server.stdout.waitForCount(/"event":"connected"/, CLIENTS + HELD);
-  const stopping = server.stop("SIGTERM");
+  server.child.kill("SIGTERM");
+  await server.stderr.waitFor("draining");
   for (const conn of held) {
+    await writeAll(conn, pattern(SIZE));
+    deepEqual(await readExactly(conn, SIZE), pattern(SIZE));
+    await conn.closeWrite();
     equal(await conn.read(new Uint8Array(1)), null);
     conn.close();
   }
-  equal((await stopping).code, 0);
-  equal(server.stderr.text, "");
+  equal((await server.exited()).code, 0);
+  equal(
+    server.stderr.text,
+    `draining ${HELD} connections (up to 5 s; send the signal again to stop now)`,
+  );
 
   const events = server.stdout.lines.map((line) => JSON.parse(line));
   deepEqual(events[0].workers, 2);
@@ -72,10 +79,11 @@ async function spreadsAndLosesNothing(
     equal(story[0].event, "connected");
     equal(story.at(-1).event, "closed");
   }
+  deepEqual(events.filter((event) => event.event === "draining").map((e) => e.open), [HELD]);
   const shutdowns = events.filter((event) => event.event === "shutdown");
   deepEqual(shutdowns.map(({ connections, bytes_echoed }) => ({ connections, bytes_echoed })), [{
     connections: CLIENTS + HELD,
-    bytes_echoed: CLIENTS * SIZE + (CLIENTS * (CLIENTS - 1)) / 2 + HELD * SIZE,
+    bytes_echoed: CLIENTS * SIZE + (CLIENTS * (CLIENTS - 1)) / 2 + 2 * HELD * SIZE,
   }]);
   equal(events.at(-1).event, "shutdown");
 }

@@ -1,5 +1,12 @@
-import { deepEqual, equal } from "node:assert/strict";
-import { EchoServer } from "../../lib/echo_server.ts";
+import { deepEqual, equal, rejects } from "node:assert/strict";
+import {
+  addCounts,
+  addStats,
+  EchoServer,
+  type EchoStats,
+  noStats,
+  startEchoServer,
+} from "../../lib/echo_server.ts";
 
 /** A connection that records setNoDelay calls and ends at once. */
 function fakeConn(noDelay: boolean[]): Deno.TcpConn {
@@ -51,4 +58,107 @@ Deno.test("EchoServer sets TCP_NODELAY on every connection and survives a failed
   deepEqual(errors, ["accept failed: connection reset by peer"]);
   equal(server.stats.connections, 2);
   equal(server.stats.open, 0);
+});
+
+/** Stats whose every count, nested ones included, is `value`. */
+function everyCount(value: number): EchoStats {
+  const fill = (counts: object): object =>
+    Object.fromEntries(
+      Object.entries(counts).map(([key, count]) => [
+        key,
+        typeof count === "number" ? value : fill(count),
+      ]),
+    );
+  return fill(noStats()) as EchoStats;
+}
+
+Deno.test("addStats adds every count, nested ones included", () => {
+  deepEqual(addStats(everyCount(1), everyCount(2)), everyCount(3));
+  deepEqual(addStats(noStats(), noStats()), noStats());
+});
+
+Deno.test("addCounts refuses at compile time a field that does not add up", () => {
+  const named = { connections: 1, name: "w1" };
+  // Only type-checked, never run: `name` is not a count, so the sum must not compile.
+  // @ts-expect-error: Type 'string' is not assignable to type 'never'.
+  const _wontCompile = () => addCounts(named, named);
+  const nested = { connections: 1, closed: { eof: 1 } };
+  deepEqual(addCounts(nested, nested), { connections: 2, closed: { eof: 2 } });
+});
+
+Deno.test("EchoServer.shutdown lets an open connection finish, and ends as soon as it does", async () => {
+  const server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const bytes = new TextEncoder().encode("before");
+  await conn.write(bytes);
+  await conn.read(new Uint8Array(bytes.length));
+  equal(await server.stopAccepting(), 1);
+  const draining = server.shutdown(60_000);
+  await rejects(Deno.connect({ hostname: "127.0.0.1", port: server.addr.port }));
+  // Still echoed while draining: the client decides when the session ends.
+  await conn.write(new TextEncoder().encode("after"));
+  const echo = new Uint8Array(5);
+  equal(await conn.read(echo), 5);
+  equal(new TextDecoder().decode(echo), "after");
+  await conn.closeWrite();
+  equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await draining;
+  const { closed, bytesEchoed, open } = server.stats;
+  deepEqual([closed.eof, closed.shutdown, bytesEchoed, open], [1, 0, 11, 0]);
+});
+
+Deno.test("EchoServer.shutdown cuts at the deadline: FIN after the echo, what follows dropped", async () => {
+  const server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(new TextEncoder().encode("ping"));
+  await conn.read(new Uint8Array(4));
+  const draining = server.shutdown(50);
+  // The FIN at the deadline: the client sees the end of the echo, then closes.
+  equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await draining;
+  equal(server.stats.closed.shutdown, 1);
+  equal(server.stats.bytesEchoed, 4);
+});
+
+Deno.test("EchoServer.shutdown lets a faulted connection finish, its delays still applied", async () => {
+  const server = startEchoServer({ hostname: "127.0.0.1", port: 0, faults: { delay: 30 } });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const draining = server.shutdown(60_000);
+  const started = performance.now();
+  await conn.write(new TextEncoder().encode("after"));
+  const echo = new Uint8Array(5);
+  equal(await conn.read(echo), 5);
+  equal(performance.now() - started >= 30, true);
+  equal(new TextDecoder().decode(echo), "after");
+  await conn.closeWrite();
+  equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await draining;
+  const { closed, bytesEchoed, faults } = server.stats;
+  deepEqual([closed.eof, closed.shutdown, bytesEchoed, faults.delay], [1, 0, 5, 1]);
+});
+
+Deno.test("EchoServer.shutdown cuts a faulted connection at the deadline: what it held back, then FIN", async () => {
+  const received = Promise.withResolvers<void>();
+  const server = startEchoServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    faults: { delay: 60_000 },
+    onEvent: (event) => event.type === "received" && received.resolve(),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(new TextEncoder().encode("ping"));
+  await received.promise;
+  const draining = server.shutdown(50);
+  // The echo held back for a minute goes out at the cut, then the FIN.
+  const echo = new Uint8Array(4);
+  equal(await conn.read(echo), 4);
+  equal(new TextDecoder().decode(echo), "ping");
+  equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await draining;
+  equal(server.stats.closed.shutdown, 1);
+  equal(server.stats.bytesEchoed, 4);
 });

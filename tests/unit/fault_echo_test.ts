@@ -10,7 +10,7 @@ class FaultedServer implements AsyncDisposable {
   readonly listener: ResettableListener;
   readonly stats = noStats();
   readonly faults: [FaultKind, string][] = [];
-  readonly results: ("reset" | undefined | Error)[] = [];
+  readonly results: ("reset" | "eof" | undefined | Error)[] = [];
   readonly #plan: FaultPlan;
   readonly #stop = new AbortController();
   readonly #done: Promise<void>[] = [];
@@ -31,9 +31,8 @@ class FaultedServer implements AsyncDisposable {
           id,
           peer: conn.remoteAddr,
           conn,
+          state: "open" as const,
           reading: false,
-          draining: false,
-          finSent: false,
           lastActive: performance.now(),
         };
         this.#done.push(

@@ -76,7 +76,20 @@ Deno.test("ServerLog says when shutdown closed a connection, and sums up", async
   log.onEvent!({ type: "closed", conn: A, open: 0, reason: "shutdown" });
   const stats = { ...noStats(), connections: 1, bytesReceived: 1234567, bytesEchoed: 1234567 };
   log.summary(stats);
-  log.summary({ ...stats, connections: 2, bytesEchoed: 0, bytesDiscarded: 5, rejected: 3 });
+  const cut = { ...stats.closed, shutdown: 3 };
+  log.summary({
+    ...stats,
+    connections: 5,
+    bytesEchoed: 0,
+    bytesDiscarded: 5,
+    rejected: 3,
+    closed: cut,
+  });
+  log.summary({ ...stats, closed: { ...stats.closed, shutdown: 1 } }, true);
+  log.stopping(10_000);
+  log.draining(0, 5000);
+  log.draining(1, 5000);
+  log.draining(100, 2500);
   log.error("accept failed: too many open files");
   log.warn("listening on every interface");
   deepEqual(await lines(), {
@@ -84,9 +97,16 @@ Deno.test("ServerLog says when shutdown closed a connection, and sums up", async
       "Starting up on localhost port 10000",
       "closing connection from ('127.0.0.1', 5001)",
       "shut down: 1 connection, 1,234,567 bytes echoed",
-      "shut down: 2 connections, 0 bytes echoed, 5 bytes sent after the shutdown notice dropped, 3 turned away at the connection limit",
+      "shut down: 5 connections, 0 bytes echoed, 3 cut at the drain deadline, 5 bytes sent after the cut dropped, 3 turned away at the connection limit",
+      "shut down: 1 connection, 1,234,567 bytes echoed, 1 cut by the second signal",
     ],
-    err: ["error: accept failed: too many open files", "warning: listening on every interface"],
+    err: [
+      "shutting down in 10 s: still accepting, reporting not ready (send the signal again to stop now)",
+      "draining 1 connection (up to 5 s; send the signal again to stop now)",
+      "draining 100 connections (up to 2.5 s; send the signal again to stop now)",
+      "error: accept failed: too many open files",
+      "warning: listening on every interface",
+    ],
   });
 });
 
@@ -107,6 +127,10 @@ Deno.test("ServerLog in JSON writes one object per event with time, conn, peer, 
     detail: "connection reset by peer",
   });
   log.error("accept failed");
+  log.metricsAt({ transport: "tcp", hostname: "127.0.0.1", port: 9464 });
+  log.stopping(2000);
+  log.draining(3, 5000);
+  log.summary({ ...noStats(), connections: 3, closed: { ...noStats().closed, shutdown: 1 } });
   const events = (await lines()).out.map((line) => JSON.parse(line));
   for (const event of events) equal(typeof event.time, "string");
   deepEqual(events.map(({ time: _, ...rest }) => rest), [
@@ -120,6 +144,18 @@ Deno.test("ServerLog in JSON writes one object per event with time, conn, peer, 
       detail: "connection reset by peer",
     },
     { event: "error", message: "accept failed" },
+    { event: "metrics", address: "127.0.0.1:9464" },
+    { event: "stopping", delay_s: 2 },
+    { event: "draining", open: 3, timeout_s: 5 },
+    {
+      event: "shutdown",
+      connections: 3,
+      bytes_received: 0,
+      bytes_echoed: 0,
+      bytes_discarded: 0,
+      rejected: 0,
+      cut: 1,
+    },
   ]);
 });
 
