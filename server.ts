@@ -12,6 +12,7 @@ import {
   startEchoService,
 } from "./cli/echo_service.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
+import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
 import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
@@ -24,6 +25,7 @@ import {
   serverTransport,
 } from "./cli/transport_flags.ts";
 import { UsageError } from "./lib/errors.ts";
+import type { FaultSettings } from "./lib/faults.ts";
 import { serveMetrics } from "./lib/metrics_endpoint.ts";
 import { serverMetricsText, type ServerPhase } from "./lib/server_metrics.ts";
 
@@ -106,6 +108,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       default: "1",
       parse: wholeNumber(1, 256),
     }),
+    ...FAULT_FLAGS,
   },
   examples: [
     "tcpecho serve",
@@ -117,6 +120,9 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --unix /tmp/echo.sock",
     "tcpecho serve --udp",
     "tcpecho serve --proxy-protocol v2 --log json",
+    "tcpecho serve --delay 50 --jitter 10 --quiet",
+    "tcpecho serve --reset-after 1KiB --fault-rate 0.5 --seed 7",
+    "tcpecho serve --udp --drop-rate 0.1 --seed 1",
   ],
 });
 
@@ -167,6 +173,12 @@ async function serveOn(
       "--proxy-protocol works over TCP and Unix sockets, not with --udp (see 'tcpecho serve --help')",
     );
   }
+  const faults = faultSettings(flags, {
+    udp,
+    tls: endpoint.tls !== undefined,
+    unix: endpoint.unix !== undefined,
+    workers,
+  });
 
   // A stalled terminal or pipe must not let a flood of data grow the log's queue without bound.
   const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
@@ -181,6 +193,7 @@ async function serveOn(
     proxyProtocol,
     proxyTimeout,
     timed: metrics !== undefined,
+    faults,
   };
   const host = endpoint.hostname ?? "";
   let serving: Serving;
@@ -200,12 +213,12 @@ async function serveOn(
       settings,
       log,
     );
-    announce(log, host, pool.addr, workers, transport);
+    announce(log, host, pool.addr, workers, transport, faults);
     serving = pool;
   } else {
     const service = await startEchoService(endpoint, udp, settings, out, err);
     log = service.log;
-    announce(log, host, service.server.addr, 1, transport);
+    announce(log, host, service.server.addr, 1, transport, faults);
     serving = serveAlone(service);
   }
   try {
@@ -279,9 +292,10 @@ function announce(
   addr: Deno.Addr,
   workers: number,
   transport: ServerTransport,
+  faults?: FaultSettings,
 ): void {
   const tls = transport.endpoint.tls === undefined ? undefined : { caFile: transport.caFile };
-  log.listening(host, addr, workers, tls);
+  log.listening(host, addr, workers, tls, faults);
   for (const warning of transport.warnings) log.warn(warning);
   if ("hostname" in addr && isWildcard(addr.hostname)) {
     log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);

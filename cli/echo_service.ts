@@ -9,6 +9,7 @@
 
 import { type EchoServer, type EchoStats, startEchoServer } from "../lib/echo_server.ts";
 import type { BucketHistogram } from "../lib/prometheus.ts";
+import type { FaultSettings } from "../lib/faults.ts";
 import type { ProxyMode } from "../lib/proxy_header.ts";
 import { echoTimeHistogram, type ServerSnapshot } from "../lib/server_metrics.ts";
 import { listenDatagram, type ListenOptions } from "../lib/transport.ts";
@@ -34,6 +35,8 @@ export interface ServeSettings {
   proxyTimeout?: number;
   /** Time every chunk's echo, for `--metrics`; otherwise no clock is read per chunk. */
   timed: boolean;
+  /** Faults to inject, with the seed every worker shares. */
+  faults?: FaultSettings;
 }
 
 /** One running echo server with its log. */
@@ -69,7 +72,11 @@ export async function startEchoService(
     proxyProtocol: settings.proxyProtocol !== undefined,
   });
   const echoTimes: BucketHistogram | undefined = settings.timed ? echoTimeHistogram() : undefined;
-  const options = { onEvent: log.onEvent, onError: (message: string) => log.error(message) };
+  const options = {
+    onEvent: log.onEvent,
+    onError: (message: string) => log.error(message),
+    faults: settings.faults,
+  };
   const server = udp
     ? new UdpEchoServer({ ...options, socket: listenDatagram(endpoint), echoTimes })
     : await startEchoServer({

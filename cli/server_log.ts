@@ -6,6 +6,7 @@
 
 import { formatBytesLiteral } from "../lib/bytes_literal.ts";
 import type { ConnectionInfo, EchoEvent, EchoStats } from "../lib/echo_server.ts";
+import { describeFaults, type FaultSettings } from "../lib/faults.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { formatAddress, formatPeer } from "../lib/peer.ts";
 import { describeProxyTlvs, type ProxyTlvValue } from "../lib/proxy_header.ts";
@@ -91,6 +92,7 @@ export class ServerLog {
     addr: Deno.Addr,
     workers = 1,
     tls?: { caFile?: string },
+    faults?: Readonly<FaultSettings>,
   ): void {
     this.#datagrams = addr.transport === "udp";
     const transport = addr.transport === "unix" || addr.transport === "udp"
@@ -105,16 +107,18 @@ export class ServerLog {
         ...transportField(transport),
         workers: workers > 1 ? workers : undefined,
         ca_file: tls?.caFile,
+        faults,
       }, true);
       return;
     }
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? `${host} port ${addr.port}`
       : formatAddress(addr);
+    const injected = faults ? ` with faults: ${describeFaults(faults).join(", ")}` : "";
     this.#out.line(
       `Starting up on ${where}${
         transportLabel(transport, tls?.caFile && `CA certificate in ${tls.caFile}`)
-      }${workers > 1 ? ` with ${workers} workers` : ""}`,
+      }${workers > 1 ? ` with ${workers} workers` : ""}${injected}`,
       true,
     );
   }
@@ -173,6 +177,7 @@ export class ServerLog {
    */
   summary(stats: EchoStats, aborted = false): void {
     const cut = stats.closed.shutdown;
+    const faults = Object.entries(stats.faults).filter(([, count]) => count > 0);
     if (this.#format === "json") {
       this.#jsonLine({
         event: "shutdown",
@@ -186,6 +191,7 @@ export class ServerLog {
           : undefined,
         ...(this.#datagrams ? {} : { cut }),
         aborted: aborted || undefined,
+        faults: faults.length > 0 ? Object.fromEntries(faults) : undefined,
       }, true);
     } else {
       const notes = [
@@ -208,6 +214,13 @@ export class ServerLog {
           : []),
         ...(stats.proxyRefused > 0
           ? [`${numbers.format(stats.proxyRefused)} dropped for a bad or missing PROXY header`]
+          : []),
+        ...(faults.length > 0
+          ? [
+            `faults injected: ${
+              faults.map(([kind, count]) => `${numbers.format(count)} ${kind}`).join(", ")
+            }`,
+          ]
           : []),
       ];
       this.#out.line(`shut down: ${notes.join(", ")}`, true);
@@ -241,6 +254,7 @@ export class ServerLog {
       );
     }
     if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
+    if (event.type === "datagram-fault") return this.#out.line(`fault: ${event.detail}`);
     const others = event.type === "closed" ? event.open : event.open - 1;
     const prefix = worker
       ? `[${worker} #${event.conn.id}] `
@@ -261,8 +275,12 @@ export class ServerLog {
         return out.line(`${prefix}received ${formatBytesLiteral(event.data)}`);
       case "sending":
         return out.line(`${prefix}sending data back to the client`);
+      case "fault":
+        return out.line(`${prefix}fault: ${event.detail}`);
       case "closed":
         switch (event.reason) {
+          case "fault":
+            return out.line(`${prefix}reset connection from ${formatPeer(event.conn.peer)}`);
           case "eof":
             out.line(`${prefix}no data from ${formatPeer(event.conn.peer)}`);
             return out.line(`${prefix}Closing current connection`);
@@ -305,6 +323,14 @@ export class ServerLog {
           open: event.open,
           limit: event.limit,
         });
+      case "datagram-fault":
+        return this.#jsonLine({
+          datagram: event.id,
+          peer: formatAddress(event.peer),
+          event: "fault",
+          fault: event.fault,
+          detail: event.detail,
+        });
       case "datagram":
         return this.#jsonLine({
           datagram: event.id,
@@ -320,6 +346,13 @@ export class ServerLog {
         return this.#jsonLine({ ...base, event: "connected", ...proxyFields(event.conn.proxy) });
       case "proxy-refused":
         return this.#jsonLine({ ...base, event: "proxy_refused", reason: event.reason });
+      case "fault":
+        return this.#jsonLine({
+          ...base,
+          event: "fault",
+          fault: event.fault,
+          detail: event.detail,
+        });
       case "secured":
         return this.#jsonLine({
           ...base,

@@ -12,14 +12,26 @@ import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_
 import { type SocketConn, SocketListener } from "./socket_conn.ts";
 import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
 import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
+import { echoWithFaults } from "./_fault_echo.ts";
+import {
+  type ConnectionFaults,
+  type FaultCounts,
+  type FaultKind,
+  FaultPlan,
+  type FaultSettings,
+  hasFaults,
+  needsReset,
+  noFaultCounts,
+} from "./faults.ts";
+import { ResettableListener } from "./resettable_listener.ts";
 
 /**
  * Why a connection ended: the client closed or half-closed it (`eof`), reset or vanished
  * (`reset`), stayed silent past the idle timeout (`idle`), failed its TLS handshake (`tls`), was
- * cut by the server at the drain deadline or by {@linkcode EchoServer.abort} (`shutdown`), or
- * something else failed (`error`).
+ * cut by the server at the drain deadline or by {@linkcode EchoServer.abort} (`shutdown`), a
+ * reset fault ended it (`fault`), or something else failed (`error`).
  */
-export type CloseReason = "eof" | "reset" | "idle" | "tls" | "shutdown" | "error";
+export type CloseReason = "eof" | "reset" | "idle" | "tls" | "shutdown" | "fault" | "error";
 
 /** One open connection, as events describe it. */
 export interface ConnectionInfo {
@@ -56,6 +68,16 @@ export type EchoEvent =
    * or missing; `conn.peer` is the proxy (or whoever connected), `reason` says what was wrong.
    */
   | { type: "proxy-refused"; conn: ConnectionInfo; open: number; reason: string }
+  /** A fault was injected on the connection: `detail` says which, as a phrase. */
+  | {
+    type: "fault";
+    conn: ConnectionInfo;
+    open: number;
+    fault: FaultKind;
+    detail: string;
+  }
+  /** UDP: a fault was injected on datagram number `id` from `peer`. */
+  | { type: "datagram-fault"; id: number; peer: Deno.Addr; fault: FaultKind; detail: string }
   /** The last open connection closed: the server waits for the next one. */
   | { type: "idle" }
   /**
@@ -66,7 +88,10 @@ export type EchoEvent =
 
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
-  /** The socket to serve; the server owns it from now on and closes it on shutdown. */
+  /**
+   * The socket to serve; the server owns it from now on and closes it on shutdown. The reset
+   * faults need a {@linkcode ResettableListener}, whose connections can send a TCP reset.
+   */
   listener: StreamListener<A>;
   /**
    * Run this TLS handshake on each connection before echoing; `listener` must then hand out
@@ -99,6 +124,12 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
    * clock per chunk.
    */
   echoTimes?: BucketHistogram;
+  /**
+   * Misbehave on purpose: delay, throttle, slice, reset, close early, blackhole or corrupt the
+   * echo of every connection, or of a share of them (`faultRate`), reproducibly from `seed`.
+   * Default: none, and connections without faults pay nothing for them.
+   */
+  faults?: FaultSettings;
 }
 
 /**
@@ -128,6 +159,8 @@ export interface EchoStats {
   proxyRefused: number;
   /** Connections closed so far, by reason; `shutdown` counts those cut at the drain deadline. */
   closed: Record<CloseReason, number>;
+  /** Faults injected, by kind. */
+  faults: FaultCounts;
 }
 
 /** Counters with nothing counted yet. */
@@ -141,7 +174,8 @@ export function noStats(): EchoStats {
     bytesDiscarded: 0,
     rejected: 0,
     proxyRefused: 0,
-    closed: { eof: 0, reset: 0, idle: 0, tls: 0, shutdown: 0, error: 0 },
+    closed: { eof: 0, reset: 0, idle: 0, tls: 0, shutdown: 0, fault: 0, error: 0 },
+    faults: noFaultCounts(),
   };
 }
 
@@ -226,10 +260,15 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
 }
 
 interface Connection extends ConnectionInfo {
-  conn: StreamConn;
+  conn: StreamConn & { reset?(): void };
   tls?: TlsDetails;
   peer: Deno.Addr;
   proxy?: ProxyInfo;
+  /**
+   * Tells a faulted echo loop that the server is ending the connection: aborted at the drain
+   * deadline and when the server hangs up, not when draining starts.
+   */
+  readonly stop?: AbortController;
   state: ConnectionState;
   /** Why the server closed the socket itself, in state `closed`. */
   closedBy?: "idle" | "shutdown";
@@ -242,7 +281,7 @@ interface Connection extends ConnectionInfo {
 }
 
 /** Whether the echo loop goes on reading: in state `open` or `draining`. */
-function echoing(connection: Connection): boolean {
+export function echoing(connection: { readonly state: ConnectionState }): boolean {
   return connection.state === "open" || connection.state === "draining";
 }
 
@@ -253,6 +292,7 @@ function echoing(connection: Connection): boolean {
 export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposable {
   readonly #listener: StreamListener<A>;
   readonly #tls?: TlsServer;
+  readonly #faults?: FaultPlan;
   readonly #bufferSize: number;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
@@ -286,12 +326,25 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         timeout: options.proxyTimeout ?? DEFAULT_PROXY_TIMEOUT,
       };
     }
+    if (hasFaults(options.faults)) {
+      this.#faults = new FaultPlan(options.faults!);
+      if (needsReset(options.faults) && !(this.#listener instanceof ResettableListener)) {
+        throw new UsageError(
+          "the reset faults need a ResettableListener (startEchoServer makes one over plain TCP)",
+        );
+      }
+    }
     this.#acceptLoop = this.#accept();
   }
 
   /** The address the server listens on, with the real port when port 0 was asked for. */
   get addr(): A {
-    return this.#listener.addr;
+    return this.#listener.addr as A;
+  }
+
+  /** The faults in force, with the seed they run on (a random one unless set); or undefined. */
+  get faults(): Readonly<FaultSettings> | undefined {
+    return this.#faults?.settings;
   }
 
   /** A snapshot of the server's counters. */
@@ -327,14 +380,17 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       conn.close();
       return;
     }
+    const id = ++this.#stats.connections;
+    const faults = this.#faults?.forConnection(id);
     const connection: Connection = {
-      id: ++this.#stats.connections,
+      id,
       peer: conn.remoteAddr,
       conn,
       state: this.#tls || this.#proxy ? "handshaking" : this.#closing ? "draining" : "open",
       reading: false,
       lastActive: performance.now(),
       done: Promise.resolve(),
+      stop: faults && new AbortController(),
     };
     if ("setNoDelay" in conn) {
       try {
@@ -345,11 +401,11 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#stats.open++;
     if (this.#idleTimeout !== undefined) this.#watchIdle(connection, this.#idleTimeout);
     if (this.#proxy) {
-      connection.done = this.#echoProxied(connection, this.#proxy);
+      connection.done = this.#echoProxied(connection, this.#proxy, faults);
       return;
     }
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
-    connection.done = this.#echo(connection);
+    connection.done = this.#echo(connection, faults);
   }
 
   /**
@@ -359,6 +415,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   async #echoProxied(
     connection: Connection,
     options: { mode: ProxyMode; timeout: number },
+    faults?: ConnectionFaults,
   ): Promise<void> {
     try {
       connection.proxy = await readProxyHeader(connection.conn, options);
@@ -388,7 +445,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       connection.state = this.#closing ? "draining" : "open";
     }
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
-    await this.#echo(connection);
+    await this.#echo(connection, faults);
   }
 
   /**
@@ -407,7 +464,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     connection.idleTimer = setTimeout(check, timeout);
   }
 
-  async #echo(connection: Connection): Promise<void> {
+  async #echo(connection: Connection, faults?: ConnectionFaults): Promise<void> {
     let { conn } = connection;
     const onEvent = this.#onEvent;
     const stats = this.#stats;
@@ -428,7 +485,12 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: session.details });
       }
       let clientClosed = false;
-      while (echoing(connection)) {
+      if (faults) {
+        const end = await this.#echoWithFaults(connection, faults);
+        if (end === "reset") reason = "fault";
+        clientClosed = end === "eof";
+      }
+      while (!faults && echoing(connection)) {
         connection.reading = true;
         const n = await conn.read(buffer);
         connection.reading = false;
@@ -467,9 +529,14 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         echoTimes?.observe((performance.now() - readAt) / 1000);
       }
       // The server hung up while a read or write was finishing: that op succeeded, the next fails.
-      if (connection.state === "closed") reason = connection.closedBy!;
-      if (connection.state === "half-closed") reason = "shutdown";
-      if (!clientClosed && (connection.state === "closing" || connection.state === "half-closed")) {
+      if (reason === "fault") {
+        // The reset fault ended the connection: nothing is left to cut.
+      } else if (connection.state === "closed") reason = connection.closedBy!;
+      else if (connection.state === "half-closed") reason = "shutdown";
+      if (
+        reason !== "fault" && !clientClosed &&
+        (connection.state === "closing" || connection.state === "half-closed")
+      ) {
         reason = "shutdown";
         await finishCut(connection, stats);
       }
@@ -499,6 +566,27 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     stats.closed[reason]++;
     onEvent?.({ type: "closed", conn: connection, open: stats.open, reason, detail });
     if (stats.open === 0 && !this.#closing) onEvent?.({ type: "idle" });
+  }
+
+  /** The echo loop of a connection that faults hit, in place of the plain one above. */
+  #echoWithFaults(
+    connection: Connection,
+    faults: ConnectionFaults,
+  ): Promise<"reset" | "eof" | undefined> {
+    const stats = this.#stats;
+    return echoWithFaults({
+      connection,
+      faults,
+      bufferSize: this.#bufferSize,
+      stats,
+      onEvent: this.#onEvent,
+      echoTimes: this.#echoTimes,
+      signal: connection.stop!.signal,
+      onFault: (fault, detail) => {
+        stats.faults[fault]++;
+        this.#onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
+      },
+    });
   }
 
   /**
@@ -560,7 +648,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   /** The drain deadline: every connection still open is told the echo is over. */
   async #cut(): Promise<void> {
     for (const connection of this.#connections) {
-      if (echoing(connection)) connection.state = "closing";
+      if (!echoing(connection)) continue;
+      connection.state = "closing";
+      // A faulted loop echoes what it holds at once, without its delays, and reads no more.
+      connection.stop?.abort();
     }
     // A read that has completed may not have resumed its loop yet: one turn of the event loop
     // lets it echo what it got. A connection still waiting in read after that is owed nothing,
@@ -607,6 +698,7 @@ function hangUp(connection: Connection, by: "idle" | "shutdown"): void {
   if (connection.state === "closed") return;
   connection.state = "closed";
   connection.closedBy = by;
+  connection.stop?.abort();
   try {
     connection.conn.close();
   } catch { /* already closed */ }
@@ -658,6 +750,26 @@ export interface StartEchoServerOptions
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
  * equal(server.addr.hostname, "127.0.0.1");
+ * ```
+ *
+ * @example A misbehaving server for a client's own tests
+ * ```ts
+ * import { equal, rejects } from "node:assert/strict";
+ * import { EchoError, sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({
+ *   port: 0,
+ *   faults: { delay: 50, resetAfter: 1024, seed: 1 },
+ * });
+ * const started = performance.now();
+ * const echo = await sendAndVerify({ port: server.addr.port, message: new Uint8Array(100) });
+ * equal(echo.bytesReceived, 100);
+ * equal(performance.now() - started >= 50, true);
+ * // Past 1,024 bytes echoed, the server resets the connection: the client must cope.
+ * await rejects(
+ *   sendAndVerify({ port: server.addr.port, message: new Uint8Array(4096) }),
+ *   (err: EchoError) => err.bytesReceived === 1024 && /reset/i.test(err.message),
+ * );
  * ```
  *
  * @example A Unix domain socket
@@ -753,6 +865,12 @@ export function startEchoServer(
   options: StartEchoServerOptions = {},
 ): EchoServer | Promise<EchoServer> {
   const { hostname, port, unix, tls, reusePort, ...rest } = options;
+  if (needsReset(rest.faults)) {
+    if (unix !== undefined || tls || reusePort) {
+      throw new UsageError("the reset faults work over plain TCP, not over TLS or Unix sockets");
+    }
+    return new EchoServer({ ...rest, listener: new ResettableListener({ hostname, port }) });
+  }
   if (tls === undefined) {
     return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, reusePort }) });
   }

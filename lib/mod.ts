@@ -36,6 +36,16 @@
  * console.log(`${report.messagesPerSecond.toFixed(0)} msgs/s, p99 ${report.latency.p99} µs`);
  * ```
  *
+ * @example A misbehaving server: slow, then cut with a TCP reset
+ * ```ts
+ * import { equal, rejects } from "node:assert/strict";
+ * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ port: 0, faults: { delay: 20, resetAfter: 10 } });
+ * await rejects(sendAndVerify({ port: server.addr.port, message: new Uint8Array(100) }), /reset/);
+ * equal(server.stats.faults.reset, 1);
+ * ```
+ *
  * @module
  */
 
@@ -169,3 +179,11 @@ export {
   type ProxySource,
   readProxyHeader,
 } from "./proxy_reader.ts";
+export {
+  checkFaults,
+  describeFaults,
+  type FaultCounts,
+  type FaultKind,
+  type FaultSettings,
+} from "./faults.ts";
+export { type ResettableConn, ResettableListener } from "./resettable_listener.ts";

@@ -1,6 +1,7 @@
 /**
  * The echo server's metrics in the Prometheus text format: connections open, accepted and closed
- * by reason, bytes, datagrams, the time each chunk's echo took, and where shutdown stands. The
+ * by reason, bytes, datagrams, faults injected by kind, the time each chunk's echo took, and where
+ * shutdown stands. The
  * echo loop only adds to plain counters and one histogram; this module reads them when scraped.
  *
  * @example Metrics of a library echo server
@@ -21,6 +22,7 @@
  */
 
 import { addStats, type CloseReason, type EchoStats } from "./echo_server.ts";
+import type { FaultKind } from "./faults.ts";
 import {
   addHistograms,
   BucketHistogram,
@@ -81,6 +83,7 @@ const REASON_LABELS: Readonly<Record<CloseReason, string>> = {
   idle: "idle",
   tls: "tls",
   shutdown: "drain_deadline",
+  fault: "fault",
   error: "error",
 };
 
@@ -117,7 +120,7 @@ export function serverMetricsText(
       "tcpecho_connections_closed_total",
       "Connections closed, by reason: eof (the client closed), reset, idle (timeout), tls " +
         "(handshake failed), limit (--max-connections), proxy (bad or missing PROXY header), " +
-        "drain_deadline (cut at shutdown), error.",
+        "drain_deadline (cut at shutdown), fault (a reset fault), error.",
       [
         ...closed,
         { labels: { reason: "limit" }, value: stats.rejected },
@@ -132,6 +135,14 @@ export function serverMetricsText(
       stats.bytesDiscarded,
     )
     .counter("tcpecho_datagrams_total", "UDP datagrams echoed.", stats.datagrams)
+    .counter(
+      "tcpecho_faults_total",
+      "Faults injected on purpose, by kind (serve's fault flags).",
+      Object.entries(stats.faults).map(([fault, value]) => ({
+        labels: { fault: fault as FaultKind },
+        value,
+      })),
+    )
     .histogram(
       "tcpecho_echo_seconds",
       "Time from a chunk read to the end of its echo's write.",

@@ -6,6 +6,7 @@
 
 import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
 import { errorReason } from "./errors.ts";
+import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults, ms } from "./faults.ts";
 import { formatPeer } from "./peer.ts";
 import type { BucketHistogram } from "./prometheus.ts";
 import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "./transport.ts";
@@ -23,6 +24,12 @@ export interface UdpEchoServerOptions {
    * no clock per datagram.
    */
   echoTimes?: BucketHistogram;
+  /**
+   * Misbehave on purpose: drop (`dropRate`), duplicate (`duplicateRate`) or hold back (`delay`,
+   * `jitter`, which reorders datagrams) a share of the datagrams, reproducibly from `seed`: the
+   * same seed picks the same datagrams by their number. Default: none.
+   */
+  faults?: FaultSettings;
 }
 
 /**
@@ -51,6 +58,9 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #echoTimes?: BucketHistogram;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
+  readonly #faults?: FaultPlan;
+  /** Echoes held back by a delay fault, by timer. */
+  readonly #delayed = new Map<ReturnType<typeof setTimeout>, () => Promise<void>>();
   #closing = false;
 
   /** Starts echoing on `options.socket` at once. */
@@ -59,6 +69,7 @@ export class UdpEchoServer implements AsyncDisposable {
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
     this.#echoTimes = options.echoTimes;
+    if (hasFaults(options.faults)) this.#faults = new FaultPlan(options.faults!);
     this.#loop = this.#echo();
   }
 
@@ -70,6 +81,11 @@ export class UdpEchoServer implements AsyncDisposable {
   /** A snapshot of the server's counters. */
   get stats(): EchoStats {
     return structuredClone(this.#stats);
+  }
+
+  /** The faults in force, with the seed they run on (a random one unless set); or undefined. */
+  get faults(): Readonly<FaultSettings> | undefined {
+    return this.#faults?.settings;
   }
 
   async #echo(): Promise<void> {
@@ -88,14 +104,53 @@ export class UdpEchoServer implements AsyncDisposable {
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
       this.#onEvent?.({ type: "datagram", id, peer, data });
-      try {
-        await this.#socket.send(data, peer);
-        this.#stats.bytesEchoed += data.length;
-        this.#echoTimes?.observe((performance.now() - receivedAt) / 1000);
-      } catch (err) {
-        if (this.#closing) break;
-        this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
+      const faults = this.#faults?.forDatagram(id);
+      if (faults) await this.#echoWithFaults(id, data, peer, receivedAt, faults);
+      else if (!await this.#send(id, data, peer, receivedAt)) break;
+    }
+  }
+
+  /** Echoes one datagram; false once the server is closing. */
+  async #send(id: number, data: Uint8Array, peer: Deno.Addr, receivedAt: number): Promise<boolean> {
+    try {
+      await this.#socket.send(data, peer);
+      this.#stats.bytesEchoed += data.length;
+      this.#echoTimes?.observe((performance.now() - receivedAt) / 1000);
+    } catch (err) {
+      if (this.#closing) return false;
+      this.#onError?.(`cannot echo datagram ${id} to ${formatPeer(peer)}: ${errorReason(err)}`);
+    }
+    return true;
+  }
+
+  async #echoWithFaults(
+    id: number,
+    data: Uint8Array,
+    peer: Deno.Addr,
+    receivedAt: number,
+    faults: DatagramFaults,
+  ): Promise<void> {
+    const fault = (kind: "drop" | "duplicate" | "delay", detail: string) => {
+      this.#stats.faults[kind]++;
+      this.#onEvent?.({ type: "datagram-fault", id, peer, fault: kind, detail });
+    };
+    if (faults.drop) return fault("drop", `datagram ${id} dropped`);
+    if (faults.delays.length > 1) fault("duplicate", `datagram ${id} echoed twice`);
+    for (const delay of faults.delays) {
+      if (delay === 0) {
+        await this.#send(id, data, peer, receivedAt);
+        continue;
       }
+      fault("delay", `datagram ${id} held back ${ms(Math.round(delay))}`);
+      // The receive buffer is reused for the next datagram.
+      const copy = data.slice();
+      const send = () => {
+        clearTimeout(timer);
+        this.#delayed.delete(timer);
+        return this.#send(id, copy, peer, receivedAt).then(() => {});
+      };
+      const timer = setTimeout(send, delay);
+      this.#delayed.set(timer, send);
     }
   }
 
@@ -104,6 +159,8 @@ export class UdpEchoServer implements AsyncDisposable {
    * connections left open to drain. The same first step as `EchoServer.stopAccepting`.
    */
   async stopAccepting(): Promise<number> {
+    // Echoes a delay fault still holds back go out now rather than never.
+    await Promise.all([...this.#delayed.values()].map((send) => send()));
     this.abort();
     await this.#loop;
     return 0;
@@ -114,14 +171,15 @@ export class UdpEchoServer implements AsyncDisposable {
    * drain, so the drain timeout a stream server takes is accepted and not needed.
    */
   async shutdown(_drainTimeout?: number): Promise<void> {
-    this.abort();
-    await this.#loop;
+    await this.stopAccepting();
   }
 
   /** Closes the socket at once. */
   abort(): void {
     if (this.#closing) return;
     this.#closing = true;
+    for (const timer of this.#delayed.keys()) clearTimeout(timer);
+    this.#delayed.clear();
     try {
       this.#socket.close();
     } catch { /* already closed */ }
@@ -143,6 +201,8 @@ export interface StartUdpEchoServerOptions {
   onEvent?: (event: EchoEvent) => void;
   /** Called when a datagram cannot be received or echoed. */
   onError?: (message: string) => void;
+  /** Faults to inject; see {@linkcode UdpEchoServerOptions.faults}. */
+  faults?: FaultSettings;
 }
 
 /**

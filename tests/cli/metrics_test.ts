@@ -165,6 +165,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...skipUnless(
+    Deno.build.os === "linux" && hasProgram("promtool"),
+    "needs Linux and promtool",
+    "serve --workers 2 --metrics counts the faults injected, summed over the workers",
+  ),
+  async fn() {
+    const { server, base } = await serveWithMetrics(["--workers", "2", "--close-after", "4"], {
+      permissions: ["-A", "--unstable-net"],
+    });
+    await using _ = server;
+    for (let i = 0; i < 6; i++) {
+      using conn = await connect(server.port);
+      await writeAll(conn, pattern(8));
+      // Four bytes echoed, then the fault's FIN.
+      deepEqual(await readToEnd(conn), pattern(4));
+    }
+    const samples = await scrape(base);
+    equal(samples.get('tcpecho_faults_total{fault="close"}'), 6);
+    equal(samples.get('tcpecho_faults_total{fault="reset"}'), 0);
+    equal(samples.get("tcpecho_bytes_echoed_total"), 24);
+    equal(await promtoolCheck((await get(`${base}/metrics`)).body), "");
+    equal((await server.stop("SIGTERM")).code, 0);
+  },
+});
+
 Deno.test("serve --metrics explains a bad address, and a busy port, in one line", async () => {
   const bad = await runCli(["serve", "--port", "0", "--metrics", "localhost:http"]);
   equal(bad.code, 2);

@@ -184,3 +184,44 @@ for (const drainTimeout of [5000, 0]) {
     });
   });
 }
+
+Deno.test("EchoServer.shutdown lets a faulted connection finish, its delays still applied", async () => {
+  const server = startEchoServer({ hostname: "127.0.0.1", port: 0, faults: { delay: 30 } });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  const draining = server.shutdown(60_000);
+  const started = performance.now();
+  await conn.write(new TextEncoder().encode("after"));
+  const echo = new Uint8Array(5);
+  equal(await conn.read(echo), 5);
+  equal(performance.now() - started >= 30, true);
+  equal(new TextDecoder().decode(echo), "after");
+  await conn.closeWrite();
+  equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await draining;
+  const { closed, bytesEchoed, faults } = server.stats;
+  deepEqual([closed.eof, closed.shutdown, bytesEchoed, faults.delay], [1, 0, 5, 1]);
+});
+
+Deno.test("EchoServer.shutdown cuts a faulted connection at the deadline: what it held back, then FIN", async () => {
+  const received = Promise.withResolvers<void>();
+  const server = startEchoServer({
+    hostname: "127.0.0.1",
+    port: 0,
+    faults: { delay: 60_000 },
+    onEvent: (event) => event.type === "received" && received.resolve(),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  await conn.write(new TextEncoder().encode("ping"));
+  await received.promise;
+  const draining = server.shutdown(50);
+  // The echo held back for a minute goes out at the cut, then the FIN.
+  const echo = new Uint8Array(4);
+  equal(await conn.read(echo), 4);
+  equal(new TextDecoder().decode(echo), "ping");
+  equal(await conn.read(new Uint8Array(1)), null);
+  conn.close();
+  await draining;
+  equal(server.stats.closed.shutdown, 1);
+  equal(server.stats.bytesEchoed, 4);
+});

@@ -1,0 +1,227 @@
+/**
+ * The fault flags of `serve` (`--delay`, `--reset-after`, `--drop-rate`, ...), declared once, and
+ * turned into the library's {@linkcode FaultSettings} after the checks between them and the
+ * transport.
+ *
+ * @module
+ */
+
+import { byteSize, duration, parseSize, type ValueParser, wholeNumber } from "./args.ts";
+import { type FlagValues, option, toggle } from "./flags.ts";
+import { UsageError } from "../lib/errors.ts";
+import { checkFaults, type FaultSettings } from "../lib/faults.ts";
+
+/** The longest timer there is: 2^31-1 ms, about 24.8 days. */
+const MAX_MS = 2 ** 31 - 1;
+/** The largest byte count or rate taken: 1 TiB. */
+const MAX_BYTES = 1024 ** 4;
+
+/** A decimal number (fractions allowed) from `min` to `max`, or NaN. */
+function decimal(text: string, min: number, max: number): number {
+  const trimmed = text.trim();
+  const value = /^\d+(\.\d+)?$|^\.\d+$/.test(trimmed) ? Number(trimmed) : NaN;
+  return value >= min && value <= max ? value : NaN;
+}
+
+/** Milliseconds, fractions allowed, 0 included, up to the longest timer. */
+const milliseconds: ValueParser<number> = (text, flag) => {
+  const value = decimal(text, 0, MAX_MS);
+  if (Number.isNaN(value)) {
+    throw new UsageError(
+      `${flag} must be a number of milliseconds from 0 to ${MAX_MS} (24.8 days), not '${text}'`,
+    );
+  }
+  return value;
+};
+
+/** A probability from 0 to 1. */
+const probability: ValueParser<number> = (text, flag) => {
+  const value = decimal(text, 0, 1);
+  if (Number.isNaN(value)) {
+    throw new UsageError(`${flag} must be a probability from 0 to 1, not '${text}'`);
+  }
+  return value;
+};
+
+/** Bytes per second: `65536`, `64KiB`, `1MiB/s`. */
+const rate: ValueParser<number> = (text, flag) => {
+  try {
+    return parseSize(text.trim().replace(/\/s$/i, ""), flag, 1, MAX_BYTES);
+  } catch {
+    throw new UsageError(
+      `${flag} must be a rate from 1 B/s to 1024 GiB/s, such as 64KiB or 1MiB/s, not '${text}'`,
+    );
+  }
+};
+
+const bytes = byteSize(1, MAX_BYTES);
+
+/** The fault flags of `serve`. */
+export const FAULT_FLAGS = {
+  delay: option({
+    value: "MS",
+    help: "hold each echoed chunk MS milliseconds before writing it back (with --udp, each " +
+      "datagram)",
+    parse: milliseconds,
+  }),
+  jitter: option({
+    value: "MS",
+    help: "add a random 0 to MS milliseconds to each delay; a stream's bytes stay in order, " +
+      "datagrams may not",
+    parse: milliseconds,
+  }),
+  bandwidth: option({
+    value: "RATE",
+    help: "cap each connection's echo at RATE bytes per second, paced smoothly; takes " +
+      "suffixes KiB and MiB (64KiB, 1MiB/s)",
+    parse: rate,
+  }),
+  slice: option({
+    value: "N",
+    help: "write each echoed chunk in pieces of at most N bytes; takes suffixes KiB and MiB",
+    parse: bytes,
+  }),
+  "slice-delay": option({
+    value: "MS",
+    help: "wait MS milliseconds between the pieces of --slice",
+    parse: milliseconds,
+  }),
+  "reset-after": option({
+    value: "BYTES",
+    help: "end the connection with a TCP reset (the client sees ECONNRESET) once BYTES " +
+      "have been echoed; plain TCP only",
+    parse: bytes,
+  }),
+  "reset-after-time": option({
+    value: "S",
+    help: "end the connection with a TCP reset S seconds after it was accepted; plain TCP only",
+    parse: duration(),
+  }),
+  "close-after": option({
+    value: "BYTES",
+    help: "close the connection cleanly (FIN) once BYTES have been echoed; read and drop " +
+      "the rest",
+    parse: bytes,
+  }),
+  blackhole: toggle({ help: "accept and read, but never echo" }),
+  "no-read": toggle({
+    help: "accept and never read, so that the client's writes fill the socket buffers",
+  }),
+  "stall-every": option({
+    value: "S",
+    help: "pause the echo for --stall-for seconds every S seconds",
+    parse: duration(),
+  }),
+  "stall-for": option({
+    value: "S",
+    help: "how long each pause of --stall-every lasts",
+    parse: duration(),
+  }),
+  "corrupt-rate": option({
+    value: "P",
+    help: "flip one bit in an echoed chunk with probability P (0 to 1) per chunk",
+    parse: probability,
+  }),
+  "drop-rate": option({
+    value: "P",
+    help: "with --udp: drop a datagram instead of echoing it, with probability P",
+    parse: probability,
+  }),
+  "duplicate-rate": option({
+    value: "P",
+    help: "with --udp: echo a datagram twice, with probability P",
+    parse: probability,
+  }),
+  "fault-rate": option({
+    value: "P",
+    help: "apply the faults to a random share P of connections (with --udp, of datagrams)",
+    absent: "1, all of them",
+    parse: probability,
+  }),
+  seed: option({
+    value: "N",
+    help: "seed of every random choice of the faults: the same seed makes the same choices",
+    absent: "a random one, shown on the start-up line",
+    parse: wholeNumber(0, 2 ** 32 - 1),
+  }),
+};
+
+/** Each fault flag by the setting it gives. */
+const FLAG_OF: Record<keyof FaultSettings, keyof typeof FAULT_FLAGS> = {
+  delay: "delay",
+  jitter: "jitter",
+  bandwidth: "bandwidth",
+  slice: "slice",
+  sliceDelay: "slice-delay",
+  resetAfter: "reset-after",
+  resetAfterTime: "reset-after-time",
+  closeAfter: "close-after",
+  blackhole: "blackhole",
+  noRead: "no-read",
+  stallEvery: "stall-every",
+  stallFor: "stall-for",
+  corruptRate: "corrupt-rate",
+  dropRate: "drop-rate",
+  duplicateRate: "duplicate-rate",
+  faultRate: "fault-rate",
+  seed: "seed",
+};
+
+/** The settings that work on datagrams; the others need a stream. */
+const DATAGRAM_SETTINGS = new Set<keyof FaultSettings>([
+  "delay",
+  "jitter",
+  "dropRate",
+  "duplicateRate",
+  "faultRate",
+  "seed",
+]);
+
+/** Where the server listens, as far as the faults care. */
+export interface FaultTransport {
+  udp: boolean;
+  unix: boolean;
+  tls: boolean;
+  workers: number;
+}
+
+/**
+ * The faults the flags ask for, checked against each other and against the transport, or
+ * undefined when none is given. Without `--seed`, a random seed is picked here, so that every
+ * worker makes the same choices and the start-up line can show it.
+ */
+export function faultSettings(
+  flags: FlagValues<typeof FAULT_FLAGS>,
+  transport: FaultTransport,
+): FaultSettings | undefined {
+  const settings: FaultSettings = {};
+  for (const [setting, flag] of Object.entries(FLAG_OF) as [keyof FaultSettings, string][]) {
+    const value = flags[flag as keyof typeof FAULT_FLAGS];
+    if (value !== undefined && value !== false) {
+      (settings as Record<string, unknown>)[setting] = value;
+    }
+  }
+  const given = Object.keys(settings) as (keyof FaultSettings)[];
+  if (given.length === 0) return undefined;
+  const name = (setting: keyof FaultSettings) => `--${FLAG_OF[setting]}`;
+  const streamOnly = given.find((setting) => !DATAGRAM_SETTINGS.has(setting));
+  if (transport.udp && streamOnly) {
+    throw new UsageError(`${name(streamOnly)} works on streams, not with --udp`);
+  }
+  for (const setting of ["dropRate", "duplicateRate"] as const) {
+    if (!transport.udp && settings[setting] !== undefined) {
+      throw new UsageError(`${name(setting)} needs --udp: streams have no datagrams to lose`);
+    }
+  }
+  const reset = given.find((setting) => setting === "resetAfter" || setting === "resetAfterTime");
+  if (reset && (transport.unix || transport.tls || transport.workers > 1)) {
+    const other = transport.unix ? "--unix" : transport.tls ? "TLS" : "--workers";
+    throw new UsageError(`${name(reset)} needs plain TCP on one thread, not ${other}`);
+  }
+  checkFaults(settings, name);
+  if (given.every((setting) => setting === "seed" || setting === "faultRate")) {
+    throw new UsageError(`${name(given[0])} needs a fault to act on, such as --delay`);
+  }
+  settings.seed ??= crypto.getRandomValues(new Uint32Array(1))[0];
+  return settings;
+}
