@@ -32,6 +32,8 @@ export interface ServeSettings {
   proxyProtocol?: ProxyMode;
   /** Milliseconds for the whole PROXY header. */
   proxyTimeout?: number;
+  /** The greeting template, sent first on every connection. */
+  greeting?: string;
   /** Time every chunk's echo, for `--metrics`; otherwise no clock is read per chunk. */
   timed: boolean;
 }
@@ -80,6 +82,8 @@ export async function startEchoService(
       maxConnections: settings.maxConnections,
       proxyProtocol: settings.proxyProtocol,
       proxyTimeout: settings.proxyTimeout,
+      greeting: settings.greeting,
+      worker,
       echoTimes,
     });
   const noTimes = echoTimeHistogram().snapshot();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { UsageError } from "./errors.ts";
+import { RuntimeError, UsageError } from "./errors.ts";
 
 /** What a greeting's placeholders stand for on one connection. */
 export interface GreetingValues {
@@ -146,4 +146,40 @@ function decodeLine(bytes: Uint8Array): string {
   } catch {
     throw new Deno.errors.InvalidData("the greeting line is not UTF-8 text");
   }
+}
+
+/**
+ * Reads the greeting a client expects before it sends anything, and returns its line. Throws a
+ * {@linkcode RuntimeError} that says what went wrong: no line within `timeout` ms, a close before
+ * it, a line too long or not text, or bytes after it that nobody asked for.
+ *
+ * @example
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { connect, receiveGreeting, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, greeting: "hi #{conn}" });
+ * const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });
+ * equal(await receiveGreeting(conn, 5000), "hi #1");
+ * conn.close();
+ * ```
+ */
+export async function receiveGreeting(
+  conn: Pick<Deno.Conn, "read" | "close">,
+  timeout: number,
+): Promise<string> {
+  let greeting: Greeting;
+  try {
+    greeting = await readGreeting(conn, timeout);
+  } catch (err) {
+    throw new RuntimeError(`no greeting: ${(err as Error).message}`);
+  }
+  const extra = greeting.rest.length;
+  if (extra > 0) {
+    throw new RuntimeError(
+      `the server sent ${extra} byte${extra === 1 ? "" : "s"} after its greeting, before it ` +
+        "was sent anything",
+    );
+  }
+  return greeting.line;
 }

@@ -51,6 +51,7 @@ export class OpenLoopSchedule {
   /** Connections sharing the schedule. */
   readonly connections: number;
 
+  /** Checks `options`: throws a `RangeError` for a rate, connections or ramp out of range. */
   constructor(options: ScheduleOptions) {
     const { rate, connections, ramp = 0 } = options;
     if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`rate must be > 0: ${rate}`);
@@ -107,18 +108,19 @@ export interface PacerOptions {
 }
 
 /**
- * A timer that waits longer than this is woken early and the rest is spun out, because Deno's
- * timers fire a millisecond or more late and a late release is counted as latency.
+ * A wait longer than this sleeps on a timer that wakes this much early; the rest is spun out by
+ * yielding to the event loop, because Deno's timers fire up to a millisecond or more late and a late
+ * release counts as latency.
  */
-const SPIN_MS = 2;
+const SPIN_MS = 1;
 
 /**
- * Releases the messages of an {@linkcode OpenLoopSchedule} as they fall due. Waits longer than a
- * couple of milliseconds sleep on a timer; shorter ones yield to the event loop (`setImmediate`)
- * until the time comes, so that a message is released within tens of microseconds of its due time
- * on an idle machine. When the process falls behind (a long garbage collection, a busy machine),
- * every message already due is released at once: the lateness then shows in the corrected latency,
- * as it would for a real client.
+ * Releases the messages of an {@linkcode OpenLoopSchedule} as they fall due. Long waits sleep on a
+ * timer; the last millisecond yields to the event loop (`setImmediate`) until the time comes, and
+ * {@linkcode Pacer.poll} releases whatever is due whenever the process wakes for I/O, so that a
+ * message leaves within tens of microseconds of its due time on an idle machine. When the process
+ * falls behind (a long garbage collection, a busy machine), every message already due is released
+ * at once: the lateness then shows in the corrected latency, as it would for a real client.
  *
  * @example
  * ```ts
@@ -138,10 +140,12 @@ const SPIN_MS = 2;
 export class Pacer {
   readonly #options: PacerOptions;
   #next = 0;
+  #start = 0;
   #stopped = false;
   #wake?: () => void;
   #timer?: ReturnType<typeof setTimeout>;
 
+  /** A pacer for `options.schedule`; nothing is released until {@linkcode Pacer.run}. */
   constructor(options: PacerOptions) {
     this.#options = options;
   }
@@ -153,19 +157,30 @@ export class Pacer {
 
   /** Releases messages until the duration or total is reached, or {@linkcode Pacer.stop}. */
   async run(): Promise<void> {
+    this.#start = this.#options.start ?? performance.now();
+    while (!this.#stopped) {
+      const next = this.poll();
+      if (next === undefined) break;
+      await this.#sleep(next - performance.now());
+    }
+  }
+
+  /**
+   * Releases every message due by now, and returns when the next one is due (undefined when the
+   * schedule is over). Call it whenever the process wakes up for something else, such as a read:
+   * at high rates that releases messages more promptly than a timer can.
+   */
+  poll(): number | undefined {
     const { schedule, release, duration = Infinity, total = Infinity } = this.#options;
-    const start = this.#options.start ?? performance.now();
+    const now = performance.now();
     while (!this.#stopped && this.#next < total) {
       const offset = schedule.dueAt(this.#next);
-      if (offset >= duration) break;
-      const due = start + offset;
-      const wait = due - performance.now();
-      if (wait <= 0) {
-        release(this.#next++, due);
-        continue;
-      }
-      await this.#sleep(wait);
+      if (offset >= duration) return undefined;
+      const due = this.#start + offset;
+      if (due > now) return due;
+      release(this.#next++, due);
     }
+    return undefined;
   }
 
   /** Stops releasing; a pending {@linkcode Pacer.run} resolves promptly. */
