@@ -70,6 +70,16 @@ export function cliCommand(
   });
 }
 
+/** The `errors` of a `bench --json` report in which nothing went wrong. */
+export const NO_BENCH_ERRORS = {
+  mismatches: 0,
+  early_closes: 0,
+  resets: 0,
+  timeouts: 0,
+  refused: 0,
+  connect_timeouts: 0,
+};
+
 /** Runs `tcpecho bench --json` against 127.0.0.1 `port` with `args`, and parses its report. */
 export async function benchJson(
   port: number,

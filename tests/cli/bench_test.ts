@@ -7,6 +7,7 @@ import {
   freePort,
   LineCollector,
   needs,
+  NO_BENCH_ERRORS,
   readExactly,
   runCli,
   TcpFixture,
@@ -71,14 +72,7 @@ Deno.test("bench --json reports one object with throughput, latency and errors",
   deepEqual(Object.keys(report.latency_us), ["min", "mean", "p50", "p90", "p99", "p99_9", "max"]);
   const { min, p50, p90, p99, p99_9, max } = report.latency_us;
   ok(min <= p50 && p50 <= p90 && p90 <= p99 && p99 <= p99_9 && p99_9 <= max);
-  deepEqual(report.errors, {
-    mismatches: 0,
-    early_closes: 0,
-    resets: 0,
-    timeouts: 0,
-    refused: 0,
-    connect_timeouts: 0,
-  });
+  deepEqual(report.errors, NO_BENCH_ERRORS);
   equal(report.ok, true);
 });
 

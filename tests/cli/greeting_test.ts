@@ -65,6 +65,11 @@ Deno.test("serve --greeting refuses a bad template or UDP with exit 2", async ()
   }
 });
 
+/** Runs `tcpecho send` against 127.0.0.1 `port` with `args`. */
+function sendTo(port: string, ...args: string[]) {
+  return runCli(["send", "--port", port, "--host", "127.0.0.1", ...args]);
+}
+
 Deno.test("send --expect-greeting prints the greeting and keeps it out of the check", async () => {
   await using server = await ServeProcess.start([
     "--host",
@@ -74,52 +79,23 @@ Deno.test("send --expect-greeting prints the greeting and keeps it out of the ch
     "backend {port}",
   ]);
   const port = String(server.port);
-  const transcript = await runCli([
-    "send",
-    "--port",
-    port,
-    "--host",
-    "127.0.0.1",
-    "--expect-greeting",
-    "hi",
-  ]);
+  const transcript = await sendTo(port, "--expect-greeting", "hi");
   equal(transcript.code, 0, transcript.stderr);
   equal(
     transcript.stdout,
     `connecting to 127.0.0.1 port ${port}\ngreeting: backend ${port}\nsending b'hi'\n` +
       "received b'hi'\nclosing socket\n",
   );
-  const json = await runCli([
-    "send",
-    "--port",
-    port,
-    "--host",
-    "127.0.0.1",
-    "--expect-greeting",
-    "--json",
-    "hi",
-  ]);
+  const json = await sendTo(port, "--expect-greeting", "--json", "hi");
   equal(json.code, 0, json.stderr);
   const summary = JSON.parse(json.stdout);
   equal(summary.greeting, `backend ${port}`);
   equal(summary.matched, true);
-  const ping = await runCli([
-    "send",
-    "--port",
-    port,
-    "--host",
-    "127.0.0.1",
-    "--expect-greeting",
-    "-c",
-    "2",
-    "-i",
-    "0",
-    "hi",
-  ]);
+  const ping = await sendTo(port, "--expect-greeting", "-c", "2", "-i", "0", "hi");
   equal(ping.code, 0, ping.stderr);
   match(ping.stdout, new RegExp(`^greeting: backend ${port}\nECHO `));
   // Without --expect-greeting the greeting is where the echo should be: a mismatch.
-  const plain = await runCli(["send", "--port", port, "--host", "127.0.0.1", "hi"]);
+  const plain = await sendTo(port, "hi");
   equal(plain.code, 1);
   match(plain.stderr, /^error: the echo differs from what was sent at byte 0/);
 });
@@ -127,16 +103,7 @@ Deno.test("send --expect-greeting prints the greeting and keeps it out of the ch
 Deno.test("send and bench --expect-greeting fail in one line when no greeting comes", async () => {
   await using server = await ServeProcess.start(["--host", "127.0.0.1", "--quiet"]);
   const port = String(server.port);
-  const send = await runCli([
-    "send",
-    "--port",
-    port,
-    "--host",
-    "127.0.0.1",
-    "--expect-greeting",
-    "-t",
-    "0.3",
-  ]);
+  const send = await sendTo(port, "--expect-greeting", "-t", "0.3");
   equal(send.code, 1);
   equal(send.stderr, "error: no greeting: no greeting line within 300 ms\n");
   const bench = await runCli([
