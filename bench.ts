@@ -311,12 +311,13 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
     ]));
   }
   const { connects } = report;
+  // Without churn, one line is enough for a handful of handshakes.
   if (connects.handshakeTime && !options.connections) {
-    const handshake = latencyOf(connects.handshakeTime);
+    const handshake = connects.handshakeTime.summary();
     lines.push(
       "",
-      `TLS handshakes: ${percentiles.map((p, i) => `p${p} ${handshake[i]}`).join(", ")}, ` +
-        `max ${handshake.at(-1)}`,
+      `TLS handshakes: p50 ${formatMicros(handshake.p50)}, p99 ${formatMicros(handshake.p99)}, ` +
+        `max ${formatMicros(handshake.max)}`,
     );
   }
   if (options.connections) {
