@@ -294,7 +294,12 @@ class Run {
     const timer = setTimeout(() => abort.abort(), this.timeout);
     let conn: ClientConn;
     try {
-      conn = await connect({ ...this.options, signal: abort.signal });
+      // The caller's signal (Ctrl-C) ends the attempt too, as an interruption, not a timeout.
+      const { signal } = this.options;
+      conn = await connect({
+        ...this.options,
+        signal: signal ? AbortSignal.any([abort.signal, signal]) : abort.signal,
+      });
     } catch (err) {
       if (abort.signal.aborted) {
         this.errors.connectTimeouts++;
