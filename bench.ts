@@ -4,10 +4,11 @@
  * @module
  */
 
-import { byteSize, duration, formatSize, wholeNumber } from "./cli/args.ts";
+import { anyText, byteSize, duration, formatSize, wholeNumber } from "./cli/args.ts";
 import { command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
-import { RuntimeError, UsageError } from "./lib/errors.ts";
+import { errorReason, RuntimeError, UsageError } from "./lib/errors.ts";
+import type { LatencyHistogram } from "./lib/latency_histogram.ts";
 import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
 import { formatAddress, isLoopback } from "./lib/peer.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
@@ -24,8 +25,10 @@ export const BENCH = command({
   summary: "load an echo server and measure its throughput and latency",
   description: `A load generator: drive a TCP echo server (ours, socat, any other) as hard as the
 options say, check every echoed byte against what was sent, and report messages/s, MiB/s and
-round-trip latency percentiles. Any corrupted byte, early close, reset or timeout is counted and
-makes the exit code 1. Point it only at servers you run: it warns when the target is not a
+latency percentiles: round trips in a closed loop (the default), or with --rate an open loop timed
+from when each message was due (corrected) and from when it was sent (service time). Connections
+can be churned (--reconnect) and the report split by backend (--expect-greeting). Any corrupted
+byte, early close, reset or timeout is counted and makes the exit code 1. Point it only at servers you run: it warns when the target is not a
 loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
   flags: {
     ...CLIENT_TRANSPORT_FLAGS,
@@ -72,9 +75,54 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
       default: "5",
       parse: duration(),
     }),
+    rate: option({
+      value: "N",
+      help: "open loop: N messages per second over all connections on a fixed schedule, each " +
+        "timed from when it was due (corrected) and from when it was sent (service time)",
+      absent: "closed loop: each connection sends as soon as its window allows",
+      parse: wholeNumber(1, 10_000_000),
+    }),
+    ramp: option({
+      value: "S",
+      help: "raise the load linearly over S seconds: the rate with --rate, else the connections",
+      absent: "full load at once",
+      parse: duration(),
+    }),
+    reconnect: option({
+      value: "N",
+      help: "open a new connection every N messages per connection (1: one connection per " +
+        "message), timing each connect, TLS handshake and first echo byte",
+      absent: "one connection each for the whole run",
+      parse: wholeNumber(1, 1e12),
+    }),
+    "connect-rate": option({
+      value: "R",
+      help: "open at most R new connections per second",
+      absent: "no limit",
+      parse: wholeNumber(1, 1_000_000),
+    }),
+    "expect-greeting": toggle({
+      help: "read the server's greeting line (serve --greeting) first on every connection, keep " +
+        "it out of the check, and report per greeting: per backend behind a load balancer",
+    }),
+    percentiles: option({
+      value: "LIST",
+      help: "latency percentiles to report, comma-separated",
+      default: "50,90,99,99.9",
+      parse: percentileList,
+    }),
+    histogram: option({
+      value: "FILE",
+      help: "write the latency distribution to FILE in HdrHistogram's text format (values in " +
+        "ms), and with --rate the service time to FILE with .service before its extension",
+      absent: "not written",
+      parse: anyText,
+    }),
     json: toggle({ help: "print one JSON object instead of the report" }),
   },
-  notes: "On a terminal, a progress line is shown once a second on standard error.",
+  notes: "On a terminal, a progress line is shown once a second on standard error. Refused and " +
+    "timed-out connects are counted, not fatal, once the run has started (with --reconnect or " +
+    "--ramp); any error counted makes the exit code 1.",
   examples: [
     "tcpecho bench --port 7 --duration 3",
     "tcpecho bench -c 50 -s 16 --json",
@@ -82,8 +130,24 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     "tcpecho bench --tls --ca ca.pem --port 4433 -c 50",
     "tcpecho bench --unix /tmp/echo.sock -c 10",
     "tcpecho bench --send-proxy v2 --proxy-source 203.0.113.7:4242 -c 10",
+    "tcpecho bench --rate 20000 -c 10 --duration 3 --histogram latency.hgrm",
+    "tcpecho bench --reconnect 1 -c 50 --connect-rate 5000",
+    "tcpecho bench --port 8000 --expect-greeting -c 10",
   ],
 });
+
+/** Parses `50,99,99.9` into percentiles, ascending and without repeats. */
+function percentileList(text: string, flag: string): number[] {
+  const parts = text.split(",").map((part) => part.trim());
+  const values = parts.map((part) => /^\d+(\.\d+)?$/.test(part) ? Number(part) : NaN);
+  if (parts.length > 12 || values.some((value) => !(value > 0 && value <= 100))) {
+    throw new UsageError(
+      `${flag} must be up to 12 percentiles above 0 and at most 100, comma-separated, such as ` +
+        `50,99,99.9, not '${text}'`,
+    );
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
 
 const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
@@ -113,6 +177,11 @@ export async function bench(args: string[]): Promise<number> {
     duration: values.duration,
     count: values.count,
     timeout: values.timeout,
+    rate: values.rate,
+    ramp: values.ramp,
+    reconnect: values.reconnect,
+    connectRate: values["connect-rate"],
+    expectGreeting: values["expect-greeting"],
   };
   const { hostname } = endpoint;
   if (hostname !== undefined && !isLoopback(hostname)) {
@@ -121,6 +190,8 @@ export async function bench(args: string[]): Promise<number> {
     );
   }
   warnIfInsecure(endpoint);
+  // Say so before a long run, not after it.
+  if (values.histogram !== undefined) checkWritable(histogramFiles(values.histogram, options.rate));
   const progress = !values.json && Deno.stderr.isTerminal();
   // The first Ctrl-C ends the run and still reports it; a second one exits at once.
   const interrupt = new AbortController();
@@ -153,8 +224,16 @@ export async function bench(args: string[]): Promise<number> {
     // Keep the last progress line when interrupted, so the report starts on a line of its own.
     if (progress) endProgress(interrupt.signal.aborted);
   }
-  printLine(values.json ? JSON.stringify(toJson(report)) : formatReport(report));
+  const percentiles = values.percentiles;
+  printLine(
+    values.json ? JSON.stringify(toJson(report, percentiles)) : formatReport(report, {
+      percentiles,
+      // Connections are worth a table when they come and go.
+      connections: values.reconnect !== undefined || values["connect-rate"] !== undefined,
+    }),
+  );
   if (!values.json && Deno.stdout.isTerminal()) printLine(formatChart(report));
+  if (values.histogram !== undefined) await writeHistograms(values.histogram, report);
   if (!report.ok) {
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
@@ -178,35 +257,107 @@ function endProgress(keep: boolean): void {
   Deno.stderr.writeSync(encoder.encode(keep ? "\n" : "\r\x1b[K"));
 }
 
-/** The report as a small markdown table, readable as plain text too. */
-export function formatReport(report: LoadReport): string {
-  const { latency } = report;
+/** The percentiles a report shows when `--percentiles` is not given. */
+const DEFAULT_PERCENTILES = [50, 90, 99, 99.9];
+
+/** What a report shows beyond the main table. */
+export interface ReportOptions {
+  /** The latency percentiles, ascending. Default 50, 90, 99 and 99.9. */
+  percentiles?: number[];
+  /** Add how connections were opened: connect, TLS handshake and first echo byte times. */
+  connections?: boolean;
+}
+
+/** The report as small markdown tables, readable as plain text too. */
+export function formatReport(report: LoadReport, options: ReportOptions = {}): string {
+  const { percentiles = DEFAULT_PERCENTILES } = options;
   const load = `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
     `${formatSize(report.size)}, ${report.window} in flight each`;
-  return [
+  const columns = percentiles.map((p) => `p${p}`);
+  const latencyOf = (histogram: LatencyHistogram) =>
+    [...percentiles.map((p) => histogram.percentile(p)), histogram.summary().max].map(
+      formatMicros,
+    );
+  const lines = [
     `bench ${formatAddress(report.target)}: ${load}, ${formatSeconds(report.seconds)}${
       report.interrupted ? " (interrupted)" : ""
     }`,
     "",
-    "| messages | msgs/s | MiB/s | p50 | p90 | p99 | p99.9 | max | errors |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    `| messages | msgs/s | MiB/s | ${columns.join(" | ")} | max | errors |`,
+    `|---:|---:|---:|${"---:|".repeat(columns.length)}---:|---|`,
     `| ${
       [
         numbers.format(report.messages),
         numbers.format(report.messagesPerSecond),
         decimals.format(report.mibPerSecond),
-        ...[latency.p50, latency.p90, latency.p99, latency.p99_9, latency.max].map(formatMicros),
+        ...latencyOf(report.histogram),
         report.ok ? "none" : describeErrors(report),
       ].join(" | ")
     } |`,
-    ...(report.handshake
-      ? [
-        "",
-        `TLS handshakes: p50 ${formatMicros(report.handshake.p50)}, ` +
-        `p99 ${formatMicros(report.handshake.p99)}, max ${formatMicros(report.handshake.max)}`,
-      ]
-      : []),
-  ].join("\n");
+  ];
+  const table = (title: string, rows: [string, LatencyHistogram | undefined][]) => [
+    "",
+    `| ${title} | ${columns.join(" | ")} | max |`,
+    `|---|${"---:|".repeat(columns.length)}---:|`,
+    ...rows.flatMap(([name, histogram]) =>
+      histogram ? [`| ${name} | ${latencyOf(histogram).join(" | ")} |`] : []
+    ),
+  ];
+  if (report.rate && report.serviceTime) {
+    lines.push("", describeRate(report));
+    lines.push(...table("latency", [
+      ["corrected (from when due)", report.histogram],
+      ["service time (from when sent)", report.serviceTime],
+    ]));
+  }
+  const { connects } = report;
+  // Without churn, one line is enough for a handful of handshakes.
+  if (connects.handshakeTime && !options.connections) {
+    const handshake = connects.handshakeTime.summary();
+    lines.push(
+      "",
+      `TLS handshakes: p50 ${formatMicros(handshake.p50)}, p99 ${formatMicros(handshake.p99)}, ` +
+        `max ${formatMicros(handshake.max)}`,
+    );
+  }
+  if (options.connections) {
+    const { refused, connectTimeouts } = report.errors;
+    lines.push(
+      "",
+      `connections: ${numbers.format(connects.made)} made, ${numbers.format(refused)} refused, ` +
+        `${numbers.format(connectTimeouts)} timed out`,
+    );
+    lines.push(...table("connection", [
+      ["connect", connects.connectTime],
+      ["TLS handshake", connects.handshakeTime],
+      ["first echo byte", connects.firstByte],
+    ]));
+  }
+  if (report.backends.length > 0) {
+    lines.push(
+      "",
+      `| backend | connections | messages | ${columns.join(" | ")} | max |`,
+      `|---|---:|---:|${"---:|".repeat(columns.length)}---:|`,
+      ...report.backends.map((backend) =>
+        `| ${backend.greeting.replaceAll("|", "\\|")} | ${numbers.format(backend.connections)} | ${
+          numbers.format(backend.messages)
+        } | ${latencyOf(backend.histogram).join(" | ")} |`
+      ),
+    );
+  }
+  return lines.join("\n");
+}
+
+/** Whether the open loop kept its schedule, in one line. */
+function describeRate(report: LoadReport): string {
+  const rate = report.rate!;
+  const asked = `open loop at ${numbers.format(rate.target)} msgs/s` +
+    (rate.scheduledPerSecond < rate.target * 0.99
+      ? ` (${numbers.format(rate.scheduledPerSecond)} msgs/s on average with the ramp)`
+      : "");
+  if (rate.keptUp) return `${asked}: kept up, ${numbers.format(report.messagesPerSecond)} msgs/s`;
+  return `${asked}: NOT kept up, only ${numbers.format(report.messagesPerSecond)} msgs/s ` +
+    `(below 99 %): the server or the client could not keep up, and latency includes the wait`;
 }
 
 function formatChart(report: LoadReport): string {
@@ -217,7 +368,7 @@ function formatChart(report: LoadReport): string {
       "#".repeat(Math.ceil((row.count / most) * 40)).padEnd(41)
     }${numbers.format(row.count)}`
   );
-  return ["", "round trips:", ...lines].join("\n");
+  return ["", report.rate ? "corrected latency:" : "round trips:", ...lines].join("\n");
 }
 
 /** Seconds as the header shows them: a short run in milliseconds rather than "0 s". */
@@ -230,20 +381,79 @@ function formatMicros(micros: number): string {
 }
 
 function describeErrors(report: LoadReport): string {
-  const { mismatches, earlyCloses, resets, timeouts } = report.errors;
+  const { mismatches, earlyCloses, resets, timeouts, refused, connectTimeouts } = report.errors;
   const parts: [number, string, string][] = [
     [mismatches, "mismatch", "mismatches"],
     [earlyCloses, "early close", "early closes"],
     [resets, "reset", "resets"],
     [timeouts, "timeout", "timeouts"],
+    [refused, "refused connect", "refused connects"],
+    [connectTimeouts, "connect timeout", "connect timeouts"],
   ];
   return parts.filter(([n]) => n > 0).map(([n, one, many]) => `${n} ${n === 1 ? one : many}`)
     .join(", ");
 }
 
-function toJson(report: LoadReport): Record<string, unknown> {
+/** The files `--histogram FILE` writes: FILE, and with an open loop the service time beside it. */
+function histogramFiles(path: string, rate: number | undefined): string[] {
+  return rate === undefined ? [path] : [path, servicePath(path)];
+}
+
+/** Fails at once when Deno may not write `files`, naming the flag that allows it. */
+function checkWritable(files: string[]): void {
+  const denied = files.find((path) =>
+    Deno.permissions.querySync({ name: "write", path }).state !== "granted"
+  );
+  if (denied !== undefined) {
+    throw new RuntimeError(
+      `cannot write ${denied}: missing permission, run deno with --allow-write=${denied}`,
+    );
+  }
+}
+
+/**
+ * Writes the latency distribution in HdrHistogram's text format to `path`, and with an open loop
+ * the service time beside it (`latency.hgrm` and `latency.service.hgrm`).
+ */
+async function writeHistograms(path: string, report: LoadReport): Promise<void> {
+  const [main, service] = histogramFiles(path, report.rate?.target);
+  const files: [string, LatencyHistogram | undefined][] = [
+    [main, report.histogram],
+    [service, report.serviceTime],
+  ];
+  for (const [file, histogram] of files) {
+    if (file === undefined || histogram === undefined) continue;
+    try {
+      await Deno.writeTextFile(file, histogram.percentileDistribution());
+    } catch (err) {
+      throw new RuntimeError(`cannot write ${file}: ${errorReason(err)}`);
+    }
+  }
+}
+
+/** `latency.hgrm` -> `latency.service.hgrm`; `latency` -> `latency.service`. */
+function servicePath(path: string): string {
+  const match = path.match(/^(.*[^/.])(\.[^./]+)$/);
+  return match ? `${match[1]}.service${match[2]}` : `${path}.service`;
+}
+
+/** `99.9` -> `p99_9`, the way JSON names a percentile. */
+function percentileKey(percentile: number): string {
+  return `p${String(percentile).replace(".", "_")}`;
+}
+
+function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<string, unknown> {
   const round = (value: number, digits: number) => Number(value.toFixed(digits));
-  const { latency, errors } = report;
+  const { errors, connects } = report;
+  const latency = (histogram: LatencyHistogram) => {
+    const summary = histogram.summary();
+    return {
+      min: summary.min,
+      mean: round(summary.mean, 1),
+      ...Object.fromEntries(percentiles.map((p) => [percentileKey(p), histogram.percentile(p)])),
+      max: summary.max,
+    };
+  };
   return {
     target: formatAddress(report.target),
     connections: report.connections,
@@ -254,26 +464,38 @@ function toJson(report: LoadReport): Record<string, unknown> {
     bytes: report.bytes,
     msgs_per_s: round(report.messagesPerSecond, 0),
     mib_per_s: round(report.mibPerSecond, 2),
-    latency_us: {
-      min: latency.min,
-      mean: round(latency.mean, 1),
-      p50: latency.p50,
-      p90: latency.p90,
-      p99: latency.p99,
-      p99_9: latency.p99_9,
-      max: latency.max,
+    ...(report.rate && {
+      rate: {
+        target: report.rate.target,
+        scheduled: report.rate.scheduled,
+        scheduled_per_s: round(report.rate.scheduledPerSecond, 0),
+        kept_up: report.rate.keptUp,
+      },
+    }),
+    latency_us: latency(report.histogram),
+    ...(connects.handshakeTime && { handshake_us: latency(connects.handshakeTime) }),
+    ...(report.serviceTime && { service_time_us: latency(report.serviceTime) }),
+    connects: {
+      made: connects.made,
+      connect_us: latency(connects.connectTime),
+      first_byte_us: latency(connects.firstByte),
     },
-    handshake_us: report.handshake && {
-      min: report.handshake.min,
-      p50: report.handshake.p50,
-      p99: report.handshake.p99,
-      max: report.handshake.max,
-    },
+    ...(report.backends.length > 0 && {
+      backends: report.backends.map((backend) => ({
+        greeting: backend.greeting,
+        connections: backend.connections,
+        messages: backend.messages,
+        latency_us: latency(backend.histogram),
+        ...(backend.serviceTime && { service_time_us: latency(backend.serviceTime) }),
+      })),
+    }),
     errors: {
       mismatches: errors.mismatches,
       early_closes: errors.earlyCloses,
       resets: errors.resets,
       timeouts: errors.timeouts,
+      refused: errors.refused,
+      connect_timeouts: errors.connectTimeouts,
     },
     ok: report.ok,
     ...(report.interrupted ? { interrupted: true } : {}),

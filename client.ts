@@ -79,6 +79,10 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
       absent: "1",
       parse: duration({ allowZero: true }),
     }),
+    "expect-greeting": toggle({
+      help: "read the server's greeting line (serve --greeting) first and print it; it is not " +
+        "part of the echo check",
+    }),
     quiet: toggle({ short: "q", help: "print nothing; the exit code tells" }),
     json: toggle({ help: "print one JSON summary instead of the transcript" }),
   },
@@ -92,6 +96,7 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     "tcpecho send --unix /tmp/echo.sock",
     "tcpecho send --udp --timeout 2",
     "tcpecho send --send-proxy v2 --proxy-source 203.0.113.7:4242 --port 8443",
+    "tcpecho send --port 8000 --expect-greeting",
   ],
 });
 
@@ -113,6 +118,12 @@ export async function send(args: string[]): Promise<number> {
     throw new UsageError(
       `${values.count !== undefined ? "--count" : "--interval"} works over streams only, ` +
         `not with --udp (see 'tcpecho send --help')`,
+    );
+  }
+  const expectGreeting = values["expect-greeting"];
+  if (udp && expectGreeting) {
+    throw new UsageError(
+      "--expect-greeting works over streams only, not with --udp (see 'tcpecho send --help')",
     );
   }
   const bufferSize = values["buffer-size"];
@@ -137,6 +148,7 @@ export async function send(args: string[]): Promise<number> {
           : await readInputUpTo(input, MAX_PING_MESSAGE, "a ping message"),
         bufferSize,
         timeout,
+        expectGreeting,
         count: count ?? Infinity,
         interval: interval ?? 1000,
         output,
@@ -149,7 +161,16 @@ export async function send(args: string[]): Promise<number> {
         : udp
         ? await readInputUpTo(input, MAX_UDP_PAYLOAD, "a UDP datagram")
         : await openInput(input);
-      code = await sendMessage({ endpoint, udp, message, bufferSize, timeout, output, out });
+      code = await sendMessage({
+        endpoint,
+        udp,
+        message,
+        bufferSize,
+        timeout,
+        output,
+        out,
+        expectGreeting,
+      });
     }
   } finally {
     await out.flush();
@@ -168,6 +189,8 @@ interface SendMessageOptions {
   timeout: number;
   output: "transcript" | "json" | "quiet";
   out: LineWriter;
+  /** Read the server's greeting line first, print it, and keep it out of the check. */
+  expectGreeting: boolean;
 }
 
 /** The largest message ping mode repeats, read whole from a file or standard input: 16 MiB. */
@@ -189,6 +212,7 @@ async function sendMessage(options: SendMessageOptions): Promise<number> {
     const verb = udp ? "sending a datagram to" : "connecting to";
     out.line(`${verb} ${describeEndpoint(endpoint)}${transportLabel(transport)}`);
   }
+  let greeting: string | undefined;
   const summary = {
     ...transportField(transport),
     ...(endpoint.unix === undefined
@@ -220,6 +244,11 @@ async function sendMessage(options: SendMessageOptions): Promise<number> {
       signal: outputFailed.signal,
       onConnected: () => connected = true,
       onSent: transcript ? (chunk) => print(`sending ${formatBytesLiteral(chunk)}`) : undefined,
+      expectGreeting: options.expectGreeting,
+      onGreeting: (line) => {
+        greeting = line;
+        if (transcript) print(`greeting: ${line}`);
+      },
       onReceived: transcript
         ? (chunk) => print(`received ${formatBytesLiteral(chunk)}`)
         : undefined,
@@ -228,6 +257,7 @@ async function sendMessage(options: SendMessageOptions): Promise<number> {
     if (output === "json") {
       out.line(JSON.stringify({
         ...summary,
+        ...(greeting !== undefined && { greeting }),
         bytes_sent: result.bytesSent,
         bytes_received: result.bytesReceived,
         matched: true,
@@ -253,6 +283,7 @@ async function sendMessage(options: SendMessageOptions): Promise<number> {
       const echo = err instanceof EchoError ? err : undefined;
       out.line(JSON.stringify({
         ...summary,
+        ...(greeting !== undefined && { greeting }),
         // A datagram's failures happen after it left whole; a connection's say how far it got.
         bytes_sent: echo?.bytesSent ?? (echo && message instanceof Uint8Array ? message.length : 0),
         bytes_received: echo?.bytesReceived ?? 0,

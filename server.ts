@@ -16,6 +16,7 @@ import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
 import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
+import { greetingTemplate } from "./lib/greeting.ts";
 import { LineWriter } from "./cli/line_writer.ts";
 import { startWorkers } from "./cli/serve_workers.ts";
 import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
@@ -100,6 +101,13 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       absent: "off",
       parse: listenAddress,
     }),
+    greeting: option({
+      value: "TEXT",
+      help: "send TEXT and a newline first on every connection, with {host}, {port}, {worker} " +
+        "and {conn} filled in, to tell backends apart behind a load balancer",
+      absent: "none",
+      parse: greetingText,
+    }),
     workers: option({
       short: "w",
       value: "N",
@@ -123,10 +131,21 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --delay 50 --jitter 10 --quiet",
     "tcpecho serve --reset-after 1KiB --fault-rate 0.5 --seed 7",
     "tcpecho serve --udp --drop-rate 0.1 --seed 1",
+    'tcpecho serve --port 7001 --greeting "backend {host}:{port}"',
   ],
 });
 
 type ServeFlags = typeof SERVE extends Command<infer F> ? F : never;
+
+/** A greeting template, checked: a mistake in it is a usage error naming the flag. */
+function greetingText(text: string, flag: string): string {
+  try {
+    greetingTemplate(text);
+  } catch (err) {
+    throw new UsageError(`${flag}: ${(err as Error).message}`);
+  }
+  return text;
+}
 
 /** Characters of log allowed to wait for a slow standard output before lines are dropped. */
 const LOG_QUEUE_LIMIT = 4 * 1024 * 1024;
@@ -161,6 +180,7 @@ async function serveOn(
   const proxyTimeout = flags["proxy-timeout"];
   const shutdownDelay = flags["shutdown-delay"];
   const metrics = flags.metrics;
+  const greeting = flags.greeting;
   const { endpoint, udp } = transport;
   if (workers > 1 && (udp || endpoint.unix !== undefined)) {
     throw new UsageError(
@@ -180,6 +200,13 @@ async function serveOn(
     workers,
   });
 
+  if (greeting !== undefined && udp) {
+    throw new UsageError(
+      "--greeting needs a stream transport: TCP, TLS or --unix, not --udp " +
+        "(see 'tcpecho serve --help')",
+    );
+  }
+
   // A stalled terminal or pipe must not let a flood of data grow the log's queue without bound.
   const logLimits = { maxQueued: LOG_QUEUE_LIMIT, droppedNote: droppedLinesNote(format) };
   const out = new LineWriter(Deno.stdout, logLimits);
@@ -192,6 +219,7 @@ async function serveOn(
     maxConnections,
     proxyProtocol,
     proxyTimeout,
+    greeting,
     timed: metrics !== undefined,
     faults,
   };

@@ -33,6 +33,8 @@ export interface ServeSettings {
   proxyProtocol?: ProxyMode;
   /** Milliseconds for the whole PROXY header. */
   proxyTimeout?: number;
+  /** The greeting template, sent first on every connection. */
+  greeting?: string;
   /** Time every chunk's echo, for `--metrics`; otherwise no clock is read per chunk. */
   timed: boolean;
   /** Faults to inject, with the seed every worker shares. */
@@ -87,6 +89,8 @@ export async function startEchoService(
       maxConnections: settings.maxConnections,
       proxyProtocol: settings.proxyProtocol,
       proxyTimeout: settings.proxyTimeout,
+      greeting: settings.greeting,
+      worker,
       echoTimes,
     });
   const noTimes = echoTimeHistogram().snapshot();

@@ -19,6 +19,8 @@ export interface PingModeOptions {
   interval: number;
   timeout: number;
   bufferSize: number;
+  /** Read the server's greeting line first, and print it in the transcript. */
+  expectGreeting?: boolean;
   /** `transcript`: a line per reply and the summary; `json`: one summary object; `quiet`: none. */
   output: "transcript" | "json" | "quiet";
   out: LineWriter;
@@ -59,6 +61,10 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
       timeout: options.timeout,
       bufferSize: options.bufferSize,
       signal: interrupt.signal,
+      expectGreeting: options.expectGreeting,
+      onGreeting: (line) => {
+        if (output === "transcript") out.line(`greeting: ${line}`);
+      },
       onConnected: (remote) => {
         const address = "hostname" in remote ? remote.hostname : undefined;
         if (address !== undefined) from = `${address} port ${port}`;

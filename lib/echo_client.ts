@@ -8,6 +8,7 @@
 import { describeMismatch, describeProgress } from "./echo_check.ts";
 import { errorReason, RuntimeError, UsageError } from "./errors.ts";
 import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
+import { receiveGreeting } from "./greeting.ts";
 import {
   type ClientTlsDetails,
   connect,
@@ -46,6 +47,13 @@ export interface SendOptions extends Omit<ConnectOptions, "signal"> {
    * exchange under way with an {@linkcode EchoError}.
    */
   signal?: AbortSignal;
+  /**
+   * Read the server's greeting line (`serve --greeting`) before sending, and keep it out of the
+   * echo check. Streams only.
+   */
+  expectGreeting?: boolean;
+  /** Called with the greeting line, when `expectGreeting`. */
+  onGreeting?: (line: string) => void;
   /** Called once connected (for UDP: once the socket is open), before the first byte is sent. */
   onConnected?: () => void;
   /**
@@ -163,6 +171,9 @@ export async function sendAndVerify(options: SendOptions): Promise<SendResult> {
   const giveUpNow = message instanceof Uint8Array ? stops : [options.signal].filter((s) => !!s);
   for (const stop of giveUpNow) stop?.addEventListener("abort", abort, { once: true });
   try {
+    if (options.expectGreeting) {
+      options.onGreeting?.(await receiveGreeting(conn, timeoutMs));
+    }
     options.onConnected?.();
     const started = performance.now();
     let endedEarly = false;

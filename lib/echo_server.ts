@@ -9,6 +9,7 @@ import { errorReason, UsageError } from "./errors.ts";
 import type { BucketHistogram } from "./prometheus.ts";
 import { ProxyHeaderError, type ProxyMode } from "./proxy_header.ts";
 import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_reader.ts";
+import { greetingTemplate, type GreetingValues } from "./greeting.ts";
 import { type SocketConn, SocketListener } from "./socket_conn.ts";
 import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
 import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
@@ -130,6 +131,15 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
    * Default: none, and connections without faults pay nothing for them.
    */
   faults?: FaultSettings;
+  /**
+   * A line sent first on every connection (after the TLS handshake), a newline added, so that a
+   * client behind a load balancer can tell which backend it reached. Placeholders: `{host}` and
+   * `{port}` (the address the connection was accepted on), `{worker}` and `{conn}` (its id).
+   * Default: none.
+   */
+  greeting?: string;
+  /** The worker number `{worker}` stands for in the greeting. Default 1. */
+  worker?: number;
 }
 
 /**
@@ -261,6 +271,8 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
 
 interface Connection extends ConnectionInfo {
   conn: StreamConn & { reset?(): void };
+  /** The address the connection was accepted on, for the greeting. */
+  local: Deno.Addr;
   tls?: TlsDetails;
   peer: Deno.Addr;
   proxy?: ProxyInfo;
@@ -300,6 +312,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #maxConnections: number;
   readonly #echoTimes?: BucketHistogram;
   readonly #proxy?: { mode: ProxyMode; timeout: number };
+  readonly #greeting?: (values: GreetingValues) => string;
+  readonly #worker: number;
   readonly #connections = new Set<Connection>();
   readonly #stats: EchoStats = noStats();
   readonly #acceptLoop: Promise<void>;
@@ -334,6 +348,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         );
       }
     }
+    this.#greeting = options.greeting === undefined
+      ? undefined
+      : greetingTemplate(options.greeting);
+    this.#worker = options.worker ?? 1;
     this.#acceptLoop = this.#accept();
   }
 
@@ -383,6 +401,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     const id = ++this.#stats.connections;
     const faults = this.#faults?.forConnection(id);
     const connection: Connection = {
+      // Sockets know their own address; otherwise the listener's is the best there is.
+      local: "localAddr" in conn ? (conn as Pick<Deno.Conn, "localAddr">).localAddr : this.addr,
       id,
       peer: conn.remoteAddr,
       conn,
@@ -464,6 +484,23 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     connection.idleTimer = setTimeout(check, timeout);
   }
 
+  /** Sends the greeting line, its placeholders filled in for `connection`. */
+  async #greet(connection: Connection): Promise<void> {
+    const local = connection.local;
+    const line = this.#greeting!({
+      host: local.transport === "unix" || local.transport === "unixpacket"
+        ? local.path
+        : (local as Deno.NetAddr).hostname,
+      port: "port" in local ? local.port : "",
+      worker: this.#worker,
+      conn: connection.id,
+    });
+    const bytes = new TextEncoder().encode(`${line}\n`);
+    for (let written = 0; written < bytes.length;) {
+      written += await connection.conn.write(bytes.subarray(written));
+    }
+  }
+
   async #echo(connection: Connection, faults?: ConnectionFaults): Promise<void> {
     let { conn } = connection;
     const onEvent = this.#onEvent;
@@ -484,6 +521,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         }
         onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: session.details });
       }
+      if (this.#greeting) await this.#greet(connection);
       let clientClosed = false;
       if (faults) {
         const end = await this.#echoWithFaults(connection, faults);

@@ -86,7 +86,7 @@ export function explainNetworkError(
     return new RuntimeError(`${verb}: missing permission, run deno with ${target.permission}`);
   }
   const reason = errorReason(err);
-  return new RuntimeError(`${verb}: ${reason}`);
+  return new RuntimeError(`${verb}: ${reason}`, { cause: err });
 }
 
 /** A short lower-case reason for a failed network or file operation, without the OS error number. */

@@ -2,21 +2,36 @@
  * The load engine behind `tcpecho bench`: N connections, each keeping a window of messages in
  * flight, every echoed byte checked against the pattern sent, every round trip timed.
  *
+ * Closed loop by default: each connection sends its next message as soon as the window allows.
+ * With `rate`, an open loop: messages fall due on a fixed schedule and each is timed from when it
+ * was due (corrected for coordinated omission) as well as from when it was sent (service time).
+ * With `reconnect`, connections are churned: each carries that many messages, then a new one is
+ * opened, with its connect, TLS handshake and first echo byte timed.
+ *
  * @module
  */
 
 import { Buffer } from "node:buffer";
-import { LatencyHistogram, type LatencySummary } from "./histogram.ts";
-import { pattern, PATTERN_PERIOD } from "./pattern.ts";
-import { type ClientConn, connect, type ConnectOptions, type StreamConn } from "./transport.ts";
+import { RuntimeError } from "./errors.ts";
+import { readGreeting } from "./greeting.ts";
+import { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
+import { OpenLoopSchedule, Pacer } from "./open_loop.ts";
 import { writeAll } from "./_exchange.ts";
+import { pattern, PATTERN_PERIOD } from "./pattern.ts";
+import {
+  type ClientConn,
+  connect,
+  type ConnectOptions,
+  DEFAULT_PORT,
+  describeEndpoint,
+} from "./transport.ts";
 
 /**
  * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,
  * TLS or a Unix domain socket.
  */
 export interface LoadOptions extends Omit<ConnectOptions, "signal"> {
-  /** Connections opened at once. Default 1. */
+  /** Connections at once. Default 1. */
   connections?: number;
   /** Bytes per message. Default 16. */
   size?: number;
@@ -26,8 +41,31 @@ export interface LoadOptions extends Omit<ConnectOptions, "signal"> {
   duration?: number;
   /** Messages per connection; the run ends when all are echoed. Overrides the default duration. */
   count?: number;
-  /** Milliseconds a message may wait for its echo before it counts as a timeout. Default 5000. */
+  /**
+   * Milliseconds a message may wait for its echo, or a connection for its connect, handshake or
+   * greeting, before it counts as a timeout. Default 5000.
+   */
   timeout?: number;
+  /**
+   * Open loop: messages per second over all connections, each connection's share evenly spaced.
+   * Latency is then measured from when each message was due, and service time from when it was
+   * sent. Without it, each connection sends as fast as its window allows (closed loop).
+   */
+  rate?: number;
+  /**
+   * Milliseconds over which the load rises linearly: the rate with `rate`, else the number of
+   * connections open. Default 0.
+   */
+  ramp?: number;
+  /** Messages per connection before it is closed and a new one opened (1: one per message). */
+  reconnect?: number;
+  /** At most this many new connections per second. */
+  connectRate?: number;
+  /**
+   * Read the server's greeting line (`serve --greeting`) on each connection before the first
+   * message, keep it out of the echo check, and report per greeting, that is per backend.
+   */
+  expectGreeting?: boolean;
   /** Called about once a second while the load runs. */
   onProgress?: (progress: LoadProgress) => void;
   /**
@@ -45,7 +83,7 @@ export interface LoadProgress {
   messages: number;
   /** Messages echoed in the last interval, per second. */
   messagesPerSecond: number;
-  /** Median round trip so far, in microseconds. */
+  /** Median latency so far (corrected with `rate`), in microseconds. */
   p50: number;
   /** All errors counted so far. */
   errors: number;
@@ -55,19 +93,64 @@ export interface LoadProgress {
 export interface LoadErrors {
   /** Messages whose echo differed from what was sent (or bytes nobody sent). */
   mismatches: number;
-  /** Connections the server closed while echoes were still owed. */
+  /** Connections the server closed while echoes (or a greeting) were still owed. */
   earlyCloses: number;
   /** Connections reset or broken by the server or the network. */
   resets: number;
-  /** Connections given up because an echo took longer than the timeout. */
+  /** Connections given up because an echo (or a greeting) took longer than the timeout. */
   timeouts: number;
+  /** Connection attempts the server refused. */
+  refused: number;
+  /** Connection attempts (connect and TLS handshake) that took longer than the timeout. */
+  connectTimeouts: number;
+}
+
+/** With `rate`: the schedule asked for and whether it was kept. */
+export interface RateReport {
+  /** Messages per second asked for (the full rate, after any ramp). */
+  target: number;
+  /** Messages that fell due during the run. */
+  scheduled: number;
+  /** Messages per second the schedule asked for over the run, on average (lower with a ramp). */
+  scheduledPerSecond: number;
+  /**
+   * False when fewer than 99 % of the scheduled messages per second were echoed: the server or
+   * the client could not keep up.
+   */
+  keptUp: boolean;
+}
+
+/** How the connections of a run were opened. */
+export interface ConnectReport {
+  /** Connections opened (connected, TLS handshake and greeting done). */
+  made: number;
+  /** Microseconds from the start of each connect to the TCP (or Unix) connection. */
+  connectTime: LatencyHistogram;
+  /** Over TLS: microseconds from the TCP connection to the end of the TLS handshake. */
+  handshakeTime?: LatencyHistogram;
+  /** Microseconds from the start of each connect to the first byte of its first echo. */
+  firstByte: LatencyHistogram;
+}
+
+/** One backend's share of a run, as told apart by its greeting. */
+export interface BackendReport {
+  /** The greeting line the backend sent. */
+  greeting: string;
+  /** Connections that reached it. */
+  connections: number;
+  /** Messages it echoed and that were checked. */
+  messages: number;
+  /** Its latency (corrected with `rate`), in microseconds. */
+  histogram: LatencyHistogram;
+  /** With `rate`: its service time, in microseconds. */
+  serviceTime?: LatencyHistogram;
 }
 
 /** The outcome of a run. */
 export interface LoadReport {
   /** The server's address as connected to: TCP (plain or TLS) or a Unix socket path. */
   target: Deno.Addr;
-  /** Connections used. */
+  /** Connections used at once. */
   connections: number;
   /** Bytes per message. */
   size: number;
@@ -83,12 +166,24 @@ export interface LoadReport {
   messagesPerSecond: number;
   /** Bytes echoed per second of load, in MiB (1,048,576 bytes). */
   mibPerSecond: number;
-  /** Round-trip times in microseconds, from the first byte sent to the last byte echoed. */
+  /** With `rate`: the schedule and whether it was kept. */
+  rate?: RateReport;
+  /**
+   * Latency in microseconds: round trips from the first byte sent to the last byte echoed; with
+   * `rate`, from when each message was due (corrected for coordinated omission).
+   */
   latency: LatencySummary;
-  /** The histogram behind {@linkcode LoadReport.latency}, for charts. */
+  /** The histogram behind {@linkcode LoadReport.latency}. */
   histogram: LatencyHistogram;
-  /** Over TLS: how long the connections' handshakes took, in microseconds. */
-  handshake?: LatencySummary;
+  /** With `rate`: service time, from when each message was sent to its last byte echoed. */
+  serviceTime?: LatencyHistogram;
+  /** Connections opened and how long that took. */
+  connects: ConnectReport;
+  /**
+   * With `expectGreeting`: the run split by backend, in the order they were first reached; beyond
+   * {@linkcode MAX_BACKENDS} greetings, the rest are lumped under {@linkcode OTHER_BACKENDS}.
+   */
+  backends: BackendReport[];
   /** What went wrong, counted by kind. */
   errors: LoadErrors;
   /** True when no error of any kind was counted. */
@@ -97,26 +192,256 @@ export interface LoadReport {
   interrupted: boolean;
 }
 
+/** Backends told apart by their greeting; connections greeted otherwise are lumped together. */
+export const MAX_BACKENDS = 64;
+/** The greeting that stands for all the backends beyond {@linkcode MAX_BACKENDS}. */
+export const OTHER_BACKENDS = "(other greetings)";
+
 /** The largest read per connection: enough for a 64 KiB window of 4 in few reads. */
 const MAX_READ = 256 * 1024;
 
+/** A connection not opened: refused, timed out or its greeting wrong (counted), or the run over. */
+const NOT_OPENED = Symbol("not opened");
+
+/** A connection ready for messages, and what its opening learned. */
+interface Opened {
+  conn: ClientConn;
+  /** When its connect started (`performance.now()`). */
+  start: number;
+  /** The backend that greeted it, with `expectGreeting`. */
+  backend?: BackendReport;
+}
+
 /** State shared by every connection of one run. */
-interface Run {
+class Run {
+  readonly options: LoadOptions;
   readonly size: number;
   readonly window: number;
   readonly count: number;
   readonly timeout: number;
+  readonly slots: Slot[];
   /** The pattern from every offset in one period: message bytes are slices of it, never copies. */
   readonly source: Uint8Array;
-  readonly histogram: LatencyHistogram;
-  readonly errors: LoadErrors;
-  messages: number;
-  stopping: boolean;
+  readonly readSize: number;
+  readonly histogram = new LatencyHistogram();
+  readonly serviceTime?: LatencyHistogram;
+  readonly errors: LoadErrors = {
+    mismatches: 0,
+    earlyCloses: 0,
+    resets: 0,
+    timeouts: 0,
+    refused: 0,
+    connectTimeouts: 0,
+  };
+  readonly connects: ConnectReport;
+  readonly backends = new Map<string, BackendReport>();
+  /** The open loop's schedule and start, with `rate`. */
+  schedule?: OpenLoopSchedule;
+  started = 0;
+  /** When the last message was handed to a socket. */
+  lastSent = 0;
+  messages = 0;
+  /** No more messages will fall due (closed loop: none will be started). */
+  stopping = false;
+  /** Why the last connection that could not be opened was not, in a few words. */
+  lastFailure = "";
+  /** An error that ends the run, thrown once every connection is closed. */
+  fatal?: unknown;
+  target?: Deno.Addr;
+  /** Ends the open loop's releases early when the run fails. */
+  pacer?: Pacer;
+  readonly #connectSchedule?: OpenLoopSchedule;
+  #connectsStarted = 0;
+  #connectStart = 0;
+  readonly #sleepers = new Set<() => void>();
+
+  constructor(options: LoadOptions) {
+    this.options = options;
+    const { connections = 1, size = 16, window = 1 } = options;
+    this.size = size;
+    this.window = window;
+    this.count = options.count ?? Infinity;
+    this.timeout = options.timeout ?? 5000;
+    this.readSize = Math.min(Math.max(size * window, 16), MAX_READ);
+    this.source = pattern(PATTERN_PERIOD + Math.max(size, this.readSize));
+    this.slots = Array.from({ length: connections }, (_, index) => new Slot(index));
+    if (options.rate !== undefined) this.serviceTime = new LatencyHistogram();
+    this.connects = {
+      made: 0,
+      connectTime: new LatencyHistogram(),
+      handshakeTime: options.tls && options.unix === undefined ? new LatencyHistogram() : undefined,
+      firstByte: new LatencyHistogram(),
+    };
+    if (options.connectRate !== undefined) {
+      this.#connectSchedule = new OpenLoopSchedule({ rate: options.connectRate, connections: 1 });
+    }
+  }
+
+  /**
+   * Opens one connection: waits for its turn under `connectRate`, connects (timing the connect
+   * and the TLS handshake) and reads the greeting. Refused and timed-out attempts, and greetings
+   * that go wrong, are counted and give {@linkcode NOT_OPENED}; anything else throws.
+   */
+  async open(): Promise<Opened | typeof NOT_OPENED> {
+    if (this.#connectSchedule) {
+      if (this.#connectsStarted === 0) this.#connectStart = performance.now();
+      const due = this.#connectStart + this.#connectSchedule.dueAt(this.#connectsStarted++);
+      await this.sleep(due - performance.now());
+      if (this.stopping && this.schedule === undefined) return NOT_OPENED;
+    }
+    const start = performance.now();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.timeout);
+    let conn: ClientConn;
+    try {
+      // The caller's signal (Ctrl-C) ends the attempt too, as an interruption, not a timeout.
+      const { signal } = this.options;
+      conn = await connect({
+        ...this.options,
+        signal: signal ? AbortSignal.any([abort.signal, signal]) : abort.signal,
+      });
+    } catch (err) {
+      if (abort.signal.aborted) {
+        this.errors.connectTimeouts++;
+        this.lastFailure = `timed out after ${this.timeout / 1000} s`;
+        return NOT_OPENED;
+      }
+      if ((err as Error).cause instanceof Deno.errors.ConnectionRefused) {
+        this.errors.refused++;
+        this.lastFailure = "connection refused";
+        return NOT_OPENED;
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    // TLS timed its handshake from the TCP connection on: the rest is the connect.
+    const handshakeMs = conn.tls?.handshakeMs ?? 0;
+    this.connects.connectTime.record((performance.now() - start - handshakeMs) * 1000);
+    this.connects.handshakeTime?.record(handshakeMs * 1000);
+    this.target ??= this.options.unix === undefined
+      ? conn.remoteAddr
+      : { transport: "unix", path: this.options.unix };
+    if (!this.options.expectGreeting) {
+      this.connects.made++;
+      return { conn, start };
+    }
+    try {
+      const greeting = await readGreeting(conn, this.timeout);
+      if (greeting.rest.length > 0) throw new Deno.errors.InvalidData("bytes after the greeting");
+      const backend = this.#backend(greeting.line);
+      backend.connections++;
+      this.connects.made++;
+      return { conn, start, backend };
+    } catch (err) {
+      this.countFailure(err);
+      this.lastFailure = `no greeting: ${(err as Error).message}`;
+      try {
+        conn.close();
+      } catch { /* closed on timeout */ }
+      return NOT_OPENED;
+    }
+  }
+
+  #backend(line: string): BackendReport {
+    // Greetings that differ on every connection ({conn}) must not grow a histogram each.
+    const greeting = this.backends.has(line) || this.backends.size < MAX_BACKENDS
+      ? line
+      : OTHER_BACKENDS;
+    let backend = this.backends.get(greeting);
+    if (!backend) {
+      backend = {
+        greeting,
+        connections: 0,
+        messages: 0,
+        histogram: new LatencyHistogram(),
+        serviceTime: this.serviceTime && new LatencyHistogram(),
+      };
+      this.backends.set(greeting, backend);
+    }
+    return backend;
+  }
+
+  /** Counts what broke a connection or its greeting. */
+  countFailure(err: unknown): void {
+    if (err instanceof Deno.errors.UnexpectedEof) this.errors.earlyCloses++;
+    else if (err instanceof Deno.errors.TimedOut) this.errors.timeouts++;
+    else if (err instanceof Deno.errors.InvalidData) this.errors.mismatches++;
+    else this.errors.resets++;
+  }
+
+  /** Waits `ms` milliseconds, or less if the run stops. */
+  sleep(ms: number): Promise<void> {
+    if (ms <= 0 || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#sleepers.add(wake);
+    });
+  }
+
+  /** No more messages fall due: every connection finishes what it owes, then closes. */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.pacer?.stop();
+    for (const wake of [...this.#sleepers]) wake();
+    for (const slot of this.slots) slot.stop(this.schedule === undefined);
+  }
+}
+
+/**
+ * One of the run's concurrent connections, over its successive sockets when churned: what it
+ * has sent and what the open loop has released to it.
+ */
+class Slot {
+  readonly index: number;
+  /** Messages started over all its connections. */
+  sent = 0;
+  /** Messages it may start: all of them in a closed loop, those fallen due in an open loop. */
+  released = Infinity;
+  connection?: LoadConnection;
+  #waiting?: () => void;
+
+  constructor(index: number) {
+    this.index = index;
+  }
+
+  /** The open loop made one more message due. */
+  release(): void {
+    this.released++;
+    this.connection?.kick();
+    this.#waiting?.();
+  }
+
+  /** Resolves when a message is due that has not been started, or the run stops. */
+  due(run: Run): Promise<void> {
+    if (this.sent < this.released || run.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#waiting = () => {
+        this.#waiting = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** The run stops; in a closed loop, no message not yet started will be. */
+  stop(closedLoop: boolean): void {
+    if (closedLoop) this.released = this.sent;
+    this.connection?.stop();
+    this.#waiting?.();
+  }
 }
 
 /**
  * Drives an echo server and checks every echoed byte. Throws a {@linkcode RuntimeError} when the
- * server cannot be reached; everything that goes wrong later is counted in the report's `errors`.
+ * server cannot be reached (or, churning connections, on any failure other than a refused or
+ * timed-out connect, which are counted); everything that goes wrong later is counted in the
+ * report's `errors`.
  *
  * @example
  * ```ts
@@ -128,48 +453,71 @@ interface Run {
  * equal(report.messages, 100);
  * equal(report.ok, true);
  * ```
+ *
+ * @example An open loop at 2,000 messages per second, one new connection every 10 messages
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { runLoad, startEchoServer } from "./mod.ts";
+ *
+ * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * const report = await runLoad({
+ *   hostname: "127.0.0.1",
+ *   port: server.addr.port,
+ *   connections: 2,
+ *   rate: 2000,
+ *   reconnect: 10,
+ *   duration: 200,
+ * });
+ * equal(report.rate?.scheduled, 400);
+ * equal(report.messages, 400);
+ * equal(report.connects.made, 40);
+ * equal(report.serviceTime?.count, 400);
+ * ```
  */
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
-  const { connections = 1, size = 16, window = 1 } = options;
-  const count = options.count ?? Infinity;
+  const run = new Run(options);
+  const { slots } = run;
+  const ramp = options.ramp ?? 0;
+  const open = options.rate !== undefined;
+  // Churned or ramped connections are opened as the run goes; otherwise all at once before it,
+  // and one that cannot be opened ends the run before it starts.
+  const upFront = options.reconnect === undefined && (open || ramp === 0);
+  const ready = upFront ? await openAll(run) : [];
   const duration = options.duration ?? (options.count === undefined ? 5000 : Infinity);
-  const readSize = Math.min(Math.max(size * window, 16), MAX_READ);
-  const run: Run = {
-    size,
-    window,
-    count,
-    timeout: options.timeout ?? 5000,
-    source: pattern(PATTERN_PERIOD + Math.max(size, readSize)),
-    histogram: new LatencyHistogram(),
-    errors: { mismatches: 0, earlyCloses: 0, resets: 0, timeouts: 0 },
-    messages: 0,
-    stopping: false,
-  };
-
-  const conns = await connectAll(options, connections);
-  const loadConnections = conns.map((conn) => new LoadConnection(run, conn, readSize));
-  const started = performance.now();
+  run.started = performance.now();
   let stopped = Infinity;
   const stop = () => {
-    stopped = performance.now();
-    run.stopping = true;
-    for (const connection of loadConnections) connection.stop();
+    stopped = Math.min(stopped, performance.now());
+    run.stop();
   };
-  const deadline = Number.isFinite(duration) ? setTimeout(stop, duration) : undefined;
+  let pacer: Pacer | undefined;
+  if (open) {
+    run.schedule = new OpenLoopSchedule({ rate: options.rate!, connections: slots.length, ramp });
+    for (const slot of slots) slot.released = 0;
+    pacer = new Pacer({
+      schedule: run.schedule,
+      start: run.started,
+      duration,
+      total: run.count * slots.length,
+      release: (sequence) => slots[sequence % slots.length].release(),
+    });
+    run.pacer = pacer;
+  }
+  const deadline = !open && Number.isFinite(duration) ? setTimeout(stop, duration) : undefined;
   let interrupted = false;
   const interrupt = () => {
-    interrupted = stopped === Infinity;
-    if (interrupted) stop();
+    interrupted = !run.stopping;
+    stop();
   };
   options.signal?.addEventListener("abort", interrupt, { once: true });
   if (options.signal?.aborted) interrupt();
-  let last = { at: started, messages: 0 };
+  let last = { at: run.started, messages: 0 };
   const watchdog = setInterval(() => {
     const now = performance.now();
-    for (const connection of loadConnections) connection.checkTimeout(now);
+    for (const slot of slots) slot.connection?.checkTimeout(now);
     if (options.onProgress && now - last.at >= 1000) {
       options.onProgress({
-        seconds: (now - started) / 1000,
+        seconds: (now - run.started) / 1000,
         messages: run.messages,
         messagesPerSecond: (run.messages - last.messages) / ((now - last.at) / 1000),
         p50: run.histogram.percentile(50),
@@ -178,71 +526,145 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
       last = { at: now, messages: run.messages };
     }
   }, Math.min(100, run.timeout / 4));
+  const slotRuns = slots.map((slot) =>
+    runSlot(run, slot, ready[slot.index], open ? 0 : (slot.index / slots.length) * ramp)
+  );
   try {
-    await Promise.all(loadConnections.map((connection) => connection.done));
+    if (pacer) {
+      await pacer.run();
+      run.stop();
+    }
+    await Promise.all(slotRuns);
   } finally {
+    pacer?.stop();
     clearTimeout(deadline);
     clearInterval(watchdog);
     options.signal?.removeEventListener("abort", interrupt);
   }
-  const seconds = (Math.min(performance.now(), stopped) - started) / 1000;
-  const bytes = run.messages * size;
+  if (run.fatal !== undefined) throw run.fatal;
+
+  let seconds = (Math.min(performance.now(), stopped) - run.started) / 1000;
+  let rate: RateReport | undefined;
+  if (run.schedule && pacer) {
+    // The scheduled span, or longer when the backlog was still being sent after it.
+    const span = Math.min(
+      Number.isFinite(duration) ? duration : run.schedule.dueAt(pacer.released),
+      stopped - run.started, // interrupted
+    );
+    seconds = Math.max(span, run.lastSent - run.started) / 1000;
+    const scheduledPerSecond = span > 0 ? pacer.released / (span / 1000) : 0;
+    rate = {
+      target: options.rate!,
+      scheduled: pacer.released,
+      scheduledPerSecond,
+      keptUp: run.messages / seconds >= 0.99 * scheduledPerSecond,
+    };
+  }
+  const bytes = run.messages * run.size;
   return {
-    // A Unix client socket knows no peer path: name the one connected to.
-    target: options.unix === undefined
-      ? conns[0].remoteAddr
-      : { transport: "unix", path: options.unix },
-    connections,
-    size,
-    window,
+    target: run.target ?? describeTarget(options),
+    connections: slots.length,
+    size: run.size,
+    window: run.window,
     seconds,
     messages: run.messages,
     bytes,
     messagesPerSecond: seconds > 0 ? run.messages / seconds : 0,
     mibPerSecond: seconds > 0 ? bytes / seconds / (1024 * 1024) : 0,
+    rate,
     latency: run.histogram.summary(),
     histogram: run.histogram,
-    handshake: handshakes(conns),
+    serviceTime: run.serviceTime,
+    connects: run.connects,
+    backends: [...run.backends.values()],
     errors: { ...run.errors },
     ok: totalErrors(run.errors) === 0,
     interrupted,
   };
 }
 
-/** The handshake times of TLS connections, or undefined when they did not speak TLS. */
-function handshakes(conns: ClientConn[]): LatencySummary | undefined {
-  const times = conns.flatMap((conn) => conn.tls ? [conn.tls.handshakeMs] : []);
-  if (times.length === 0) return undefined;
-  const histogram = new LatencyHistogram();
-  for (const ms of times) histogram.record(Math.round(ms * 1000));
-  return histogram.summary();
-}
-
 /** All errors of a run, added up. */
 export function totalErrors(errors: LoadErrors): number {
-  return errors.mismatches + errors.earlyCloses + errors.resets + errors.timeouts;
+  return errors.mismatches + errors.earlyCloses + errors.resets + errors.timeouts +
+    errors.refused + errors.connectTimeouts;
+}
+
+/** The address a run was aimed at, when it never connected. */
+function describeTarget(options: LoadOptions): Deno.Addr {
+  if (options.unix !== undefined) return { transport: "unix", path: options.unix };
+  return {
+    transport: "tcp",
+    hostname: options.hostname ?? "localhost",
+    port: options.port ?? DEFAULT_PORT,
+  };
 }
 
 /** Opens every connection, or none: one failure closes the others and says why. */
-async function connectAll(options: ConnectOptions, connections: number): Promise<ClientConn[]> {
-  const attempts = await Promise.allSettled(
-    Array.from({ length: connections }, () => connect(options)),
+async function openAll(run: Run): Promise<Opened[]> {
+  const attempts = await Promise.allSettled(run.slots.map(() => run.open()));
+  const opened = attempts.flatMap((a) =>
+    a.status === "fulfilled" && a.value !== NOT_OPENED ? [a.value] : []
   );
-  const conns = attempts.flatMap((a) => a.status === "fulfilled" ? [a.value] : []);
+  if (opened.length === attempts.length) return opened;
+  for (const { conn } of opened) conn.close();
   const failure = attempts.find((a) => a.status === "rejected");
-  if (failure) {
-    for (const conn of conns) conn.close();
-    throw failure.reason;
+  if (failure) throw failure.reason;
+  // Only counted failures: say why, as connect would have.
+  throw new RuntimeError(`cannot connect to ${describeEndpoint(run.options)}: ${run.lastFailure}`);
+}
+
+/**
+ * One slot's life: its connection, or in turn each of its churned connections, until its messages
+ * are done or the run stops. Starts `delay` ms late for a ramp of connections.
+ */
+async function runSlot(run: Run, slot: Slot, ready: Opened | undefined, delay: number) {
+  const { reconnect } = run.options;
+  let failingSince: number | undefined;
+  try {
+    await run.sleep(delay);
+    while (slot.sent < run.count && !(run.stopping && slot.sent >= slot.released)) {
+      let opened: Opened | typeof NOT_OPENED | undefined = ready;
+      ready = undefined;
+      if (!opened) {
+        // An open loop opens a churned connection when its first message falls due.
+        await slot.due(run);
+        if (run.stopping && slot.sent >= slot.released) break;
+        opened = await run.open();
+      }
+      if (opened === NOT_OPENED) {
+        const now = performance.now();
+        failingSince ??= now;
+        // Give up on a server that has refused this slot for longer than the timeout.
+        if (now - failingSince > run.timeout) break;
+        continue;
+      }
+      failingSince = undefined;
+      const limit = Math.min(reconnect ?? Infinity, run.count - slot.sent);
+      const connection = new LoadConnection(run, slot, opened, limit);
+      slot.connection = connection;
+      await connection.done;
+      slot.connection = undefined;
+      if (reconnect === undefined) break;
+    }
+  } catch (err) {
+    run.fatal ??= err;
+    run.stop();
   }
-  return conns;
 }
 
 /** One connection's sender and receiver, sharing the window. */
 class LoadConnection {
   readonly #run: Run;
-  readonly #conn: StreamConn;
+  readonly #slot: Slot;
+  readonly #conn: ClientConn;
+  readonly #start: number;
+  readonly #backend?: BackendReport;
+  /** Messages this connection may carry. */
+  readonly #limit: number;
   /** When each message in the window was sent, by message number modulo the window. */
   readonly #sentAt: Float64Array;
+  /** When each message in the window was due (open loop), likewise. */
+  readonly #dueAt: Float64Array;
   readonly done: Promise<void>;
   /** Messages whose first byte was handed to the socket. */
   #started = 0;
@@ -253,17 +675,27 @@ class LoadConnection {
   #sending = false;
   #closed = false;
 
-  constructor(run: Run, conn: StreamConn, readSize: number) {
+  constructor(run: Run, slot: Slot, opened: Opened, limit: number) {
     this.#run = run;
-    this.#conn = conn;
+    this.#slot = slot;
+    this.#conn = opened.conn;
+    this.#start = opened.start;
+    this.#backend = opened.backend;
+    this.#limit = limit;
     this.#sentAt = new Float64Array(run.window);
+    this.#dueAt = new Float64Array(run.window);
     this.#send();
-    this.done = this.#receive(new Uint8Array(readSize));
+    this.done = this.#receive(new Uint8Array(run.readSize));
+  }
+
+  /** A message fell due: send it if the window allows. */
+  kick(): void {
+    if (!this.#sending && !this.#closed) this.#send();
   }
 
   /** No more messages: close now if nothing is owed, else once the last echo is in. */
   stop(): void {
-    if (this.#started === this.#echoed) this.#close();
+    if (this.#started === this.#echoed && !this.#canSend()) this.#close();
   }
 
   /** Gives up on the connection when its oldest echo is overdue. */
@@ -276,20 +708,36 @@ class LoadConnection {
     }
   }
 
+  /** Nothing owed and nothing more to send on this connection. */
+  #finished(): boolean {
+    const slot = this.#slot;
+    return this.#echoed === this.#started &&
+      (this.#echoed >= this.#limit || (this.#run.stopping && slot.sent >= slot.released));
+  }
+
   #canSend(): boolean {
-    const run = this.#run;
-    return !run.stopping && !this.#closed && this.#started - this.#echoed < run.window &&
-      this.#started < run.count;
+    const slot = this.#slot;
+    return !this.#closed && this.#started - this.#echoed < this.#run.window &&
+      this.#started < this.#limit && slot.sent < slot.released;
   }
 
   async #send(): Promise<void> {
     this.#sending = true;
-    const { size, source, window } = this.#run;
+    const run = this.#run;
+    const { size, source, window, schedule } = run;
+    const slot = this.#slot;
     try {
       while (this.#canSend()) {
         const start = (this.#started * size) % PATTERN_PERIOD;
         const message = source.subarray(start, start + size);
-        this.#sentAt[this.#started % window] = performance.now();
+        const now = performance.now();
+        const slotIndex = this.#started % window;
+        this.#sentAt[slotIndex] = now;
+        this.#dueAt[slotIndex] = schedule
+          ? run.started + schedule.dueAt(slot.sent * schedule.connections + slot.index)
+          : now;
+        run.lastSent = now;
+        slot.sent++;
         this.#started++;
         const written = await this.#conn.write(message);
         if (written < size) await writeAll(this.#conn, message, undefined, written);
@@ -303,23 +751,35 @@ class LoadConnection {
 
   async #receive(buffer: Uint8Array): Promise<void> {
     const run = this.#run;
-    const { size, window, histogram } = run;
+    const { size, window, histogram, serviceTime } = run;
+    const backend = this.#backend;
     try {
-      while (!this.#closed) {
+      while (!this.#closed && !this.#finished()) {
         const n = await this.#conn.read(buffer);
         if (n === null) {
           if (!this.#closed) run.errors.earlyCloses++;
           break;
         }
         const now = performance.now();
+        if (this.#received === 0) run.connects.firstByte.record((now - this.#start) * 1000);
         this.#check(buffer.subarray(0, n));
         this.#received += n;
         while (this.#received >= (this.#echoed + 1) * size && this.#echoed < this.#started) {
-          histogram.record((now - this.#sentAt[this.#echoed % window]) * 1000);
+          const index = this.#echoed % window;
+          const latency = (now - this.#dueAt[index]) * 1000;
+          histogram.record(latency);
+          backend?.histogram.record(latency);
+          if (serviceTime) {
+            const service = (now - this.#sentAt[index]) * 1000;
+            serviceTime.record(service);
+            backend?.serviceTime?.record(service);
+          }
+          if (backend) backend.messages++;
           this.#echoed++;
           run.messages++;
         }
-        if (this.#echoed >= run.count || (run.stopping && this.#echoed === this.#started)) break;
+        // Waking for a read is a chance to release what fell due, sooner than a timer would.
+        run.pacer?.poll();
         if (!this.#sending) this.#send();
       }
     } catch (err) {

@@ -141,15 +141,29 @@ export {
 } from "./udp_echo_server.ts";
 export { ping, type PingOptions, type PingReply, type PingResult } from "./ping.ts";
 export { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
-export { LatencyHistogram, type LatencySummary } from "./histogram.ts";
+export { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
 export {
+  type BackendReport,
+  type ConnectReport,
   type LoadErrors,
   type LoadOptions,
   type LoadProgress,
   type LoadReport,
+  MAX_BACKENDS,
+  OTHER_BACKENDS,
+  type RateReport,
   runLoad,
   totalErrors,
 } from "./load.ts";
+export { OpenLoopSchedule, Pacer, type PacerOptions, type ScheduleOptions } from "./open_loop.ts";
+export {
+  type Greeting,
+  greetingTemplate,
+  type GreetingValues,
+  MAX_GREETING,
+  readGreeting,
+  receiveGreeting,
+} from "./greeting.ts";
 export { pattern } from "./pattern.ts";
 export {
   describeProxyTlvs,

@@ -7,6 +7,7 @@
 
 import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
 import { UsageError } from "./errors.ts";
+import { receiveGreeting } from "./greeting.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
 import { connect, type ConnectOptions, type StreamConn } from "./transport.ts";
 
@@ -29,6 +30,10 @@ export interface PingOptions extends Omit<ConnectOptions, "signal"> {
   signal?: AbortSignal;
   /** Called once connected, with the server's address. */
   onConnected?: (remote: Deno.Addr) => void;
+  /** Read the server's greeting line before the first message, keeping it out of the check. */
+  expectGreeting?: boolean;
+  /** Called with the greeting line, when `expectGreeting`. */
+  onGreeting?: (line: string) => void;
   /** Called for every reply that came back whole and unchanged. */
   onReply?: (reply: PingReply) => void;
 }
@@ -95,6 +100,14 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   } catch (err) {
     if (signal?.aborted) return { sent: 0, received: 0, elapsedMs: 0 };
     throw err;
+  }
+  if (options.expectGreeting) {
+    try {
+      options.onGreeting?.(await receiveGreeting(conn, timeout));
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
   }
   options.onConnected?.(conn.remoteAddr);
 

@@ -70,6 +70,34 @@ export function cliCommand(
   });
 }
 
+/** The `errors` of a `bench --json` report in which nothing went wrong. */
+export const NO_BENCH_ERRORS = {
+  mismatches: 0,
+  early_closes: 0,
+  resets: 0,
+  timeouts: 0,
+  refused: 0,
+  connect_timeouts: 0,
+};
+
+/** Runs `tcpecho bench --json` against 127.0.0.1 `port` with `args`, and parses its report. */
+export async function benchJson(
+  port: number,
+  ...args: string[]
+  // deno-lint-ignore no-explicit-any
+): Promise<CliResult & { report: any }> {
+  const result = await runCli([
+    "bench",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--json",
+    ...args,
+  ]);
+  return { ...result, report: result.stdout === "" ? undefined : JSON.parse(result.stdout) };
+}
+
 /**
  * Runs `tcpecho ARGS...` to completion; kills it and fails showing its output if it runs longer
  * than 45 s.

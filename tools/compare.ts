@@ -5,7 +5,9 @@
  *
  * The C reference and the neutral C load generator `echoload` are built with gcc from
  * $TCPECHO_C_BENCH (default: ../shared/bench next to the project) when that directory exists;
- * with echoload, a second table checks that `tcpecho bench` is not the bottleneck.
+ * with echoload, a second table checks that `tcpecho bench` is not the bottleneck, and a third
+ * measures bench's open loop (`--rate`) and connection churn (`--reconnect 1`, against the neutral
+ * C `connload`).
  *
  * usage: deno task bench [SECONDS per measurement, default 3]
  *
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
   console.log();
   printTable(servers, results, native !== undefined);
   if (loaderCheck.length > 0) printLoaderCheck(loaderCheck);
+  if (native) await printModes(native);
   const memory = await idleMemory();
   if (memory !== undefined) {
     console.log(`\n1,000 idle connections cost \`tcpecho serve\` ${memory.toFixed(1)} MiB of RSS.`);
@@ -201,21 +204,9 @@ function whole(value: number): string {
 }
 
 async function runBench(port: number, scenario: Scenario): Promise<Figures> {
-  const report = JSON.parse(
-    await output([
-      Deno.execPath(),
-      "run",
-      "--allow-net",
-      MAIN,
-      "bench",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      ...["-c", `${scenario.connections}`, "-s", `${scenario.size}`, "-w", `${scenario.window}`],
-      ...["--duration", String(seconds), "--json"],
-    ]),
-  );
+  const report = await runBenchJson(port, [
+    ...["-c", `${scenario.connections}`, "-s", `${scenario.size}`, "-w", `${scenario.window}`],
+  ]);
   const errors = report.errors;
   return {
     msgs_per_s: report.msgs_per_s,
@@ -272,11 +263,67 @@ async function withServer<T>(
   }
 }
 
+/** The C reference server and the neutral C load generators, built. */
+interface Native {
+  cecho: string;
+  echoload: string;
+  connload: string;
+}
+
+/**
+ * `tcpecho bench`'s open loop and connection churn against cecho: `--rate 20000` over 10
+ * connections against its target, and `--reconnect 1 -c 50` (connect, 16 B echoed, close) against
+ * the neutral C `connload` doing the same, in this run.
+ */
+async function printModes(native: Native): Promise<void> {
+  const cecho: Server = { name: "cecho (C)", command: (p, b) => [native.cecho, `${p}`, `${b}`] };
+  const rate = await withServer(
+    cecho,
+    65536,
+    (port) => runBenchJson(port, ["--rate", "20000", "-c", "10"]),
+  );
+  const churn = await withServer(cecho, 65536, async (port) => ({
+    bench: await runBenchJson(port, ["--reconnect", "1", "-c", "50"]),
+    connload: JSON.parse(
+      (await output([native.connload, "-p", `${port}`, "-c", "50", "-s", "16", "-d", `${seconds}`]))
+        .trim().split("\n").pop()!,
+    ),
+  }));
+  console.log("\n`tcpecho bench` modes against cecho:\n");
+  console.log("| mode | tcpecho bench | reference | ratio |");
+  console.log("|---|---:|---:|---:|");
+  const kept = rate.rate?.kept_up ? "kept up" : "not kept up";
+  console.log(
+    `| \`--rate 20000 -c 10\`, msgs/s | ${whole(rate.msgs_per_s)} (${kept}) | 20,000 asked | ` +
+      `${(rate.msgs_per_s / 20000).toFixed(3)}x |`,
+  );
+  console.log(
+    `| \`--reconnect 1 -c 50\`, sessions/s | ${whole(churn.bench.msgs_per_s)} | ` +
+      `${whole(churn.connload.sessions_per_s)} (connload) | ` +
+      `${(churn.bench.msgs_per_s / churn.connload.sessions_per_s).toFixed(2)}x |`,
+  );
+}
+
+/** Runs `tcpecho bench --json` with `args` for the run's seconds and returns its report. */
+async function runBenchJson(port: number, args: string[]) {
+  return JSON.parse(
+    await output([
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      MAIN,
+      "bench",
+      ...["--host", "127.0.0.1", "--port", String(port), ...args],
+      ...["--duration", String(seconds), "--json"],
+    ]),
+  );
+}
+
 /** Builds cecho and echoload with gcc when their sources are here; undefined otherwise. */
-async function buildNative(): Promise<{ cecho: string; echoload: string } | undefined> {
+async function buildNative(): Promise<Native | undefined> {
   if (!existsSync(`${C_SOURCES}/cecho.c`) || !hasProgram("gcc")) return undefined;
   await Deno.mkdir(C_BIN, { recursive: true });
-  for (const name of ["cecho", "echoload"]) {
+  for (const name of ["cecho", "echoload", "connload"]) {
     const source = `${C_SOURCES}/${name}.c`;
     const binary = `${C_BIN}/${name}`;
     const built = existsSync(binary) &&
@@ -285,7 +332,7 @@ async function buildNative(): Promise<{ cecho: string; echoload: string } | unde
     const gcc = await new Deno.Command("gcc", { args: ["-O2", "-o", binary, source] }).output();
     if (!gcc.success) return undefined;
   }
-  return { cecho: `${C_BIN}/cecho`, echoload: `${C_BIN}/echoload` };
+  return { cecho: `${C_BIN}/cecho`, echoload: `${C_BIN}/echoload`, connload: `${C_BIN}/connload` };
 }
 
 /** RSS growth of an idle `tcpecho serve` holding 1,000 open connections, in MiB (Linux only). */

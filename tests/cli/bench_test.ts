@@ -1,11 +1,13 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { runLoad, startEchoServer } from "../../lib/mod.ts";
 import {
+  benchJson,
   cliCommand,
   exited,
   freePort,
   LineCollector,
   needs,
+  NO_BENCH_ERRORS,
   readExactly,
   runCli,
   TcpFixture,
@@ -27,19 +29,6 @@ function echoWith(change: (chunk: Uint8Array, offset: number) => Promise<boolean
       await writeAll(conn, chunk);
     }
   };
-}
-
-async function benchJson(port: number, ...args: string[]) {
-  const result = await runCli([
-    "bench",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--json",
-    ...args,
-  ]);
-  return { ...result, report: JSON.parse(result.stdout) };
 }
 
 Deno.test("bench --json reports one object with throughput, latency and errors", async () => {
@@ -68,9 +57,12 @@ Deno.test("bench --json reports one object with throughput, latency and errors",
     "msgs_per_s",
     "mib_per_s",
     "latency_us",
+    "connects",
     "errors",
     "ok",
   ]);
+  equal(report.connects.made, 3);
+  deepEqual(Object.keys(report.connects), ["made", "connect_us", "first_byte_us"]);
   equal(report.target, `127.0.0.1:${server.addr.port}`);
   deepEqual([report.connections, report.size, report.window], [3, 100, 4]);
   ok(report.seconds >= 0.29 && report.seconds < 1, `seconds: ${report.seconds}`);
@@ -80,7 +72,7 @@ Deno.test("bench --json reports one object with throughput, latency and errors",
   deepEqual(Object.keys(report.latency_us), ["min", "mean", "p50", "p90", "p99", "p99_9", "max"]);
   const { min, p50, p90, p99, p99_9, max } = report.latency_us;
   ok(min <= p50 && p50 <= p90 && p90 <= p99 && p99 <= p99_9 && p99_9 <= max);
-  deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 0, timeouts: 0 });
+  deepEqual(report.errors, NO_BENCH_ERRORS);
   equal(report.ok, true);
 });
 
@@ -101,7 +93,14 @@ Deno.test("bench catches a server that corrupts one byte", async () => {
   const { code, stderr, report } = await benchJson(server.port, "-n", "100");
   equal(code, 1);
   equal(report.messages, 100);
-  deepEqual(report.errors, { mismatches: 1, early_closes: 0, resets: 0, timeouts: 0 });
+  deepEqual(report.errors, {
+    mismatches: 1,
+    early_closes: 0,
+    resets: 0,
+    timeouts: 0,
+    refused: 0,
+    connect_timeouts: 0,
+  });
   equal(report.ok, false);
   equal(stderr, "error: the echo check failed: 1 mismatch\n");
 });
@@ -116,7 +115,7 @@ Deno.test("bench catches a server that sends a byte it was never sent", async ()
   });
   const { code, stderr, report } = await benchJson(server.port, "-n", "1", "-w", "2");
   equal(code, 1);
-  deepEqual(report.errors, { mismatches: 1, early_closes: 0, resets: 0, timeouts: 0 });
+  deepEqual(report.errors, { ...NO_BENCH_ERRORS, mismatches: 1 });
   equal(stderr, "error: the echo check failed: 1 mismatch\n");
 });
 
@@ -127,7 +126,14 @@ Deno.test("bench catches a server that drops the connection", async () => {
   const { code, stderr, report } = await benchJson(server.port, "-n", "100");
   equal(code, 1);
   equal(report.messages, 10);
-  deepEqual(report.errors, { mismatches: 0, early_closes: 1, resets: 0, timeouts: 0 });
+  deepEqual(report.errors, {
+    mismatches: 0,
+    early_closes: 1,
+    resets: 0,
+    timeouts: 0,
+    refused: 0,
+    connect_timeouts: 0,
+  });
   equal(stderr, "error: the echo check failed: 1 early close\n");
 });
 
@@ -156,7 +162,14 @@ Deno.test({
     await lines.done;
     equal(code, 1);
     equal(report.messages, 0);
-    deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 1, timeouts: 0 });
+    deepEqual(report.errors, {
+      mismatches: 0,
+      early_closes: 0,
+      resets: 1,
+      timeouts: 0,
+      refused: 0,
+      connect_timeouts: 0,
+    });
     equal(stderr, "error: the echo check failed: 1 reset\n");
   },
 });
@@ -175,7 +188,14 @@ Deno.test("bench measures a server that answers late, and times out on one too l
     const { code, stderr, report } = await benchJson(server.port, "-n", "3", "--timeout", "0.1");
     equal(code, 1);
     equal(report.messages, 0);
-    deepEqual(report.errors, { mismatches: 0, early_closes: 0, resets: 0, timeouts: 1 });
+    deepEqual(report.errors, {
+      mismatches: 0,
+      early_closes: 0,
+      resets: 0,
+      timeouts: 1,
+      refused: 0,
+      connect_timeouts: 0,
+    });
     equal(stderr, "error: the echo check failed: 1 timeout\n");
   }
 });
@@ -238,7 +258,14 @@ Deno.test({
       while (await conn.read(new Uint8Array(64)) !== null);
     });
     const late = await runLoad({ hostname: "127.0.0.1", port: silent.port, count: 1, timeout: 50 });
-    deepEqual(late.errors, { mismatches: 0, earlyCloses: 0, resets: 0, timeouts: 1 });
+    deepEqual(late.errors, {
+      mismatches: 0,
+      earlyCloses: 0,
+      resets: 0,
+      timeouts: 1,
+      refused: 0,
+      connectTimeouts: 0,
+    });
   },
 });
 

@@ -66,6 +66,19 @@ const VALUE_ERRORS: [string[], string][] = [
   [["serve", "--port", "-1"], "--port must be a port number from 0 to 65535, not '-1'"],
   [["send", "--buffer-size", "-5"], "--buffer-size must be a size from 1 B to 16 MiB, not '-5'"],
   [["bench", "-s", "-.5"], "--size must be a size from 1 B to 16 MiB, not '-.5'"],
+  [["bench", "--rate", "0"], "--rate must be a whole number from 1 to 10000000, not '0'"],
+  [
+    ["bench", "--reconnect", "x"],
+    "--reconnect must be a whole number from 1 to 1000000000000, not 'x'",
+  ],
+  [
+    ["bench", "--connect-rate", "-1"],
+    "--connect-rate must be a whole number from 1 to 1000000, not '-1'",
+  ],
+  [
+    ["bench", "--ramp", "0"],
+    "--ramp must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0'",
+  ],
   // Timers take at most 2^31-1 ms: longer waits are refused, never cut short.
   [
     ["serve", "--idle-timeout", "2592000"],

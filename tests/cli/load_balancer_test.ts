@@ -1,10 +1,12 @@
-import { deepEqual, equal } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import {
+  benchJson,
   connect,
   freePort,
   needs,
   pattern,
   readToEnd,
+  runCli,
   ServeProcess,
   startHaproxy,
   writeAll,
@@ -67,5 +69,66 @@ Deno.test({
       served[0].bytes + served[1].bytes,
       CLIENTS * SIZE + (CLIENTS * (CLIENTS - 1)) / 2,
     );
+  },
+});
+
+Deno.test({
+  ...needs(
+    "haproxy",
+    "bench --expect-greeting behind HAProxy round robin splits the report by backend",
+  ),
+  async fn() {
+    const greeting = ["--greeting", "backend {port}"];
+    await using first = await ServeProcess.start(["--host", "127.0.0.1", "--quiet", ...greeting]);
+    await using second = await ServeProcess.start(["--host", "127.0.0.1", "--quiet", ...greeting]);
+    const port = freePort();
+    {
+      await using _haproxy = await startHaproxy(haproxyConfig(port, [first.port, second.port]));
+      const { code, stderr, report } = await benchJson(
+        port,
+        "--expect-greeting",
+        "-c",
+        "4",
+        "--reconnect",
+        "5",
+        "-n",
+        "50",
+      );
+      equal(code, 0, stderr);
+      // 4 connections x 50 messages, 5 per connection: 40 connections, alternated by HAProxy.
+      equal(report.messages, 200);
+      equal(report.connects.made, 40);
+      const backends = report.backends.map((b: { greeting: string }) => b.greeting).sort();
+      deepEqual(backends, [`backend ${first.port}`, `backend ${second.port}`].sort());
+      for (const backend of report.backends) {
+        equal(backend.connections, 20, JSON.stringify(report.backends));
+        equal(backend.messages, 100);
+        ok(backend.latency_us.p50 > 0 && backend.latency_us.p50 <= backend.latency_us.max);
+      }
+      const text = await runCli([
+        "bench",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(port),
+        "--expect-greeting",
+        "-c",
+        "2",
+        "-n",
+        "10",
+      ]);
+      equal(text.code, 0, text.stderr);
+      match(
+        text.stdout,
+        /\n\| backend \| connections \| messages \| p50 \| p90 \| p99 \| p99\.9 \| max \|\n/,
+      );
+      match(text.stdout, new RegExp(`\\n\\| backend ${first.port} \\| 1 \\| 10 \\| `));
+      match(text.stdout, new RegExp(`\\n\\| backend ${second.port} \\| 1 \\| 10 \\| `));
+    }
+    // Each backend echoed its half: 100 + 10 messages of 16 bytes, the greetings not counted.
+    for (const server of [first, second]) {
+      equal((await server.stop()).code, 0);
+      match(server.stdout.lines.at(-1)!, /^shut down: 21 connections, 1,760 bytes echoed$/);
+    }
   },
 });

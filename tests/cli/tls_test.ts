@@ -5,6 +5,7 @@ import {
   exited,
   LineCollector,
   needs,
+  NO_BENCH_ERRORS,
   normalisePeers,
   runCli,
   ServeProcess,
@@ -278,7 +279,7 @@ Deno.test({
         `127.0.0.1:${port}`,
         200,
         20_000,
-        { mismatches: 0, early_closes: 0, resets: 0, timeouts: 0 },
+        NO_BENCH_ERRORS,
         true,
       ],
     );
