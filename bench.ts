@@ -7,10 +7,10 @@
 import { anyText, byteSize, duration, formatSize, wholeNumber } from "./cli/args.ts";
 import { command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
-import { errorReason, RuntimeError, UsageError } from "./lib/errors.ts";
-import type { LatencyHistogram } from "./lib/latency_histogram.ts";
-import { type LoadProgress, type LoadReport, runLoad } from "./lib/load.ts";
-import { formatAddress, isLoopback } from "./lib/peer.ts";
+import { errorReason, RuntimeError, UsageError } from "./lib/base/errors.ts";
+import type { LatencyHistogram } from "./lib/metrics/latency_histogram.ts";
+import { type LoadProgress, type LoadReport, runLoad } from "./lib/load/load.ts";
+import { formatAddress, isLoopback } from "./lib/net/peer.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 import { transportField, transportName, warnIfInsecure } from "./cli/transport_label.ts";
 import { printLine } from "./cli/output.ts";

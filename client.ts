@@ -5,23 +5,23 @@
  */
 
 import { pingMode } from "./cli/ping_mode.ts";
-import { formatBytesLiteral } from "./lib/bytes_literal.ts";
+import { formatBytesLiteral } from "./lib/base/bytes_literal.ts";
 import { anyText, duration, wholeNumber } from "./cli/args.ts";
 import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
-import { EchoError, sendAndVerify } from "./lib/echo_client.ts";
+import { EchoError, sendAndVerify } from "./lib/client/echo_client.ts";
 import {
   transportField,
   transportLabel,
   transportName,
   warnIfInsecure,
 } from "./cli/transport_label.ts";
-import { UsageError } from "./lib/errors.ts";
+import { UsageError } from "./lib/base/errors.ts";
 import { LineWriter } from "./cli/line_writer.ts";
 import { openInput, readInputUpTo } from "./cli/read_input.ts";
-import { type ConnectOptions, describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/transport.ts";
+import { type ConnectOptions, describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/net/transport.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 

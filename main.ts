@@ -12,7 +12,7 @@ import { SEND, send } from "./client.ts";
 import type { CommandSpec, Flags } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
-import { InterruptedError, RuntimeError, UsageError } from "./lib/errors.ts";
+import { InterruptedError, RuntimeError, UsageError } from "./lib/base/errors.ts";
 import { isWorker, runServeWorker } from "./cli/serve_workers.ts";
 import { OutputError, printLine } from "./cli/output.ts";
 import { SERVE, serve } from "./server.ts";

@@ -16,7 +16,7 @@ import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
 import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
-import { greetingTemplate } from "./lib/greeting.ts";
+import { greetingTemplate } from "./lib/server/greeting.ts";
 import { LineWriter } from "./cli/line_writer.ts";
 import { startWorkers } from "./cli/serve_workers.ts";
 import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
@@ -25,10 +25,10 @@ import {
   type ServerTransport,
   serverTransport,
 } from "./cli/transport_flags.ts";
-import { UsageError } from "./lib/errors.ts";
-import type { FaultSettings } from "./lib/faults.ts";
-import { serveMetrics } from "./lib/metrics_endpoint.ts";
-import { serverMetricsText, type ServerPhase } from "./lib/server_metrics.ts";
+import { UsageError } from "./lib/base/errors.ts";
+import type { FaultSettings } from "./lib/faults/plan.ts";
+import { serveMetrics } from "./lib/metrics/endpoint.ts";
+import { serverMetricsText, type ServerPhase } from "./lib/metrics/server_metrics.ts";
 
 /** `tcpecho serve`: what it does and the flags it takes. */
 export const SERVE = command({

@@ -6,7 +6,7 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { UsageError } from "../lib/errors.ts";
+import { UsageError } from "../lib/base/errors.ts";
 
 /** The parsed flags (by long name) and positional arguments of one subcommand. */
 export interface ParsedArgs {

@@ -7,13 +7,13 @@
  * @module
  */
 
-import { type EchoServer, type EchoStats, startEchoServer } from "../lib/echo_server.ts";
-import type { BucketHistogram } from "../lib/prometheus.ts";
-import type { FaultSettings } from "../lib/faults.ts";
-import type { ProxyMode } from "../lib/proxy_header.ts";
-import { echoTimeHistogram, type ServerSnapshot } from "../lib/server_metrics.ts";
-import { listenDatagram, type ListenOptions } from "../lib/transport.ts";
-import { UdpEchoServer } from "../lib/udp_echo_server.ts";
+import { type EchoServer, type EchoStats, startEchoServer } from "../lib/server/echo_server.ts";
+import type { BucketHistogram } from "../lib/metrics/prometheus.ts";
+import type { FaultSettings } from "../lib/faults/plan.ts";
+import type { ProxyMode } from "../lib/proxy/header.ts";
+import { echoTimeHistogram, type ServerSnapshot } from "../lib/metrics/server_metrics.ts";
+import { listenDatagram, type ListenOptions } from "../lib/net/transport.ts";
+import { UdpEchoServer } from "../lib/server/udp_echo_server.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { ServerLog } from "./server_log.ts";
 

@@ -8,8 +8,8 @@
 
 import { byteSize, duration, parseSize, type ValueParser, wholeNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
-import { UsageError } from "../lib/errors.ts";
-import { checkFaults, type FaultSettings } from "../lib/faults.ts";
+import { UsageError } from "../lib/base/errors.ts";
+import { checkFaults, type FaultSettings } from "../lib/faults/plan.ts";
 
 /** The longest timer there is: 2^31-1 ms, about 24.8 days. */
 const MAX_MS = 2 ** 31 - 1;

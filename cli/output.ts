@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorReason, RuntimeError } from "../lib/errors.ts";
+import { errorReason, RuntimeError } from "../lib/base/errors.ts";
 
 /**
  * Output could not be written. When `closed` (the reader went away: a broken pipe), the command

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { ping, type PingResult } from "../lib/ping.ts";
-import { RuntimeError } from "../lib/errors.ts";
+import { ping, type PingResult } from "../lib/client/ping.ts";
+import { RuntimeError } from "../lib/base/errors.ts";
 import type { LineWriter } from "./line_writer.ts";
-import type { ConnectOptions } from "../lib/transport.ts";
+import type { ConnectOptions } from "../lib/net/transport.ts";
 import { transportField, transportLabel, transportName } from "./transport_label.ts";
 
 /** What ping mode needs from the `send` command line. */

@@ -8,8 +8,8 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { oneOf } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
-import { UsageError } from "../lib/errors.ts";
-import { PROXY_TLV, type ProxyHeaderInit, type ProxyTlv } from "../lib/proxy_header.ts";
+import { UsageError } from "../lib/base/errors.ts";
+import { PROXY_TLV, type ProxyHeaderInit, type ProxyTlv } from "../lib/proxy/header.ts";
 
 /** `ADDR:PORT` with an IP literal, IPv6 in brackets: `203.0.113.7:4242`, `[2001:db8::7]:443`. */
 function socketAddress(text: string, flag: string): Deno.NetAddr {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { errorReason, RuntimeError, UsageError } from "../lib/errors.ts";
+import { errorReason, RuntimeError, UsageError } from "../lib/base/errors.ts";
 
 /**
  * Reads the file at `path`, or standard input for `-`. Throws a {@linkcode RuntimeError} such as

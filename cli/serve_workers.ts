@@ -8,10 +8,10 @@
  * @module
  */
 
-import { addStats } from "../lib/echo_server.ts";
-import { RuntimeError, UsageError } from "../lib/errors.ts";
-import type { ServerSnapshot } from "../lib/server_metrics.ts";
-import type { TlsServerOptions } from "../lib/tls_server.ts";
+import { addStats } from "../lib/server/echo_server.ts";
+import { RuntimeError, UsageError } from "../lib/base/errors.ts";
+import type { ServerSnapshot } from "../lib/metrics/server_metrics.ts";
+import type { TlsServerOptions } from "../lib/net/tls_server.ts";
 import {
   type EchoService,
   type ServeSettings,

@@ -4,14 +4,14 @@
  * @module
  */
 
-import { formatBytesLiteral } from "../lib/bytes_literal.ts";
-import type { ConnectionInfo, EchoEvent, EchoStats } from "../lib/echo_server.ts";
-import { describeFaults, type FaultSettings } from "../lib/faults.ts";
+import { formatBytesLiteral } from "../lib/base/bytes_literal.ts";
+import type { ConnectionInfo, EchoEvent, EchoStats } from "../lib/server/echo_server.ts";
+import { describeFaults, type FaultSettings } from "../lib/faults/plan.ts";
 import type { LineWriter } from "./line_writer.ts";
-import { formatAddress, formatPeer } from "../lib/peer.ts";
-import { describeProxyTlvs, type ProxyTlvValue } from "../lib/proxy_header.ts";
-import type { ProxyInfo } from "../lib/proxy_reader.ts";
-import type { TlsDetails } from "../lib/tls_server.ts";
+import { formatAddress, formatPeer } from "../lib/net/peer.ts";
+import { describeProxyTlvs, type ProxyTlvValue } from "../lib/proxy/header.ts";
+import type { ProxyInfo } from "../lib/proxy/reader.ts";
+import type { TlsDetails } from "../lib/net/tls_server.ts";
 import { transportField, transportLabel } from "./transport_label.ts";
 
 /** How much the log says, and how. */

@@ -12,8 +12,8 @@ import {
   checkCertifiedKey,
   parseCertificates,
   serverCertificateProblem,
-} from "../lib/certificates.ts";
-import { errorReason, RuntimeError, UsageError } from "../lib/errors.ts";
+} from "../lib/net/certificates.ts";
+import { errorReason, RuntimeError, UsageError } from "../lib/base/errors.ts";
 import { readTextInput } from "./read_input.ts";
 import {
   type ConnectOptions,
@@ -21,7 +21,7 @@ import {
   type ListenOptions,
   MAX_UDP_PAYLOAD,
   type TlsClientOptions,
-} from "../lib/transport.ts";
+} from "../lib/net/transport.ts";
 
 /** The host name used without `--host`. */
 const DEFAULT_HOST = "localhost";
@@ -221,7 +221,7 @@ export async function serverTransport(
     return { endpoint: { ...endpoint, tls }, udp, warnings: problem ? [problem] : [] };
   }
   // Loaded only when asked for: the X.509 library is large, and every other start skips it.
-  const { LOOPBACK_NAMES, makeSelfSignedCertificates } = await import("../lib/self_signed.ts");
+  const { LOOPBACK_NAMES, makeSelfSignedCertificates } = await import("../lib/net/self_signed.ts");
   const host = endpoint.hostname ?? DEFAULT_HOST;
   const names = [...(isWildcard(host) ? [] : [host]), ...LOOPBACK_NAMES];
   const { caCert, cert, key } = await makeSelfSignedCertificates({ names });

@@ -49,9 +49,9 @@
  * @module
  */
 
-export { formatBytesLiteral } from "./bytes_literal.ts";
-export { formatAddress, formatPeer, isLoopback } from "./peer.ts";
-export { InterruptedError, RuntimeError, UsageError } from "./errors.ts";
+export { formatBytesLiteral } from "./base/bytes_literal.ts";
+export { formatAddress, formatPeer, isLoopback } from "./net/peer.ts";
+export { InterruptedError, RuntimeError, UsageError } from "./base/errors.ts";
 export {
   addStats,
   type CloseReason,
@@ -63,23 +63,24 @@ export {
   EchoServer,
   type EchoServerOptions,
   type EchoStats,
+  type EchoTimeRecorder,
   noStats,
   startEchoServer,
   type StartEchoServerOptions,
   type StreamListener,
-} from "./echo_server.ts";
+} from "./server/echo_server.ts";
 export {
   ECHO_TIME_BOUNDS,
   echoTimeHistogram,
   serverMetricsText,
   type ServerPhase,
   type ServerSnapshot,
-} from "./server_metrics.ts";
+} from "./metrics/server_metrics.ts";
 export {
   type MetricsEndpoint,
   type MetricsEndpointOptions,
   serveMetrics,
-} from "./metrics_endpoint.ts";
+} from "./metrics/endpoint.ts";
 export {
   addHistograms,
   BucketHistogram,
@@ -87,14 +88,14 @@ export {
   PROMETHEUS_CONTENT_TYPE,
   PrometheusText,
   type Sample,
-} from "./prometheus.ts";
+} from "./metrics/prometheus.ts";
 export {
   EchoError,
   sendAndVerify,
   type SendOptions,
   type SendResult,
   STREAM_WINDOW,
-} from "./echo_client.ts";
+} from "./client/echo_client.ts";
 export {
   type ClientConn,
   type ClientTlsDetails,
@@ -106,25 +107,25 @@ export {
   MAX_UDP_PAYLOAD,
   type StreamConn,
   type TlsClientOptions,
-} from "./transport.ts";
+} from "./net/transport.ts";
 export {
   listenSockets,
   SocketConn,
   SocketListener,
   type SocketListenOptions,
-} from "./socket_conn.ts";
+} from "./net/socket_conn.ts";
 export {
   type TlsDetails,
   type TlsFileNames,
   TlsServer,
   type TlsServerOptions,
   type TlsSession,
-} from "./tls_server.ts";
+} from "./net/tls_server.ts";
 export {
   makeSelfSignedCertificates,
   type SelfSignedCertificates,
   type SelfSignedOptions,
-} from "./self_signed.ts";
+} from "./net/self_signed.ts";
 export {
   type CertifiedKeyFiles,
   checkCertifiedKey,
@@ -132,16 +133,16 @@ export {
   parseCertificates,
   parsePrivateKey,
   serverCertificateProblem,
-} from "./certificates.ts";
+} from "./net/certificates.ts";
 export {
   startUdpEchoServer,
   type StartUdpEchoServerOptions,
   UdpEchoServer,
   type UdpEchoServerOptions,
-} from "./udp_echo_server.ts";
-export { ping, type PingOptions, type PingReply, type PingResult } from "./ping.ts";
-export { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
-export { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
+} from "./server/udp_echo_server.ts";
+export { ping, type PingOptions, type PingReply, type PingResult } from "./client/ping.ts";
+export { RoundTripStats, type RoundTripSummary } from "./client/round_trip_stats.ts";
+export { LatencyHistogram, type LatencySummary } from "./metrics/latency_histogram.ts";
 export {
   type BackendReport,
   type ConnectReport,
@@ -154,8 +155,13 @@ export {
   type RateReport,
   runLoad,
   totalErrors,
-} from "./load.ts";
-export { OpenLoopSchedule, Pacer, type PacerOptions, type ScheduleOptions } from "./open_loop.ts";
+} from "./load/load.ts";
+export {
+  OpenLoopSchedule,
+  Pacer,
+  type PacerOptions,
+  type ScheduleOptions,
+} from "./load/open_loop.ts";
 export {
   type Greeting,
   greetingTemplate,
@@ -163,8 +169,8 @@ export {
   MAX_GREETING,
   readGreeting,
   receiveGreeting,
-} from "./greeting.ts";
-export { pattern } from "./pattern.ts";
+} from "./server/greeting.ts";
+export { pattern } from "./load/pattern.ts";
 export {
   describeProxyTlvs,
   encodeProxyHeader,
@@ -184,7 +190,7 @@ export {
   type ProxySslInfo,
   type ProxyTlv,
   type ProxyTlvValue,
-} from "./proxy_header.ts";
+} from "./proxy/header.ts";
 export {
   claimedPeer,
   DEFAULT_PROXY_TIMEOUT,
@@ -192,12 +198,12 @@ export {
   type ProxyReadOptions,
   type ProxySource,
   readProxyHeader,
-} from "./proxy_reader.ts";
+} from "./proxy/reader.ts";
 export {
   checkFaults,
   describeFaults,
   type FaultCounts,
   type FaultKind,
   type FaultSettings,
-} from "./faults.ts";
-export { type ResettableConn, ResettableListener } from "./resettable_listener.ts";
+} from "./faults/plan.ts";
+export { type ResettableConn, ResettableListener } from "./net/resettable_listener.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { formatBytesLiteral } from "../lib/bytes_literal.ts";
+import { formatBytesLiteral } from "../lib/base/bytes_literal.ts";
 
 /**
  * How long one wait lasts by default: ten times what the slowest wait of the suite takes on a

@@ -8,7 +8,7 @@ import "./backstop.ts";
 import { Buffer } from "node:buffer";
 import { awaitedLater, previewBytes, WAIT_MS, within } from "./deadline.ts";
 import { hasProgram } from "../tools/system.ts";
-export { pattern } from "../lib/pattern.ts";
+export { pattern } from "../lib/load/pattern.ts";
 export { within } from "./deadline.ts";
 export { freePort, hasProgram, residentBytes, waitUntilAccepting } from "../tools/system.ts";
 
@@ -129,7 +129,20 @@ async function finish(
     Promise.all([child.status, stdout.done, stderr.done, feeding]).then(([status]) => status),
     { ms: RUN_MS, onTimeout: () => kill(child), seen: () => bothStreams(stdout, stderr) },
   );
-  return { code: status.code, signal: status.signal, stdout: stdout.raw, stderr: stderr.raw };
+  return {
+    code: status.code,
+    signal: status.signal,
+    stdout: stdout.raw,
+    stderr: withoutCacheLines(stderr.raw),
+  };
+}
+
+/**
+ * Drops the `Download https://...` lines Deno prints while its cache is cold (a `--no-config`
+ * run, a new machine): they are Deno's, not tcpecho's, and no test may depend on a warm cache.
+ */
+export function withoutCacheLines(stderr: string): string {
+  return stderr.replace(/^Download https?:\/\/\S+\n/gm, "");
 }
 
 /** Writes `stdin` to the child and closes it. */

@@ -37,7 +37,7 @@ const BENCH_TESTS = ["tests/cli/bench_test.ts", "tests/cli/bench_percentiles_tes
 export const MUTANTS: Mutant[] = [
   {
     id: "max-connections-off-by-one",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "--max-connections N lets N+1 in",
     from: "if (this.#stats.open >= this.#maxConnections) {",
     to: "if (this.#stats.open > this.#maxConnections) {",
@@ -45,7 +45,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "echo-drops-last-byte",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "the echo loop drops the last byte of each chunk",
     from: `for (let written = 0; written < n;) {
           const sent = await conn.write(written === 0 ? chunk : chunk.subarray(written));`,
@@ -55,7 +55,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "idle-timeout-tenth",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "the idle timer closes after a tenth of --idle-timeout",
     from: "if (silent < timeout) {",
     to: "if (silent < timeout / 10) {",
@@ -63,7 +63,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "idle-timer-not-rearmed",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "an active connection is closed when its first idle timer fires",
     from: "connection.idleTimer = setTimeout(check, timeout - silent);\n        return;",
     to: "",
@@ -71,7 +71,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "shutdown-discards-read",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "a read completing once shutdown began is dropped as discarded",
     from: 'if (connection.state === "half-closed") {\n          stats.bytesDiscarded += n;',
     to:
@@ -80,7 +80,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "shutdown-fin-too-early",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "the drain deadline sends FIN before a completed read is echoed",
     from: "await new Promise((resolve) => setTimeout(resolve, 0));\n    for (const connection",
     to: "for (const connection",
@@ -88,7 +88,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "echoed-counted-as-discarded",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "bytes echoed while draining are counted as discarded",
     from: "stats.bytesEchoed += sent;",
     to:
@@ -97,7 +97,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "turned-away-not-closed",
-    file: "lib/echo_server.ts",
+    file: "lib/server/echo_server.ts",
     bug: "a connection beyond the limit is counted but left open",
     from: "limit: this.#maxConnections,\n      });\n      conn.close();",
     to: "limit: this.#maxConnections,\n      });",
@@ -105,7 +105,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "histogram-p99-is-p90",
-    file: "lib/latency_histogram.ts",
+    file: "lib/metrics/latency_histogram.ts",
     bug: "p99 reports the 90th percentile",
     from: "p99: this.percentile(99),",
     to: "p99: this.percentile(90),",
@@ -130,7 +130,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "bench-latency-from-first-byte",
-    file: "lib/load.ts",
+    file: "lib/load/load.ts",
     bug: "bench times a round trip up to the first echoed byte instead of the last",
     from: "while (this.#received >= (this.#echoed + 1) * size && this.#echoed < this.#started) {",
     to: "while (this.#received > this.#echoed * size && this.#echoed < this.#started) {",
@@ -138,7 +138,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "bench-misses-extra-bytes",
-    file: "lib/load.ts",
+    file: "lib/load/load.ts",
     bug: "bench does not count bytes nobody sent as a mismatch",
     from: "if (chunk.length > owed) errors.mismatches++;",
     to: "",
@@ -146,7 +146,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "send-misses-extra-bytes",
-    file: "lib/_exchange.ts",
+    file: "lib/client/_exchange.ts",
     bug: "send accepts a server that sends one byte more than it was given",
     from: "const extra = chunk.length - offset;\n    if (extra > 0) {",
     to: "const extra = chunk.length - offset;\n    if (extra > 1) {",
@@ -154,7 +154,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "send-stall-timer-not-rearmed",
-    file: "lib/_exchange.ts",
+    file: "lib/client/_exchange.ts",
     bug: "send's timeout runs from the start, not from the last progress",
     from: "this.#received += n;\n        this.#arm();",
     to: "this.#received += n;",
@@ -162,7 +162,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "repr-quote-choice",
-    file: "lib/bytes_literal.ts",
+    file: "lib/base/bytes_literal.ts",
     bug: "bytes holding both quote kinds are written in double quotes",
     from: "bytes.includes(SINGLE_QUOTE) && !bytes.includes(DOUBLE_QUOTE)",
     to: "bytes.includes(SINGLE_QUOTE)",
@@ -170,7 +170,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "ipv6-peer-tuple",
-    file: "lib/peer.ts",
+    file: "lib/net/peer.ts",
     bug: "an IPv6 peer is logged as a pair, like IPv4",
     from: "${addr.port}, 0, 0)`",
     to: "${addr.port})`",
@@ -178,7 +178,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "ping-mdev-variance",
-    file: "lib/round_trip_stats.ts",
+    file: "lib/client/round_trip_stats.ts",
     bug: "ping's mdev is the variance, not its square root",
     from: "mdevMs: Math.sqrt(variance)",
     to: "mdevMs: variance",
@@ -186,7 +186,7 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "rtt-min-is-first",
-    file: "lib/round_trip_stats.ts",
+    file: "lib/client/round_trip_stats.ts",
     bug: "ping's min is the first round trip instead of the smallest",
     from: "this.#min = Math.min(this.#min, ms);",
     to: "if (this.#count === 1) this.#min = ms;",

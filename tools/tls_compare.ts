@@ -12,7 +12,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { makeSelfSignedCertificates } from "../lib/self_signed.ts";
+import { makeSelfSignedCertificates } from "../lib/net/self_signed.ts";
 import { waitUntilAccepting } from "./system.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;

@@ -2,7 +2,7 @@ import { deepEqual, equal, match } from "node:assert/strict";
 import { type CliResult, freePort, readExactly, runCli, TcpFixture, writeAll } from "../helpers.ts";
 import { DEFAULT_MESSAGE } from "../../client.ts";
 import { startEchoServer } from "../../lib/mod.ts";
-import { explainNetworkError, RuntimeError, UsageError } from "../../lib/errors.ts";
+import { explainNetworkError, RuntimeError, UsageError } from "../../lib/base/errors.ts";
 
 const MESSAGE = new TextEncoder().encode(DEFAULT_MESSAGE);
 
@@ -392,7 +392,7 @@ const MAIN_URL = new URL("../../main.ts", import.meta.url).href;
 async function report(expression: string, debug: boolean): Promise<CliResult> {
   const script = `import { reportError } from ${JSON.stringify(MAIN_URL)};
 import { RuntimeError, UsageError } from ${
-    JSON.stringify(new URL("../../lib/errors.ts", import.meta.url).href)
+    JSON.stringify(new URL("../../lib/base/errors.ts", import.meta.url).href)
   };
 Deno.exit(reportError(${expression}));`;
   const output = await new Deno.Command(Deno.execPath(), {

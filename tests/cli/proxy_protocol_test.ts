@@ -1,5 +1,5 @@
 import { deepEqual, equal, match } from "node:assert/strict";
-import { encodeProxyHeader, parseProxyHeader } from "../../lib/proxy_header.ts";
+import { encodeProxyHeader, parseProxyHeader } from "../../lib/proxy/header.ts";
 import { makeCertificates } from "../certificates.ts";
 import {
   connect,

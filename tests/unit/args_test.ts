@@ -9,7 +9,7 @@ import {
   parseSeconds,
   parseSize,
 } from "../../cli/args.ts";
-import { UsageError } from "../../lib/errors.ts";
+import { UsageError } from "../../lib/base/errors.ts";
 
 const OPTIONS = {
   port: { type: "string", short: "p" },

@@ -1,5 +1,5 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { formatBytesLiteral } from "../../lib/bytes_literal.ts";
+import { formatBytesLiteral } from "../../lib/base/bytes_literal.ts";
 import {
   connect,
   needs,

@@ -6,7 +6,7 @@ import {
   type EchoStats,
   noStats,
   startEchoServer,
-} from "../../lib/echo_server.ts";
+} from "../../lib/server/echo_server.ts";
 
 /** A connection that records setNoDelay calls and ends at once. */
 function fakeConn(noDelay: boolean[]): Deno.TcpConn {

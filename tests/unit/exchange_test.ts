@@ -1,5 +1,5 @@
 import { equal, ok, rejects } from "node:assert/strict";
-import { EchoError, Exchange } from "../../lib/_exchange.ts";
+import { EchoError, Exchange } from "../../lib/client/_exchange.ts";
 import { sendAndVerify, startEchoServer } from "../../lib/mod.ts";
 
 /** A connected loopback pair: the exchange's side and the server's side, run by `serve`. */

@@ -1,9 +1,9 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { noStats } from "../../lib/echo_server.ts";
-import { echoWithFaults } from "../../lib/_fault_echo.ts";
-import { type FaultKind, FaultPlan, type FaultSettings } from "../../lib/faults.ts";
-import { pattern } from "../../lib/pattern.ts";
-import { ResettableListener } from "../../lib/resettable_listener.ts";
+import { noStats } from "../../lib/server/echo_server.ts";
+import { echoWithFaults } from "../../lib/server/_fault_echo.ts";
+import { type FaultKind, FaultPlan, type FaultSettings } from "../../lib/faults/plan.ts";
+import { pattern } from "../../lib/load/pattern.ts";
+import { ResettableListener } from "../../lib/net/resettable_listener.ts";
 
 /** An echo server that runs every connection through the faulted loop, as the server does. */
 class FaultedServer implements AsyncDisposable {

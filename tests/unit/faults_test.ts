@@ -1,6 +1,12 @@
 import { deepEqual, equal, notEqual, ok, throws } from "node:assert/strict";
-import { UsageError } from "../../lib/errors.ts";
-import { checkFaults, describeFaults, FaultPlan, hasFaults, needsReset } from "../../lib/faults.ts";
+import { UsageError } from "../../lib/base/errors.ts";
+import {
+  checkFaults,
+  describeFaults,
+  FaultPlan,
+  hasFaults,
+  needsReset,
+} from "../../lib/faults/plan.ts";
 
 Deno.test("the same seed makes the same choices for every connection and datagram", () => {
   const settings = { faultRate: 0.5, jitter: 100, corruptRate: 0.5, dropRate: 0.5, seed: 42 };

@@ -2,7 +2,7 @@ import { deepEqual, equal, throws } from "node:assert/strict";
 import { duration, oneOf, portNumber } from "../../cli/args.ts";
 import { command, option, parseCommand, toggle } from "../../cli/flags.ts";
 import { flagTable, renderHelp, wrap } from "../../cli/help.ts";
-import { UsageError } from "../../lib/errors.ts";
+import { UsageError } from "../../lib/base/errors.ts";
 
 const DEMO = command({
   name: "demo",

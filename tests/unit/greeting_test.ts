@@ -1,6 +1,6 @@
 import { equal, rejects, throws } from "node:assert/strict";
-import { UsageError } from "../../lib/errors.ts";
-import { greetingTemplate, MAX_GREETING, readGreeting } from "../../lib/greeting.ts";
+import { UsageError } from "../../lib/base/errors.ts";
+import { greetingTemplate, MAX_GREETING, readGreeting } from "../../lib/server/greeting.ts";
 
 Deno.test("greeting: placeholders are filled in, other braces left alone", () => {
   const greet = greetingTemplate("{host} {port} w{worker} c{conn} {{conn}} {} {HOST}");

@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { LatencyHistogram } from "../../lib/latency_histogram.ts";
+import { LatencyHistogram } from "../../lib/metrics/latency_histogram.ts";
 
 Deno.test("latency histogram: exact to the microsecond up to 2,048 µs", () => {
   const histogram = new LatencyHistogram();

@@ -1,6 +1,6 @@
 import { equal, match } from "node:assert/strict";
-import { serveMetrics } from "../../lib/metrics_endpoint.ts";
-import { PROMETHEUS_CONTENT_TYPE, PrometheusText } from "../../lib/prometheus.ts";
+import { serveMetrics } from "../../lib/metrics/endpoint.ts";
+import { PROMETHEUS_CONTENT_TYPE, PrometheusText } from "../../lib/metrics/prometheus.ts";
 
 async function get(
   url: string,

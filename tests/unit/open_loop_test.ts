@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import { OpenLoopSchedule, Pacer } from "../../lib/open_loop.ts";
+import { OpenLoopSchedule, Pacer } from "../../lib/load/open_loop.ts";
 
 Deno.test("open loop: each connection's share is evenly spaced, the connections staggered", () => {
   const schedule = new OpenLoopSchedule({ rate: 20_000, connections: 10 });

@@ -1,5 +1,5 @@
 import { equal } from "node:assert/strict";
-import { formatAddress, formatPeer } from "../../lib/peer.ts";
+import { formatAddress, formatPeer } from "../../lib/net/peer.ts";
 
 Deno.test("formatPeer writes addresses as Python's socket address tuples", () => {
   equal(

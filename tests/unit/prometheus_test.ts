@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, throws } from "node:assert/strict";
-import { addHistograms, BucketHistogram, PrometheusText } from "../../lib/prometheus.ts";
+import { addHistograms, BucketHistogram, PrometheusText } from "../../lib/metrics/prometheus.ts";
 import { needs, promtoolCheck } from "../helpers.ts";
 
 function sampleExposition(): string {

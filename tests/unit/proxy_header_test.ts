@@ -7,8 +7,8 @@ import {
   ProxyHeaderError,
   type ProxyHeaderInit,
   type ProxyMode,
-} from "../../lib/proxy_header.ts";
-import { UsageError } from "../../lib/errors.ts";
+} from "../../lib/proxy/header.ts";
+import { UsageError } from "../../lib/base/errors.ts";
 
 const text = new TextEncoder();
 

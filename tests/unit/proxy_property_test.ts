@@ -9,8 +9,8 @@ import {
   type ProxyHeaderInit,
   type ProxyParse,
   type ProxyTlv,
-} from "../../lib/proxy_header.ts";
-import { readProxyHeader } from "../../lib/proxy_reader.ts";
+} from "../../lib/proxy/header.ts";
+import { readProxyHeader } from "../../lib/proxy/reader.ts";
 
 const text = new TextEncoder();
 

@@ -1,9 +1,9 @@
 import { deepEqual, equal, rejects } from "node:assert/strict";
-import { encodeProxyHeader, ProxyHeaderError } from "../../lib/proxy_header.ts";
-import { readProxyHeader } from "../../lib/proxy_reader.ts";
-import { makeSelfSignedCertificates } from "../../lib/self_signed.ts";
-import { TlsServer } from "../../lib/tls_server.ts";
-import { listenTcp } from "../../lib/transport.ts";
+import { encodeProxyHeader, ProxyHeaderError } from "../../lib/proxy/header.ts";
+import { readProxyHeader } from "../../lib/proxy/reader.ts";
+import { makeSelfSignedCertificates } from "../../lib/net/self_signed.ts";
+import { TlsServer } from "../../lib/net/tls_server.ts";
+import { listenTcp } from "../../lib/net/transport.ts";
 
 const text = new TextEncoder();
 

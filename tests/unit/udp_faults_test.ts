@@ -1,5 +1,5 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { FaultPlan } from "../../lib/faults.ts";
+import { FaultPlan } from "../../lib/faults/plan.ts";
 import { type EchoEvent, startUdpEchoServer } from "../../lib/mod.ts";
 
 const sanitized = { sanitizeOps: true, sanitizeResources: true };

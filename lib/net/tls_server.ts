@@ -12,7 +12,7 @@
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { X509Certificate } from "node:crypto";
 import { checkCertifiedKey, parseCertificates } from "./certificates.ts";
-import { errorReason, RuntimeError } from "./errors.ts";
+import { errorReason, RuntimeError } from "../base/errors.ts";
 import { SocketConn } from "./socket_conn.ts";
 
 /** A server's TLS settings, all PEM. */
@@ -71,7 +71,7 @@ export interface TlsFileNames {
  * @example A handshake on an accepted connection
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { connect, listenSockets, makeSelfSignedCertificates, TlsServer } from "./mod.ts";
+ * import { connect, listenSockets, makeSelfSignedCertificates, TlsServer } from "../mod.ts";
  *
  * const { caCert, cert, key } = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
  * const tls = new TlsServer({ cert, key, alpn: ["echo"] });

@@ -7,9 +7,9 @@
  * @module
  */
 
-import ipaddr from "npm:ipaddr.js@^2.5.0";
+import { ipaddr } from "../_deps/ipaddr.ts";
 import { crc32c } from "./crc32c.ts";
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../base/errors.ts";
 
 /** Which header versions a receiver accepts: one of them, or `any` to tell them apart. */
 export type ProxyMode = "v1" | "v2" | "any";
@@ -138,7 +138,7 @@ const utf8 = new TextDecoder();
  * @example
  * ```ts
  * import { deepEqual, equal } from "node:assert/strict";
- * import { parseProxyHeader } from "./proxy_header.ts";
+ * import { parseProxyHeader } from "./header.ts";
  *
  * const bytes = new TextEncoder().encode("PROXY TCP4 203.0.113.7 192.0.2.1 4242 443\r\nhello");
  * const { header, length } = parseProxyHeader(bytes, "any");
@@ -477,7 +477,7 @@ function crcValueOffset(header: Uint8Array): number {
  * @example A version 2 header for a TLS client, as a TLS-terminating proxy sends it
  * ```ts
  * import { deepEqual } from "node:assert/strict";
- * import { encodeProxyHeader, parseProxyHeader, PROXY_TLV } from "./proxy_header.ts";
+ * import { encodeProxyHeader, parseProxyHeader, PROXY_TLV } from "./header.ts";
  *
  * const bytes = encodeProxyHeader({
  *   version: 2,
@@ -549,7 +549,7 @@ export function encodeProxyHeader(init: ProxyHeaderInit): Uint8Array {
  * @example
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { encodeProxyHeaderFor } from "./proxy_header.ts";
+ * import { encodeProxyHeaderFor } from "./header.ts";
  *
  * const local: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 51234 };
  * const remote: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 10000 };
@@ -708,7 +708,7 @@ function tlvName(type: number): string {
  * @example
  * ```ts
  * import { deepEqual } from "node:assert/strict";
- * import { describeProxyTlvs } from "./proxy_header.ts";
+ * import { describeProxyTlvs } from "./header.ts";
  *
  * deepEqual(
  *   describeProxyTlvs([

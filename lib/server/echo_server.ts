@@ -5,14 +5,13 @@
  * @module
  */
 
-import { errorReason, UsageError } from "./errors.ts";
-import type { BucketHistogram } from "./prometheus.ts";
-import { ProxyHeaderError, type ProxyMode } from "./proxy_header.ts";
-import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "./proxy_reader.ts";
+import { errorReason, UsageError } from "../base/errors.ts";
+import { ProxyHeaderError, type ProxyMode } from "../proxy/header.ts";
+import { DEFAULT_PROXY_TIMEOUT, type ProxyInfo, readProxyHeader } from "../proxy/reader.ts";
 import { greetingTemplate, type GreetingValues } from "./greeting.ts";
-import { type SocketConn, SocketListener } from "./socket_conn.ts";
-import { type TlsDetails, TlsServer, type TlsServerOptions } from "./tls_server.ts";
-import { listen, type ListenOptions, listenTcp, type StreamConn } from "./transport.ts";
+import { type SocketConn, SocketListener } from "../net/socket_conn.ts";
+import { type TlsDetails, TlsServer, type TlsServerOptions } from "../net/tls_server.ts";
+import { listen, type ListenOptions, listenTcp, type StreamConn } from "../net/transport.ts";
 import { echoWithFaults } from "./_fault_echo.ts";
 import {
   type ConnectionFaults,
@@ -23,8 +22,8 @@ import {
   hasFaults,
   needsReset,
   noFaultCounts,
-} from "./faults.ts";
-import { ResettableListener } from "./resettable_listener.ts";
+} from "../faults/plan.ts";
+import { ResettableListener } from "../net/resettable_listener.ts";
 
 /**
  * Why a connection ended: the client closed or half-closed it (`eof`), reset or vanished
@@ -87,6 +86,15 @@ export type EchoEvent =
    */
   | { type: "datagram"; id: number; peer: Deno.Addr; data: Uint8Array };
 
+/**
+ * Where a server reports how long each echo took, such as a Prometheus histogram
+ * (the `echoTimeHistogram` of the metrics).
+ */
+export interface EchoTimeRecorder {
+  /** Records one echo that took `seconds`. */
+  observe(seconds: number): void;
+}
+
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /**
@@ -124,7 +132,7 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
    * Counts the seconds from each chunk read to the end of its echo's write; omit it to read no
    * clock per chunk.
    */
-  echoTimes?: BucketHistogram;
+  echoTimes?: EchoTimeRecorder;
   /**
    * Misbehave on purpose: delay, throttle, slice, reset, close early, blackhole or corrupt the
    * echo of every connection, or of a share of them (`faultRate`), reproducibly from `seed`.
@@ -310,7 +318,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #onError?: (message: string) => void;
   readonly #idleTimeout?: number;
   readonly #maxConnections: number;
-  readonly #echoTimes?: BucketHistogram;
+  readonly #echoTimes?: EchoTimeRecorder;
   readonly #proxy?: { mode: ProxyMode; timeout: number };
   readonly #greeting?: (values: GreetingValues) => string;
   readonly #worker: number;
@@ -784,7 +792,7 @@ export interface StartEchoServerOptions
  * @example TCP on a free port
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { startEchoServer } from "./mod.ts";
+ * import { startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
  * equal(server.addr.hostname, "127.0.0.1");
@@ -793,7 +801,7 @@ export interface StartEchoServerOptions
  * @example A misbehaving server for a client's own tests
  * ```ts
  * import { equal, rejects } from "node:assert/strict";
- * import { EchoError, sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { EchoError, sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({
  *   port: 0,
@@ -813,7 +821,7 @@ export interface StartEchoServerOptions
  * @example A Unix domain socket
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const path = `${dir}/echo.sock`;
@@ -829,7 +837,7 @@ export interface StartEchoServerOptions
  * @example TLS with mutual authentication and ALPN, logging what each handshake showed
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { makeSelfSignedCertificates, sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { makeSelfSignedCertificates, sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * const server = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
  * const client = await makeSelfSignedCertificates({ names: ["alice"] });
@@ -856,7 +864,7 @@ export interface StartEchoServerOptions
  * @example Behind a proxy that sends the PROXY protocol: the log names the real client
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { type EchoEvent, sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { type EchoEvent, sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * const clients: string[] = [];
  * const onEvent = (event: EchoEvent) => {

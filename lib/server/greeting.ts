@@ -5,7 +5,7 @@
  * @module
  */
 
-import { RuntimeError, UsageError } from "./errors.ts";
+import { RuntimeError, UsageError } from "../base/errors.ts";
 
 /** What a greeting's placeholders stand for on one connection. */
 export interface GreetingValues {
@@ -156,7 +156,7 @@ function decodeLine(bytes: Uint8Array): string {
  * @example
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { connect, receiveGreeting, startEchoServer } from "./mod.ts";
+ * import { connect, receiveGreeting, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, greeting: "hi #{conn}" });
  * const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });

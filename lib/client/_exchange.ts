@@ -8,9 +8,9 @@
 
 import { Buffer } from "node:buffer";
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { explainCertificateError } from "./certificates.ts";
-import { errorReason, RuntimeError } from "./errors.ts";
-import type { StreamConn } from "./transport.ts";
+import { explainCertificateError } from "../net/certificates.ts";
+import { errorReason, RuntimeError } from "../base/errors.ts";
+import type { StreamConn } from "../net/transport.ts";
 
 /** How long a client waits without progress before it gives up, unless told otherwise. */
 export const DEFAULT_TIMEOUT_MS = 10_000;

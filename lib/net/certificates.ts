@@ -7,7 +7,7 @@
  */
 
 import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
-import { RuntimeError } from "./errors.ts";
+import { RuntimeError } from "../base/errors.ts";
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
 

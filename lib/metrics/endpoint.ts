@@ -6,7 +6,7 @@
  * @example Serve metrics and readiness on a free loopback port
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { serveMetrics } from "./metrics_endpoint.ts";
+ * import { serveMetrics } from "./endpoint.ts";
  *
  * let ready = true;
  * await using endpoint = serveMetrics({
@@ -26,7 +26,7 @@
  * @module
  */
 
-import { explainNetworkError, netPermission } from "./errors.ts";
+import { explainNetworkError, netPermission } from "../base/errors.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
 
 /** Where the endpoint listens and what it reports. */

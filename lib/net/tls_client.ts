@@ -14,7 +14,7 @@ import {
   rootCertificates,
   type SecureContext,
 } from "node:tls";
-import { errorReason } from "./errors.ts";
+import { errorReason } from "../base/errors.ts";
 import { SocketConn, toDenoError } from "./socket_conn.ts";
 
 /** Where to connect and how to check the server. */

@@ -4,12 +4,12 @@
  * @module
  */
 
-import { type EchoEvent, type EchoStats, noStats } from "./echo_server.ts";
-import { errorReason } from "./errors.ts";
-import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults, ms } from "./faults.ts";
-import { formatPeer } from "./peer.ts";
-import type { BucketHistogram } from "./prometheus.ts";
-import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "./transport.ts";
+import { type EchoEvent, type EchoStats, type EchoTimeRecorder, noStats } from "./echo_server.ts";
+import { errorReason } from "../base/errors.ts";
+import { ms } from "../base/format.ts";
+import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults } from "../faults/plan.ts";
+import { formatPeer } from "../net/peer.ts";
+import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "../net/transport.ts";
 
 /** How a UDP echo server behaves. */
 export interface UdpEchoServerOptions {
@@ -23,7 +23,7 @@ export interface UdpEchoServerOptions {
    * Counts the seconds from each datagram received to the end of its echo's send; omit it to read
    * no clock per datagram.
    */
-  echoTimes?: BucketHistogram;
+  echoTimes?: EchoTimeRecorder;
   /**
    * Misbehave on purpose: drop (`dropRate`), duplicate (`duplicateRate`) or hold back (`delay`,
    * `jitter`, which reorders datagrams) a share of the datagrams, reproducibly from `seed`: the
@@ -55,7 +55,7 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #socket: Deno.DatagramConn;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
-  readonly #echoTimes?: BucketHistogram;
+  readonly #echoTimes?: EchoTimeRecorder;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
   readonly #faults?: FaultPlan;
@@ -212,7 +212,7 @@ export interface StartUdpEchoServerOptions {
  * @example
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { sendAndVerify, startUdpEchoServer } from "./mod.ts";
+ * import { sendAndVerify, startUdpEchoServer } from "../mod.ts";
  *
  * await using server = startUdpEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const result = await sendAndVerify({

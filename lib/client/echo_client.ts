@@ -6,9 +6,9 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, RuntimeError, UsageError } from "./errors.ts";
+import { errorReason, RuntimeError, UsageError } from "../base/errors.ts";
 import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
-import { receiveGreeting } from "./greeting.ts";
+import { receiveGreeting } from "../server/greeting.ts";
 import {
   type ClientTlsDetails,
   connect,
@@ -18,7 +18,7 @@ import {
   listenDatagram,
   MAX_UDP_PAYLOAD,
   UDP_RECEIVE_BUFFER_SIZE,
-} from "./transport.ts";
+} from "../net/transport.ts";
 
 export { EchoError };
 
@@ -101,7 +101,7 @@ export interface SendResult {
  * @example Round trip through a server on a free port
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const result = await sendAndVerify({
@@ -115,7 +115,7 @@ export interface SendResult {
  * @example A stream, checked as it goes without keeping it all
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 65536 });
  * async function* megabytes(count: number) {

@@ -13,12 +13,12 @@ import {
   netPermission,
   RuntimeError,
   type Target,
-} from "./errors.ts";
+} from "../base/errors.ts";
 import { explainCertificateError } from "./certificates.ts";
 import { listenSockets, type SocketListener } from "./socket_conn.ts";
 import { connectNodeTls } from "./tls_client.ts";
 import type { TlsServerOptions } from "./tls_server.ts";
-import { encodeProxyHeaderFor, type ProxyHeaderInit } from "./proxy_header.ts";
+import { encodeProxyHeaderFor, type ProxyHeaderInit } from "../proxy/header.ts";
 
 /** How a TLS client checks the server, and what it shows of itself. */
 export interface TlsClientOptions {
@@ -97,7 +97,7 @@ export const DEFAULT_PORT = 10000;
  * @example
  * ```ts
  * import { rejects } from "node:assert/strict";
- * import { MAX_UDP_PAYLOAD, sendAndVerify, UsageError } from "./mod.ts";
+ * import { MAX_UDP_PAYLOAD, sendAndVerify, UsageError } from "../mod.ts";
  *
  * await rejects(
  *   sendAndVerify({ udp: true, port: 9, message: new Uint8Array(MAX_UDP_PAYLOAD + 1) }),

@@ -13,7 +13,7 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import process from "node:process";
-import { errorReason } from "./errors.ts";
+import { errorReason } from "../base/errors.ts";
 import { listen } from "./transport.ts";
 
 /** A connection of a {@linkcode ResettableListener}: what the echo server uses, and `reset`. */

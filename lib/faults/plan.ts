@@ -11,7 +11,7 @@
  * @example The same seed gives the same decisions
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { FaultPlan } from "./faults.ts";
+ * import { FaultPlan } from "./plan.ts";
  *
  * const first = new FaultPlan({ resetAfter: 1000, faultRate: 0.5, seed: 7 });
  * const again = new FaultPlan({ resetAfter: 1000, faultRate: 0.5, seed: 7 });
@@ -23,8 +23,9 @@
  * @module
  */
 
-import prand from "npm:pure-rand@^6.1.0";
-import { UsageError } from "./errors.ts";
+import { prand } from "../_deps/pure_rand.ts";
+import { UsageError } from "../base/errors.ts";
+import { bytes, ms, percent } from "../base/format.ts";
 
 /**
  * How an echo server misbehaves. Every fault is off unless set. Times are in milliseconds, sizes
@@ -168,7 +169,7 @@ const MAX_MS = 2 ** 31 - 1;
  * @example
  * ```ts
  * import { throws } from "node:assert/strict";
- * import { checkFaults } from "./faults.ts";
+ * import { checkFaults } from "./plan.ts";
  *
  * checkFaults({ delay: 50, jitter: 10 });
  * throws(() => checkFaults({ corruptRate: 2 }), /corruptRate must be from 0 to 1/);
@@ -302,7 +303,7 @@ export class FaultPlan {
  * @example
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { describeFaults } from "./faults.ts";
+ * import { describeFaults } from "./plan.ts";
  *
  * equal(
  *   describeFaults({ delay: 50, jitter: 10, resetAfter: 1024, seed: 1 }).join(", "),
@@ -344,24 +345,6 @@ export function describeFaults(settings: FaultSettings): string[] {
   }
   if (phrases.length > 0 && s.seed !== undefined) phrases.push(`seed ${s.seed}`);
   return phrases;
-}
-
-const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
-
-/** `1,024 bytes`, `1 byte`. */
-export function bytes(count: number): string {
-  return `${numbers.format(count)} byte${count === 1 ? "" : "s"}`;
-}
-
-/** `50 ms`, `2 s` for whole seconds. */
-export function ms(duration: number): string {
-  return duration >= 1000 && duration % 1000 === 0
-    ? `${numbers.format(duration / 1000)} s`
-    : `${numbers.format(duration)} ms`;
-}
-
-function percent(rate: number): string {
-  return `${numbers.format(rate * 100)}%`;
 }
 
 /**

@@ -7,7 +7,7 @@
  * @example Metrics of a library echo server
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { echoTimeHistogram, serverMetricsText, startEchoServer } from "./mod.ts";
+ * import { echoTimeHistogram, serverMetricsText, startEchoServer } from "../mod.ts";
  *
  * const echoTimes = echoTimeHistogram();
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, echoTimes });
@@ -21,8 +21,8 @@
  * @module
  */
 
-import { addStats, type CloseReason, type EchoStats } from "./echo_server.ts";
-import type { FaultKind } from "./faults.ts";
+import { addStats, type CloseReason, type EchoStats } from "../server/echo_server.ts";
+import type { FaultKind } from "../faults/plan.ts";
 import {
   addHistograms,
   BucketHistogram,

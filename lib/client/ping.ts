@@ -6,10 +6,10 @@
  */
 
 import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
-import { UsageError } from "./errors.ts";
-import { receiveGreeting } from "./greeting.ts";
+import { UsageError } from "../base/errors.ts";
+import { receiveGreeting } from "../server/greeting.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
-import { connect, type ConnectOptions, type StreamConn } from "./transport.ts";
+import { connect, type ConnectOptions, type StreamConn } from "../net/transport.ts";
 
 /**
  * Where to ping, with what, how often, and for how long. The server is reached as
@@ -73,7 +73,7 @@ export interface PingResult {
  * @example Three pings at a server on a free port
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { ping, startEchoServer } from "./mod.ts";
+ * import { ping, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const result = await ping({

@@ -7,7 +7,7 @@
  * @module
  */
 
-import * as x509 from "@peculiar/x509";
+import { x509 } from "../_deps/x509.ts";
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
@@ -54,7 +54,7 @@ function serialNumber(): string {
  * @example A TLS echo server that a client trusts through the CA
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { makeSelfSignedCertificates, sendAndVerify, startEchoServer } from "./mod.ts";
+ * import { makeSelfSignedCertificates, sendAndVerify, startEchoServer } from "../mod.ts";
  *
  * const { caCert, cert, key } = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
  * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, tls: { cert, key } });

@@ -17,10 +17,11 @@ import {
   type EchoEvent,
   echoing,
   type EchoStats,
+  type EchoTimeRecorder,
 } from "./echo_server.ts";
-import { bytes, type ConnectionFaults, type FaultKind, ms } from "./faults.ts";
-import type { BucketHistogram } from "./prometheus.ts";
-import type { StreamConn } from "./transport.ts";
+import { bytes, ms } from "../base/format.ts";
+import type { ConnectionFaults, FaultKind } from "../faults/plan.ts";
+import type { StreamConn } from "../net/transport.ts";
 
 /** The part of the server's connection record the loop reads and updates. */
 export interface FaultedConnection extends ConnectionInfo {
@@ -50,7 +51,7 @@ export interface FaultedEchoOptions {
   /** The server's events, as the plain loop sends them. */
   onEvent?: (event: EchoEvent) => void;
   /** Counts the seconds from each chunk read to the end of its echo, delays included. */
-  echoTimes?: BucketHistogram;
+  echoTimes?: EchoTimeRecorder;
   /** Called once for each fault injected, with a phrase such as `reset after 1,024 bytes echoed`. */
   onFault: (kind: FaultKind, detail: string) => void;
   /**

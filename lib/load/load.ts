@@ -12,11 +12,11 @@
  */
 
 import { Buffer } from "node:buffer";
-import { RuntimeError } from "./errors.ts";
-import { readGreeting } from "./greeting.ts";
-import { LatencyHistogram, type LatencySummary } from "./latency_histogram.ts";
+import { RuntimeError } from "../base/errors.ts";
+import { readGreeting } from "../server/greeting.ts";
+import { LatencyHistogram, type LatencySummary } from "../metrics/latency_histogram.ts";
 import { OpenLoopSchedule, Pacer } from "./open_loop.ts";
-import { writeAll } from "./_exchange.ts";
+import { writeAll } from "../client/_exchange.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
 import {
   type ClientConn,
@@ -24,7 +24,7 @@ import {
   type ConnectOptions,
   DEFAULT_PORT,
   describeEndpoint,
-} from "./transport.ts";
+} from "../net/transport.ts";
 
 /**
  * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,
@@ -446,7 +446,7 @@ class Slot {
  * @example
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { runLoad, startEchoServer } from "./mod.ts";
+ * import { runLoad, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const report = await runLoad({ hostname: "127.0.0.1", port: server.addr.port, count: 100 });
@@ -457,7 +457,7 @@ class Slot {
  * @example An open loop at 2,000 messages per second, one new connection every 10 messages
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { runLoad, startEchoServer } from "./mod.ts";
+ * import { runLoad, startEchoServer } from "../mod.ts";
  *
  * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const report = await runLoad({

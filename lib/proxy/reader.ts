@@ -6,12 +6,7 @@
  * @module
  */
 
-import {
-  parseProxyHeader,
-  type ProxyHeader,
-  ProxyHeaderError,
-  type ProxyMode,
-} from "./proxy_header.ts";
+import { parseProxyHeader, type ProxyHeader, ProxyHeaderError, type ProxyMode } from "./header.ts";
 
 /** How long a client has to send its whole PROXY header, in milliseconds, unless told otherwise. */
 export const DEFAULT_PROXY_TIMEOUT = 3000;
@@ -53,7 +48,7 @@ export type ProxySource = Pick<Deno.Conn, "read" | "close" | "remoteAddr">;
  * @example A proxy's header, then the client's data
  * ```ts
  * import { equal } from "node:assert/strict";
- * import { readProxyHeader } from "./proxy_reader.ts";
+ * import { readProxyHeader } from "./reader.ts";
  *
  * using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * using proxy = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
@@ -135,7 +130,7 @@ export async function readProxyHeader(
  * @example
  * ```ts
  * import { deepEqual } from "node:assert/strict";
- * import { claimedPeer } from "./proxy_reader.ts";
+ * import { claimedPeer } from "./reader.ts";
  *
  * const proxy: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 51234 };
  * deepEqual(claimedPeer({ version: 2, command: "LOCAL", family: "UNSPEC", tlvs: [] }, proxy), proxy);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Float64Histogram } from "npm:hdr-histogram-js@^3.0.1";
+import { Float64Histogram } from "../_deps/hdr_histogram.ts";
 
 /** Significant decimal digits kept: every value is within 0.1 % of the one recorded. */
 const SIGNIFICANT_DIGITS = 3;
