@@ -21,7 +21,8 @@ import {
 import { UsageError } from "./lib/base/errors.ts";
 import { LineWriter } from "./cli/line_writer.ts";
 import { openInput, readInputUpTo } from "./cli/read_input.ts";
-import { type ConnectOptions, describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/net/transport.ts";
+import { describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/net/transport.ts";
+import { type ConnectOptions } from "./lib/client/connect.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { type EchoServer, type EchoStats, startEchoServer } from "../lib/server/echo_server.ts";
+import type { EchoServer, EchoStats } from "../lib/server/echo_server.ts";
+import { startEchoServer } from "../lib/server/start.ts";
 import type { BucketHistogram } from "../lib/metrics/prometheus.ts";
 import type { FaultSettings } from "../lib/faults/plan.ts";
 import type { ProxyMode } from "../lib/proxy/header.ts";

@@ -7,7 +7,7 @@
 import { ping, type PingResult } from "../lib/client/ping.ts";
 import { RuntimeError } from "../lib/base/errors.ts";
 import type { LineWriter } from "./line_writer.ts";
-import type { ConnectOptions } from "../lib/net/transport.ts";
+import type { ConnectOptions } from "../lib/client/connect.ts";
 import { transportField, transportLabel, transportName } from "./transport_label.ts";
 
 /** What ping mode needs from the `send` command line. */

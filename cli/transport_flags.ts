@@ -15,13 +15,8 @@ import {
 } from "../lib/net/certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "../lib/base/errors.ts";
 import { readTextInput } from "./read_input.ts";
-import {
-  type ConnectOptions,
-  DEFAULT_PORT,
-  type ListenOptions,
-  MAX_UDP_PAYLOAD,
-  type TlsClientOptions,
-} from "../lib/net/transport.ts";
+import { DEFAULT_PORT, type ListenOptions, MAX_UDP_PAYLOAD } from "../lib/net/transport.ts";
+import { type ConnectOptions, type TlsClientOptions } from "../lib/client/connect.ts";
 
 /** The host name used without `--host`. */
 const DEFAULT_HOST = "localhost";

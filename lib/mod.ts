@@ -65,10 +65,9 @@ export {
   type EchoStats,
   type EchoTimeRecorder,
   noStats,
-  startEchoServer,
-  type StartEchoServerOptions,
   type StreamListener,
 } from "./server/echo_server.ts";
+export { startEchoServer, type StartEchoServerOptions } from "./server/start.ts";
 export {
   ECHO_TIME_BOUNDS,
   echoTimeHistogram,
@@ -97,17 +96,19 @@ export {
   STREAM_WINDOW,
 } from "./client/echo_client.ts";
 export {
-  type ClientConn,
-  type ClientTlsDetails,
-  connect,
-  type ConnectOptions,
   listen,
   type ListenOptions,
   listenTcp,
   MAX_UDP_PAYLOAD,
   type StreamConn,
-  type TlsClientOptions,
 } from "./net/transport.ts";
+export {
+  type ClientConn,
+  type ClientTlsDetails,
+  connect,
+  type ConnectOptions,
+  type TlsClientOptions,
+} from "./client/connect.ts";
 export {
   listenSockets,
   SocketConn,

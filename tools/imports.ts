@@ -116,7 +116,8 @@ export function cycles(edges: Edge[]): string[][] {
     }
     if (low.get(node) !== index.get(node)) return;
     const component: string[] = [];
-    for (let member; member !== node;) {
+    let member: string | undefined;
+    while (member !== node) {
       member = stack.pop()!;
       onStack.delete(member);
       component.push(member);

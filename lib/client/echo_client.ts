@@ -10,15 +10,13 @@ import { errorReason, RuntimeError, UsageError } from "../base/errors.ts";
 import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
 import { receiveGreeting } from "../server/greeting.ts";
 import {
-  type ClientTlsDetails,
-  connect,
-  type ConnectOptions,
   DEFAULT_PORT,
   describeEndpoint,
   listenDatagram,
   MAX_UDP_PAYLOAD,
   UDP_RECEIVE_BUFFER_SIZE,
 } from "../net/transport.ts";
+import { type ClientTlsDetails, connect, type ConnectOptions } from "./connect.ts";
 
 export { EchoError };
 

@@ -9,7 +9,8 @@ import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_e
 import { UsageError } from "../base/errors.ts";
 import { receiveGreeting } from "../server/greeting.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
-import { connect, type ConnectOptions, type StreamConn } from "../net/transport.ts";
+import { type StreamConn } from "../net/transport.ts";
+import { connect, type ConnectOptions } from "./connect.ts";
 
 /**
  * Where to ping, with what, how often, and for how long. The server is reached as

@@ -18,13 +18,8 @@ import { LatencyHistogram, type LatencySummary } from "../metrics/latency_histog
 import { OpenLoopSchedule, Pacer } from "./open_loop.ts";
 import { writeAll } from "../client/_exchange.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
-import {
-  type ClientConn,
-  connect,
-  type ConnectOptions,
-  DEFAULT_PORT,
-  describeEndpoint,
-} from "../net/transport.ts";
+import { DEFAULT_PORT, describeEndpoint } from "../net/transport.ts";
+import { type ClientConn, connect, type ConnectOptions } from "../client/connect.ts";
 
 /**
  * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,

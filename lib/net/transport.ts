@@ -1,38 +1,14 @@
 /**
- * Transports: where an echo server listens and how a client reaches it. TCP over IPv4 or IPv6,
+ * Transports: where an echo server listens (the client's side is `client/connect.ts`). TCP over IPv4 or IPv6,
  * TLS over TCP, Unix domain sockets and UDP, behind one set of options, with failures turned into
  * one-line errors that say what to do.
  *
  * @module
  */
 
-import {
-  errorReason,
-  explainNetworkError,
-  InterruptedError,
-  netPermission,
-  RuntimeError,
-  type Target,
-} from "../base/errors.ts";
-import { explainCertificateError } from "./certificates.ts";
+import { explainNetworkError, netPermission, RuntimeError, type Target } from "../base/errors.ts";
 import { listenSockets, type SocketListener } from "./socket_conn.ts";
-import { connectNodeTls } from "./tls_client.ts";
 import type { TlsServerOptions } from "./tls_server.ts";
-import { encodeProxyHeaderFor, type ProxyHeaderInit } from "../proxy/header.ts";
-
-/** How a TLS client checks the server, and what it shows of itself. */
-export interface TlsClientOptions {
-  /** Extra trusted root certificates (PEM), on top of the system's. */
-  caCerts?: string[];
-  /** Skip every check of the server's certificate: encryption without authentication. */
-  insecure?: boolean;
-  /** ALPN protocols to offer, in order of preference. */
-  alpn?: string[];
-  /** A client certificate chain (PEM, leaf first) for servers that require one (mutual TLS). */
-  cert?: string;
-  /** The private key of `cert` (PEM). */
-  key?: string;
-}
 
 /** Where a stream server listens: TCP (plain or TLS) or a Unix domain socket. */
 export interface ListenOptions {
@@ -51,41 +27,8 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
-/** Where a stream client connects: TCP (plain or TLS) or a Unix domain socket. */
-export interface ConnectOptions {
-  /** Server host name or address. Default `localhost`. */
-  hostname?: string;
-  /** Server port. Default 10000. */
-  port?: number;
-  /** Connect to the Unix domain socket at this path instead of TCP. */
-  unix?: string;
-  /** Speak TLS; `true` checks the server against the system's root certificates. */
-  tls?: boolean | TlsClientOptions;
-  /** Aborts a connection attempt still in progress. */
-  signal?: AbortSignal;
-  /**
-   * Send this PROXY protocol header first, before TLS and any data, as a proxy does; addresses
-   * it leaves out are the connection's own (see {@linkcode encodeProxyHeaderFor}).
-   */
-  proxyHeader?: ProxyHeaderInit;
-}
-
 /** What the echo loops need from a connection; every transport's connections provide it. */
 export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "remoteAddr">;
-
-/** A client's connection, with what its TLS handshake showed when it spoke TLS. */
-export type ClientConn = StreamConn & {
-  /** Set for TLS: the handshake's duration and the ALPN protocol agreed on. */
-  readonly tls?: ClientTlsDetails;
-};
-
-/** What a client's TLS handshake showed. */
-export interface ClientTlsDetails {
-  /** Milliseconds the handshake took, from the TCP connection to its end. */
-  handshakeMs: number;
-  /** The ALPN protocol the server picked, if any. */
-  alpn?: string;
-}
 
 /** The port both ends use when none is given, as in the classic tutorial. */
 export const DEFAULT_PORT = 10000;
@@ -130,7 +73,8 @@ export function describeEndpoint(
     `${options.hostname ?? "localhost"} port ${options.port ?? DEFAULT_PORT}`;
 }
 
-function target(options: ListenOptions | ConnectOptions): Target {
+/** What a listen or connect aims at, with the permission flag that allows it. */
+export function targetOf(options: Pick<ListenOptions, "hostname" | "port" | "unix">): Target {
   if (options.unix !== undefined) {
     return {
       hostname: options.unix,
@@ -162,7 +106,7 @@ function target(options: ListenOptions | ConnectOptions): Target {
  * ```
  */
 export function listen(options: Omit<ListenOptions, "tls">): Deno.Listener {
-  const where = target(options);
+  const where = targetOf(options);
   try {
     if (options.unix !== undefined) return listenUnix(options.unix);
     return Deno.listen({
@@ -193,7 +137,7 @@ export function listen(options: Omit<ListenOptions, "tls">): Deno.Listener {
 export async function listenTcp(
   options: Pick<ListenOptions, "hostname" | "port" | "reusePort">,
 ): Promise<SocketListener> {
-  const where = target(options);
+  const where = targetOf(options);
   try {
     return await listenSockets({
       hostname: where.hostname,
@@ -218,98 +162,6 @@ function listenUnix(path: string): Deno.UnixListener {
 }
 
 /**
- * Connects to a stream echo server over TCP, TLS or a Unix domain socket, with TCP_NODELAY on
- * TCP connections and the TLS handshake done, so that a bad certificate fails here, in one line.
- *
- * @example
- * ```ts
- * import { equal } from "node:assert/strict";
- * import { connect, listen } from "./transport.ts";
- *
- * using listener = listen({ hostname: "127.0.0.1", port: 0 }) as Deno.TcpListener;
- * const conn = await connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * using accepted = await listener.accept();
- * await conn.write(new Uint8Array([1, 2, 3]));
- * equal(await accepted.read(new Uint8Array(8)), 3);
- * conn.close();
- * ```
- */
-export async function connect(options: ConnectOptions): Promise<ClientConn> {
-  const where = target(options);
-  const { signal } = options;
-  const tls = options.tls === true ? {} : options.tls || undefined;
-  const { proxyHeader } = options;
-  try {
-    if (options.unix !== undefined) {
-      const conn = await Deno.connect({ transport: "unix", path: options.unix });
-      if (proxyHeader) await sendProxyHeader(conn, proxyHeader);
-      return conn;
-    }
-    const hostname = where.hostname;
-    const port = where.port!;
-    if (tls?.insecure || tls?.cert !== undefined) {
-      const preface = proxyHeader &&
-        ((local: Deno.NetAddr, remote: Deno.NetAddr) =>
-          encodeProxyHeaderFor(proxyHeader, local, remote));
-      const { conn, handshakeMs, alpn } = await connectNodeTls(
-        { ...tls, hostname, port, signal, preface },
-        tls,
-      );
-      return Object.assign(conn, { tls: { handshakeMs, alpn } });
-    }
-    const tcp = await Deno.connect({ hostname, port, signal });
-    tcp.setNoDelay(true);
-    if (proxyHeader) await sendProxyHeader(tcp, proxyHeader);
-    if (!tls) return tcp;
-    const started = performance.now();
-    const conn = await Deno.startTls(tcp, {
-      hostname,
-      caCerts: tls.caCerts,
-      alpnProtocols: tls.alpn,
-    });
-    // A server that never answers the handshake must not outlast the caller's patience.
-    const onAbort = () => conn.close();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    let alpn: string | undefined;
-    try {
-      alpn = (await conn.handshake()).alpnProtocol ?? undefined;
-    } catch (err) {
-      if (signal?.aborted) throw err;
-      conn.close();
-      throw new Deno.errors.InvalidData(`TLS handshake failed: ${errorReason(err)}`);
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
-    }
-    return Object.assign(conn, { tls: { handshakeMs: performance.now() - started, alpn } });
-  } catch (err) {
-    if (signal?.aborted) {
-      throw new InterruptedError(`interrupted while connecting to ${describeEndpoint(options)}`);
-    }
-    if (err instanceof Deno.errors.InvalidData && err.message.startsWith("TLS handshake failed")) {
-      throw new RuntimeError(
-        `cannot connect to ${describeEndpoint(options)}: TLS handshake failed: ${
-          explainCertificateError(err.message.slice("TLS handshake failed: ".length))
-        }`,
-      );
-    }
-    throw explainNetworkError(err, "connect", where);
-  }
-}
-
-/** Writes the whole PROXY header on a fresh connection; closes it when that fails. */
-async function sendProxyHeader(conn: Deno.Conn, init: ProxyHeaderInit): Promise<void> {
-  try {
-    const header = encodeProxyHeaderFor(init, conn.localAddr, conn.remoteAddr);
-    for (let written = 0; written < header.length;) {
-      written += await conn.write(header.subarray(written));
-    }
-  } catch (err) {
-    conn.close();
-    throw err;
-  }
-}
-
-/**
  * Opens a UDP socket. Deno keeps UDP behind its `--unstable-net` flag; without it this throws a
  * {@linkcode RuntimeError} naming the flag.
  *
@@ -326,7 +178,7 @@ async function sendProxyHeader(conn: Deno.Conn, init: ProxyHeaderInit): Promise<
 export function listenDatagram(
   options: Pick<ListenOptions, "hostname" | "port">,
 ): Deno.DatagramConn {
-  const where = target(options);
+  const where = targetOf(options);
   if (typeof Deno.listenDatagram !== "function") {
     throw new RuntimeError("UDP needs Deno's unstable network API: run deno with --unstable-net");
   }

@@ -5,8 +5,8 @@ import {
   EchoServer,
   type EchoStats,
   noStats,
-  startEchoServer,
 } from "../../lib/server/echo_server.ts";
+import { startEchoServer } from "../../lib/server/start.ts";
 
 /** A connection that records setNoDelay calls and ends at once. */
 function fakeConn(noDelay: boolean[]): Deno.TcpConn {
