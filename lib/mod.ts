@@ -56,7 +56,6 @@ export {
   addStats,
   type CloseReason,
   type ConnectionInfo,
-  type ConnectionState,
   type Counts,
   CUT_GRACE_MS,
   type EchoEvent,
@@ -67,6 +66,7 @@ export {
   noStats,
   type StreamListener,
 } from "./server/echo_server.ts";
+export { type ConnectionState } from "./server/connection_state.ts";
 export { startEchoServer, type StartEchoServerOptions } from "./server/start.ts";
 export {
   ECHO_TIME_BOUNDS,

@@ -73,9 +73,8 @@ export const MUTANTS: Mutant[] = [
     id: "shutdown-discards-read",
     file: "lib/server/echo_server.ts",
     bug: "a read completing once shutdown began is dropped as discarded",
-    from: 'if (connection.state === "half-closed") {\n          stats.bytesDiscarded += n;',
-    to:
-      'if (connection.state === "half-closed" || this.#closing) {\n          stats.bytesDiscarded += n;',
+    from: "if (discardedAfterFin(connection, stats, n)) break;",
+    to: "if (this.#closing || discardedAfterFin(connection, stats, n)) break;",
     tests: SHUTDOWN_TESTS,
   },
   {

@@ -23,6 +23,16 @@ export class InterruptedError extends RuntimeError {
   override name = "InterruptedError";
 }
 
+/**
+ * A step the program itself must never take, such as a connection moving to a state its life
+ * does not have: a bug, not a failure of the network or a peer. The CLI reports an internal error
+ * (exit 70).
+ */
+export class IllegalTransitionError extends Error {
+  /** Always `IllegalTransitionError`. */
+  override name = "IllegalTransitionError";
+}
+
 /** Where a network operation was aimed, to name it in error messages. */
 export interface Target {
   /** The host name or address as the user gave it. */

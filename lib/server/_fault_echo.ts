@@ -11,14 +11,8 @@
  * @module
  */
 
-import {
-  type ConnectionInfo,
-  type ConnectionState,
-  type EchoEvent,
-  echoing,
-  type EchoStats,
-  type EchoTimeRecorder,
-} from "./echo_server.ts";
+import type { ConnectionInfo, EchoEvent, EchoStats, EchoTimeRecorder } from "./echo_server.ts";
+import { type ConnectionState, discardedAfterFin, echoing, moveTo } from "./connection_state.ts";
 import { bytes, ms } from "../base/format.ts";
 import type { ConnectionFaults, FaultKind } from "../faults/plan.ts";
 import type { StreamConn } from "../net/transport.ts";
@@ -198,10 +192,7 @@ async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<boole
     if (reset.started) continue;
     stats.bytesReceived += n;
     // FIN went out at the drain deadline while this read waited: too late for these.
-    if (connection.state === "half-closed") {
-      stats.bytesDiscarded += n;
-      return false;
-    }
+    if (discardedAfterFin(connection, stats, n)) return false;
     onEvent?.({
       type: "received",
       conn: connection,
@@ -285,10 +276,7 @@ class Pipeline {
         stats.bytesReceived += n;
         if (this.#closed) continue;
         // FIN went out at the drain deadline while this read waited: too late to echo these.
-        if (connection.state === "half-closed") {
-          stats.bytesDiscarded += n;
-          return;
-        }
+        if (discardedAfterFin(connection, stats, n)) return;
         const data = buffer.slice(0, n);
         onEvent?.({ type: "received", conn: connection, open: stats.open, data });
         const now = performance.now();
@@ -327,7 +315,7 @@ class Pipeline {
           // Cut at the drain deadline with all of its echo written: FIN, so that the client
           // ends the read still waiting.
           if (this.#readerWaiting && connection.state === "closing") {
-            connection.state = "half-closed";
+            moveTo(connection, "half-closed");
             await connection.conn.closeWrite().catch(() => {});
           }
           await this.#until("writer");

@@ -13,6 +13,7 @@ import { type SocketConn, SocketListener } from "../net/socket_conn.ts";
 import { type TlsDetails, TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/transport.ts";
 import { echoWithFaults } from "./_fault_echo.ts";
+import { type ConnectionState, discardedAfterFin, echoing, moveTo } from "./connection_state.ts";
 import {
   type ConnectionFaults,
   type FaultCounts,
@@ -235,35 +236,6 @@ export function addCounts<T extends Counts<T>>(a: T, b: T): T {
   return sum as T;
 }
 
-/**
- * Where a connection is in its life. It only moves forward, one value at a time:
- *
- * ```
- * handshaking -> open -> draining -> closing -> half-closed
- *      \___________\_________\___________\____________\______> closed (the server hung up)
- * ```
- *
- * - `handshaking`: the PROXY header is being read or the TLS handshake runs; nothing has been
- *   echoed, nothing is owed.
- * - `open`: echoing: read a chunk, write all of it back, read again.
- * - `draining`: the server stopped accepting; this connection still echoes until its client
- *   closes it, or until the drain deadline.
- * - `closing`: the drain deadline passed: the chunk already read is written back, then FIN.
- * - `half-closed`: FIN sent; what the client still sends is read and dropped until it closes,
- *   so that closing never resets a connection whose echo the client has not read yet.
- * - `closed`: the server closed the socket itself (idle timeout, or an abort).
- *
- * A client's own FIN needs no state: every byte read was echoed before the next read, so the
- * connection closes as soon as the read returns the end.
- */
-export type ConnectionState =
-  | "handshaking"
-  | "open"
-  | "draining"
-  | "closing"
-  | "half-closed"
-  | "closed";
-
 /** How long a connection cut at the drain deadline has to take the rest of its echo and close. */
 export const CUT_GRACE_MS = 1000;
 
@@ -298,11 +270,6 @@ interface Connection extends ConnectionInfo {
   lastActive: number;
   idleTimer?: ReturnType<typeof setTimeout>;
   done: Promise<void>;
-}
-
-/** Whether the echo loop goes on reading: in state `open` or `draining`. */
-export function echoing(connection: { readonly state: ConnectionState }): boolean {
-  return connection.state === "open" || connection.state === "draining";
 }
 
 /**
@@ -470,7 +437,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     }
     // Without TLS to follow, the header was the whole handshake.
     if (!this.#tls && connection.state === "handshaking") {
-      connection.state = this.#closing ? "draining" : "open";
+      moveTo(connection, this.#closing ? "draining" : "open");
     }
     this.#onEvent?.({ type: "connected", conn: connection, open: this.#stats.open });
     await this.#echo(connection, faults);
@@ -525,7 +492,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         connection.conn = conn = session.conn;
         connection.tls = session.details;
         if (connection.state === "handshaking") {
-          connection.state = this.#closing ? "draining" : "open";
+          moveTo(connection, this.#closing ? "draining" : "open");
         }
         onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: session.details });
       }
@@ -556,10 +523,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         }
         stats.bytesReceived += n;
         // FIN went out at the drain deadline while this read waited: too late to echo these.
-        if (connection.state === "half-closed") {
-          stats.bytesDiscarded += n;
-          break;
-        }
+        if (discardedAfterFin(connection, stats, n)) break;
         const chunk = n === buffer.length ? buffer : buffer.subarray(0, n);
         if (onEvent) {
           onEvent({ type: "received", conn: connection, open: stats.open, data: chunk });
@@ -670,7 +634,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   async #drain(drainTimeout: number): Promise<void> {
     await this.stopAccepting();
     for (const connection of this.#connections) {
-      if (connection.state === "open") connection.state = "draining";
+      if (connection.state === "open") moveTo(connection, "draining");
     }
     // A client still in its handshake (PROXY header or TLS) has no session to finish yet: a live one completes it
     // within the grace, a stuck one must not hold the drain.
@@ -695,7 +659,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   async #cut(): Promise<void> {
     for (const connection of this.#connections) {
       if (!echoing(connection)) continue;
-      connection.state = "closing";
+      moveTo(connection, "closing");
       // A faulted loop echoes what it holds at once, without its delays, and reads no more.
       connection.stop?.abort();
     }
@@ -742,7 +706,7 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 /** The server closes the socket itself; the echo loop's pending read or write then fails. */
 function hangUp(connection: Connection, by: "idle" | "shutdown"): void {
   if (connection.state === "closed") return;
-  connection.state = "closed";
+  moveTo(connection, "closed");
   connection.closedBy = by;
   connection.stop?.abort();
   try {
@@ -765,7 +729,7 @@ async function finishCut(connection: Connection, stats: EchoStats): Promise<void
 
 /** Sends FIN: from now on the connection is `half-closed`. */
 async function sendFin(connection: Connection): Promise<void> {
-  connection.state = "half-closed";
+  moveTo(connection, "half-closed");
   await connection.conn.closeWrite().catch(() => {});
 }
 
