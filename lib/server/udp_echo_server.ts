@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type EchoEvent, type EchoStats, type EchoTimeRecorder, noStats } from "./echo_server.ts";
+import type { EchoEvent } from "./events.ts";
+import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
 import { errorReason } from "../base/errors.ts";
 import { ms } from "../base/format.ts";
 import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults } from "../faults/plan.ts";
