@@ -11,9 +11,9 @@ import { settlesWithin, sleep } from "../base/timers.ts";
 import { echoing, moveTo } from "./connection_state.ts";
 import type { EchoEvent } from "./events.ts";
 import { greetingTemplate } from "./greeting.ts";
+import { serverFaults } from "./_server_faults.ts";
 import {
   type Connection,
-  type FaultedEcho,
   hangUp,
   isPeerGone,
   loadFaults,
@@ -23,7 +23,7 @@ import {
   type SessionContext,
 } from "./session.ts";
 import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
-import { checkFaults, type FaultSettings, hasFaults } from "../faults/plan.ts";
+import type { FaultSettings } from "../faults/plan.ts";
 import type { TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/transport.ts";
 import type { ProxyMode } from "../proxy/header.ts";
@@ -126,16 +126,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#onError = options.onError;
     this.#idleTimeout = options.idleTimeout;
     this.#maxConnections = options.maxConnections ?? Infinity;
-    let faults: Promise<FaultedEcho> | undefined;
-    if (hasFaults(options.faults)) {
-      checkFaults(options.faults!);
-      // The seed is fixed now, so that `faults` tells it before the plan has loaded.
-      this.#faults = {
-        ...options.faults,
-        seed: options.faults!.seed ?? crypto.getRandomValues(new Uint32Array(1))[0],
-      };
-      faults = loadFaults(this.#faults);
-    }
+    const faults = serverFaults(options.faults);
+    this.#faults = faults?.settings;
     this.#session = {
       proxy: options.proxyProtocol === undefined ? undefined : loadProxyStage({
         mode: options.proxyProtocol,
@@ -144,7 +136,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       tls: options.tls,
       greeting: options.greeting === undefined ? undefined : greetingTemplate(options.greeting),
       worker: options.worker ?? 1,
-      faults,
+      faults: faults && loadFaults(faults),
       bufferSize: options.bufferSize ?? 16,
       stats: this.#stats,
       onEvent: options.onEvent,

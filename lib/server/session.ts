@@ -28,7 +28,8 @@ import type { CloseReason, ConnectionInfo, EchoEvent } from "./events.ts";
 import type { GreetingValues } from "./greeting.ts";
 import type { EchoStats, EchoTimeRecorder } from "./stats.ts";
 import type { echoWithFaults } from "./_fault_echo.ts";
-import type { FaultPlan, FaultSettings } from "../faults/plan.ts";
+import type { ServerFaults } from "./_server_faults.ts";
+import type { FaultPlan } from "../faults/plan.ts";
 import type { SocketConn } from "../net/socket_conn.ts";
 import type { TlsDetails, TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/transport.ts";
@@ -145,16 +146,10 @@ export async function loadProxyStage(options: ProxyReadOptions): Promise<ProxySt
   };
 }
 
-/**
- * Loads the fault plan of `settings` (checked, seed set) and the faulted echo loop: only a server
- * with faults does.
- */
-export async function loadFaults(settings: FaultSettings): Promise<FaultedEcho> {
-  const [{ FaultPlan }, { echoWithFaults }] = await Promise.all([
-    import("../faults/plan.ts"),
-    import("./_fault_echo.ts"),
-  ]);
-  return { plan: new FaultPlan(settings), echo: echoWithFaults };
+/** Loads the faulted echo loop, with the plan of `faults`: only a server with faults does. */
+export async function loadFaults(faults: ServerFaults): Promise<FaultedEcho> {
+  const [plan, { echoWithFaults }] = await Promise.all([faults.plan, import("./_fault_echo.ts")]);
+  return { plan, echo: echoWithFaults };
 }
 
 /**
