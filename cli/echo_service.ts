@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { EchoServer, EchoStats } from "../lib/server/echo_server.ts";
+import type { EchoServer } from "../lib/server/echo_server.ts";
+import type { EchoStats } from "../lib/server/stats.ts";
 import { startEchoServer } from "../lib/server/start.ts";
 import type { BucketHistogram } from "../lib/metrics/prometheus.ts";
 import type { FaultSettings } from "../lib/faults/plan.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { addStats } from "../lib/server/echo_server.ts";
+import { addStats } from "../lib/server/stats.ts";
 import { RuntimeError, UsageError } from "../lib/base/errors.ts";
 import type { ServerSnapshot } from "../lib/metrics/server_metrics.ts";
 import type { TlsServerOptions } from "../lib/net/tls_server.ts";

@@ -52,18 +52,18 @@
 export { formatBytesLiteral } from "./base/bytes_literal.ts";
 export { formatAddress, formatPeer, isLoopback } from "./net/peer.ts";
 export { InterruptedError, RuntimeError, UsageError } from "./base/errors.ts";
+export { type CloseReason, type ConnectionInfo, type EchoEvent } from "./server/events.ts";
 export {
   addStats,
-  type CloseReason,
-  type ConnectionInfo,
   type Counts,
-  CUT_GRACE_MS,
-  type EchoEvent,
-  EchoServer,
-  type EchoServerOptions,
   type EchoStats,
   type EchoTimeRecorder,
   noStats,
+} from "./server/stats.ts";
+export {
+  CUT_GRACE_MS,
+  EchoServer,
+  type EchoServerOptions,
   type StreamListener,
 } from "./server/echo_server.ts";
 export { type ConnectionState } from "./server/connection_state.ts";

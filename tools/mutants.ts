@@ -45,12 +45,12 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "echo-drops-last-byte",
-    file: "lib/server/echo_server.ts",
+    file: "lib/server/echo_loop.ts",
     bug: "the echo loop drops the last byte of each chunk",
     from: `for (let written = 0; written < n;) {
-          const sent = await conn.write(written === 0 ? chunk : chunk.subarray(written));`,
+      const sent = await conn.write(written === 0 ? chunk : chunk.subarray(written));`,
     to: `for (let written = 0; written < n - 1;) {
-          const sent = await conn.write(chunk.subarray(written, n - 1));`,
+      const sent = await conn.write(chunk.subarray(written, n - 1));`,
     tests: ["tests/unit/bytes_literal_test.ts", ...SERVER_TESTS],
   },
   {
@@ -71,10 +71,10 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "shutdown-discards-read",
-    file: "lib/server/echo_server.ts",
+    file: "lib/server/echo_loop.ts",
     bug: "a read completing once shutdown began is dropped as discarded",
     from: "if (discardedAfterFin(connection, stats, n)) break;",
-    to: "if (this.#closing || discardedAfterFin(connection, stats, n)) break;",
+    to: 'if (connection.state !== "open" || discardedAfterFin(connection, stats, n)) break;',
     tests: SHUTDOWN_TESTS,
   },
   {
@@ -87,11 +87,11 @@ export const MUTANTS: Mutant[] = [
   },
   {
     id: "echoed-counted-as-discarded",
-    file: "lib/server/echo_server.ts",
+    file: "lib/server/echo_loop.ts",
     bug: "bytes echoed while draining are counted as discarded",
     from: "stats.bytesEchoed += sent;",
     to:
-      'if (connection.state === "draining") stats.bytesDiscarded += sent;\n          else stats.bytesEchoed += sent;',
+      'if (connection.state === "draining") stats.bytesDiscarded += sent;\n      else stats.bytesEchoed += sent;',
     tests: SHUTDOWN_TESTS,
   },
   {

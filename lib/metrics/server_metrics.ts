@@ -21,7 +21,8 @@
  * @module
  */
 
-import { addStats, type CloseReason, type EchoStats } from "../server/echo_server.ts";
+import type { CloseReason } from "../server/events.ts";
+import { addStats, type EchoStats } from "../server/stats.ts";
 import type { FaultKind } from "../faults/plan.ts";
 import {
   addHistograms,

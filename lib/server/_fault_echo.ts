@@ -11,7 +11,8 @@
  * @module
  */
 
-import type { ConnectionInfo, EchoEvent, EchoStats, EchoTimeRecorder } from "./echo_server.ts";
+import type { ConnectionInfo, EchoEvent } from "./events.ts";
+import type { EchoStats, EchoTimeRecorder } from "./stats.ts";
 import { type ConnectionState, discardedAfterFin, echoing, moveTo } from "./connection_state.ts";
 import { bytes, ms } from "../base/format.ts";
 import type { ConnectionFaults, FaultKind } from "../faults/plan.ts";

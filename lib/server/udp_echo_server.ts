@@ -4,10 +4,12 @@
  * @module
  */
 
-import { type EchoEvent, type EchoStats, type EchoTimeRecorder, noStats } from "./echo_server.ts";
+import type { EchoEvent } from "./events.ts";
+import { type ServerFaults, serverFaults } from "./_server_faults.ts";
+import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
 import { errorReason } from "../base/errors.ts";
 import { ms } from "../base/format.ts";
-import { type DatagramFaults, FaultPlan, type FaultSettings, hasFaults } from "../faults/plan.ts";
+import type { DatagramFaults, FaultSettings } from "../faults/plan.ts";
 import { formatPeer } from "../net/peer.ts";
 import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "../net/transport.ts";
 
@@ -58,7 +60,7 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #echoTimes?: EchoTimeRecorder;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
-  readonly #faults?: FaultPlan;
+  readonly #faults?: ServerFaults;
   /** Echoes held back by a delay fault, by timer. */
   readonly #delayed = new Map<ReturnType<typeof setTimeout>, () => Promise<void>>();
   #closing = false;
@@ -69,7 +71,7 @@ export class UdpEchoServer implements AsyncDisposable {
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
     this.#echoTimes = options.echoTimes;
-    if (hasFaults(options.faults)) this.#faults = new FaultPlan(options.faults!);
+    this.#faults = serverFaults(options.faults);
     this.#loop = this.#echo();
   }
 
@@ -89,6 +91,8 @@ export class UdpEchoServer implements AsyncDisposable {
   }
 
   async #echo(): Promise<void> {
+    // Datagrams wait in the socket's buffer while the fault plan loads.
+    const plan = this.#faults && await this.#faults.plan;
     const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
     while (!this.#closing) {
       let data: Uint8Array;
@@ -104,7 +108,7 @@ export class UdpEchoServer implements AsyncDisposable {
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
       this.#onEvent?.({ type: "datagram", id, peer, data });
-      const faults = this.#faults?.forDatagram(id);
+      const faults = plan?.forDatagram(id);
       if (faults) await this.#echoWithFaults(id, data, peer, receivedAt, faults);
       else if (!await this.#send(id, data, peer, receivedAt)) break;
     }

@@ -1,11 +1,6 @@
 import { deepEqual, equal, rejects } from "node:assert/strict";
-import {
-  addCounts,
-  addStats,
-  EchoServer,
-  type EchoStats,
-  noStats,
-} from "../../lib/server/echo_server.ts";
+import { EchoServer } from "../../lib/server/echo_server.ts";
+import { addCounts, addStats, type EchoStats, noStats } from "../../lib/server/stats.ts";
 import { startEchoServer } from "../../lib/server/start.ts";
 
 /** A connection that records setNoDelay calls and ends at once. */
@@ -42,13 +37,13 @@ function fakeListener(conns: Deno.TcpConn[]): Deno.TcpListener {
 Deno.test("EchoServer sets TCP_NODELAY on every connection and survives a failed accept", async () => {
   const noDelay: boolean[] = [];
   const errors: string[] = [];
-  let idle = 0;
+  let closed = 0;
   let bothServed = () => {};
   const served = new Promise<void>((resolve) => bothServed = resolve);
   const server = new EchoServer({
     listener: fakeListener([fakeConn(noDelay), fakeConn(noDelay)]),
     onEvent: (event) => {
-      if (event.type === "idle" && ++idle === 2) bothServed();
+      if (event.type === "closed" && ++closed === 2) bothServed();
     },
     onError: (message) => errors.push(message),
   });

@@ -1,5 +1,5 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { noStats } from "../../lib/server/echo_server.ts";
+import { noStats } from "../../lib/server/stats.ts";
 import { echoWithFaults } from "../../lib/server/_fault_echo.ts";
 import { type FaultKind, FaultPlan, type FaultSettings } from "../../lib/faults/plan.ts";
 import { pattern } from "../../lib/load/pattern.ts";

@@ -1,5 +1,6 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { type ConnectionInfo, type EchoEvent, noStats } from "../../lib/server/echo_server.ts";
+import type { ConnectionInfo, EchoEvent } from "../../lib/server/events.ts";
+import { noStats } from "../../lib/server/stats.ts";
 import { ServerLog, type ServerLogOptions } from "../../cli/server_log.ts";
 import { LineWriter } from "../../cli/line_writer.ts";
 

@@ -1,0 +1,381 @@
+/**
+ * One connection's session, top to bottom, with one way out:
+ *
+ * ```
+ * accept -> TCP_NODELAY -> [PROXY header] -> [TLS handshake] -> [greeting]
+ *        -> echo (plain, or faulted) -> release
+ * ```
+ *
+ * The server accepts and admits the connection, then hands it to {@linkcode runSession}. Each
+ * bracketed stage runs only when the server's options ask for it, takes the connection and gives
+ * back what it learned (the client the PROXY header names, what the TLS handshake showed). A
+ * stage that fails comes back as a {@linkcode StageFailure} naming the stage, and the session
+ * stops there. Whatever happened, {@linkcode runSession} ends in one release path, which picks
+ * the last event: `proxy-refused` for a failed PROXY stage, `closed` with its reason otherwise.
+ *
+ * The PROXY codec, the fault plan and the faulted loop are loaded only by a server that uses them
+ * ({@linkcode loadProxyStage}, {@linkcode loadFaults}); the TLS stage comes with the server's
+ * `TlsServer`. A plain server loads none of them.
+ *
+ * @module
+ */
+
+import { errorReason } from "../base/errors.ts";
+import { writeAll } from "../base/io.ts";
+import { type ConnectionState, discardedAfterFin, moveTo } from "./connection_state.ts";
+import { echoLoop } from "./echo_loop.ts";
+import type { CloseReason, ConnectionInfo, EchoEvent } from "./events.ts";
+import type { GreetingValues } from "./greeting.ts";
+import type { EchoStats, EchoTimeRecorder } from "./stats.ts";
+import type { echoWithFaults } from "./_fault_echo.ts";
+import type { ServerFaults } from "./_server_faults.ts";
+import type { FaultPlan } from "../faults/plan.ts";
+import type { SocketConn } from "../net/socket_conn.ts";
+import type { TlsDetails, TlsServer } from "../net/tls_server.ts";
+import type { StreamConn } from "../net/transport.ts";
+import type { ProxyInfo, ProxyReadOptions, ProxySource } from "../proxy/reader.ts";
+
+/** A connection through its session, as the server keeps it. */
+export interface Connection extends ConnectionInfo {
+  /** The accepted socket, then the TLS session over it. `reset` is there for the reset faults. */
+  conn: StreamConn & { reset?(): void };
+  /** The address the connection was accepted on, for the greeting. */
+  readonly local: Deno.Addr;
+  /** The client: whoever connected, then the one the PROXY header names. */
+  peer: Deno.Addr;
+  /** What the PROXY header said. */
+  proxy?: ProxyInfo;
+  /** What the TLS handshake showed. */
+  tls?: TlsDetails;
+  /**
+   * Tells a faulted echo loop that the server is ending the connection: aborted at the drain
+   * deadline and when the server hangs up, not when draining starts. Set on servers with faults.
+   */
+  readonly stop?: AbortController;
+  /** Where the connection is in its life; changed only by `moveTo`. */
+  state: ConnectionState;
+  /** Why the server closed the socket itself, in state `closed`. */
+  closedBy?: "idle" | "shutdown";
+  /** True while the echo loop waits in `read` (not in a write): FIN can go out at once. */
+  reading: boolean;
+  /** `performance.now()` of the last byte received or sent, for the idle timeout. */
+  lastActive: number;
+  /** The idle timer, when the server has an idle timeout. */
+  idleTimer?: ReturnType<typeof setTimeout>;
+  /** Settles when the session has ended and the connection is released. */
+  done: Promise<void>;
+}
+
+/** The PROXY stage, loaded by {@linkcode loadProxyStage}. */
+export interface ProxyStage {
+  /** Reads the header that opens `conn`, and not one byte more. */
+  read(conn: ProxySource): Promise<ProxyInfo>;
+  /** Why a header was refused when the peer got it wrong (malformed, late, missing), else undefined. */
+  refusal(error: unknown): string | undefined;
+}
+
+/** What a server with faults runs: its plan, and the faulted echo loop. */
+export interface FaultedEcho {
+  /** Which connections the faults hit, and how. */
+  readonly plan: FaultPlan;
+  /** The echo loop of a connection the faults hit. */
+  readonly echo: typeof echoWithFaults;
+}
+
+/** What a session needs from its server: the stages it runs, the counters, where it reports. */
+export interface SessionContext {
+  /** Read a PROXY header first, with this stage (loading since the server started). */
+  readonly proxy?: Promise<ProxyStage>;
+  /** Run this TLS handshake after any PROXY header. */
+  readonly tls?: TlsServer;
+  /** Send this greeting line (its placeholders filled in) before echoing. */
+  readonly greeting?: (values: GreetingValues) => string;
+  /** The worker number of the greeting's `{worker}`. */
+  readonly worker: number;
+  /** The faults (loading since the server started), when the server has some. */
+  readonly faults?: Promise<FaultedEcho>;
+  /** Bytes read and echoed at a time. */
+  readonly bufferSize: number;
+  /** The server's counters. */
+  readonly stats: EchoStats;
+  /** The server's events. */
+  readonly onEvent?: (event: EchoEvent) => void;
+  /** Where each echo's time goes. */
+  readonly echoTimes?: EchoTimeRecorder;
+  /** The idle timeout in milliseconds, if any: the loops then note when bytes move. */
+  readonly idleTimeout?: number;
+  /** True once the server has stopped accepting. */
+  draining(): boolean;
+  /** Forgets `connection`, which has just been released. */
+  forget(connection: Connection): void;
+}
+
+/** The stages that can fail, in their order. */
+export type SessionStage = "proxy" | "tls" | "greeting" | "echo";
+
+/** A stage that failed: which one, the error it met, and, when the peer is to blame, why. */
+export class StageFailure {
+  /**
+   * `stage` failed with `error`; `reason`, when set, says in the peer's terms what it got
+   * wrong (such as a malformed PROXY header).
+   */
+  constructor(
+    readonly stage: SessionStage,
+    readonly error: unknown,
+    readonly reason?: string,
+  ) {}
+}
+
+/** How a session ended: the last event the release path sends. */
+export type SessionEnd =
+  | { readonly event: "proxy-refused"; readonly reason: string }
+  | { readonly event: "closed"; readonly reason: CloseReason; readonly detail?: string };
+
+/**
+ * Loads the PROXY codec (only a server that reads PROXY headers does) and returns the stage that
+ * reads a header with `options`.
+ */
+export async function loadProxyStage(options: ProxyReadOptions): Promise<ProxyStage> {
+  const [{ readProxyHeader }, { ProxyHeaderError }] = await Promise.all([
+    import("../proxy/reader.ts"),
+    import("../proxy/header.ts"),
+  ]);
+  return {
+    read: (conn) => readProxyHeader(conn, options),
+    refusal: (error) => error instanceof ProxyHeaderError ? error.message : undefined,
+  };
+}
+
+/** Loads the faulted echo loop, with the plan of `faults`: only a server with faults does. */
+export async function loadFaults(faults: ServerFaults): Promise<FaultedEcho> {
+  const [plan, { echoWithFaults }] = await Promise.all([faults.plan, import("./_fault_echo.ts")]);
+  return { plan, echo: echoWithFaults };
+}
+
+/**
+ * Runs the session of `connection`, which the server has just accepted and counted as open, then
+ * releases it: socket closed, connection forgotten and counted, its last event sent. Never
+ * rejects for anything a peer does.
+ */
+export async function runSession(connection: Connection, session: SessionContext): Promise<void> {
+  release(connection, session, await stages(connection, session));
+}
+
+/** The stages, in order: the first that fails ends the session. */
+async function stages(connection: Connection, session: SessionContext): Promise<SessionEnd> {
+  const { stats, onEvent } = session;
+  setNoDelay(connection.conn);
+  if (session.proxy) {
+    const stage = await session.proxy;
+    const proxy = await attempt("proxy", () => stage.read(connection.conn), stage.refusal);
+    if (proxy instanceof StageFailure) return ended(proxy, connection, session);
+    connection.proxy = proxy;
+    connection.peer = proxy.peer;
+    // Without TLS to follow, the header was the whole handshake.
+    if (!session.tls) handshakeDone(connection, session);
+  }
+  onEvent?.({ type: "connected", conn: connection, open: stats.open });
+  const { tls } = session;
+  if (tls) {
+    const secured = await attempt("tls", () => tls.handshake(connection.conn as SocketConn));
+    if (secured instanceof StageFailure) return ended(secured, connection, session);
+    connection.conn = secured.conn;
+    connection.tls = secured.details;
+    handshakeDone(connection, session);
+    onEvent?.({ type: "secured", conn: connection, open: stats.open, tls: secured.details });
+  }
+  if (session.greeting) {
+    const line = greetingLine(connection, session.greeting, session.worker);
+    const greeted = await attempt("greeting", () => writeAll(connection.conn, line));
+    if (greeted instanceof StageFailure) return ended(greeted, connection, session);
+  }
+  const echoed = await attempt("echo", () => echo(connection, session));
+  return echoed instanceof StageFailure ? ended(echoed, connection, session) : echoed;
+}
+
+/** Runs one stage; a failure comes back as a {@linkcode StageFailure} that names it. */
+async function attempt<T>(
+  stage: SessionStage,
+  work: () => Promise<T>,
+  reasonOf?: (error: unknown) => string | undefined,
+): Promise<T | StageFailure> {
+  try {
+    return await work();
+  } catch (error) {
+    return new StageFailure(stage, error, reasonOf?.(error));
+  }
+}
+
+/** TCP_NODELAY on a socket that has it: the peer sees each echo at once. */
+function setNoDelay(conn: StreamConn): void {
+  if ("setNoDelay" in conn) {
+    try {
+      (conn as Deno.TcpConn).setNoDelay(true);
+    } catch { /* the peer is already gone: the first read says so */ }
+  }
+}
+
+/** The handshake is over: the connection echoes from now on, unless the server hung up meanwhile. */
+function handshakeDone(connection: Connection, session: SessionContext): void {
+  if (connection.state === "handshaking") {
+    moveTo(connection, session.draining() ? "draining" : "open");
+  }
+}
+
+/** The greeting line for `connection`, its placeholders filled in, newline added. */
+function greetingLine(
+  connection: Connection,
+  greeting: (values: GreetingValues) => string,
+  worker: number,
+): Uint8Array {
+  const local = connection.local;
+  const line = greeting({
+    host: local.transport === "unix" || local.transport === "unixpacket"
+      ? local.path
+      : (local as Deno.NetAddr).hostname,
+    port: "port" in local ? local.port : "",
+    worker,
+    conn: connection.id,
+  });
+  return new TextEncoder().encode(`${line}\n`);
+}
+
+/**
+ * The echo stage: the plain loop, or the faulted one for a connection the faults hit; then, when
+ * the drain deadline cut the connection, the rest of the cut.
+ */
+async function echo(connection: Connection, session: SessionContext): Promise<SessionEnd> {
+  const { bufferSize, stats, onEvent, echoTimes } = session;
+  const faulted = session.faults && await session.faults;
+  const faults = faulted?.plan.forConnection(connection.id);
+  const end = faulted && faults
+    ? await faulted.echo({
+      connection,
+      faults,
+      bufferSize,
+      stats,
+      onEvent,
+      echoTimes,
+      signal: connection.stop!.signal,
+      onFault: (fault, detail) => {
+        stats.faults[fault]++;
+        onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
+      },
+    })
+    : await echoLoop(connection, {
+      bufferSize,
+      stats,
+      onEvent,
+      echoTimes,
+      watched: session.idleTimeout !== undefined,
+    });
+  // The reset fault ended the connection: nothing is left to cut.
+  if (end === "reset") return { event: "closed", reason: "fault" };
+  // The server hung up while a read or write was finishing: that op succeeded, the next fails.
+  const state: ConnectionState = connection.state;
+  if (state === "closed") return closedByServer(connection, session);
+  if (end !== "eof" && (state === "closing" || state === "half-closed")) {
+    await finishCut(connection, stats);
+    return { event: "closed", reason: "shutdown" };
+  }
+  return { event: "closed", reason: state === "half-closed" ? "shutdown" : "eof" };
+}
+
+/** The end a failed stage leads to. */
+function ended(failure: StageFailure, connection: Connection, session: SessionContext): SessionEnd {
+  const { stage, error } = failure;
+  if (stage === "proxy") {
+    const reason = failure.reason ??
+      (connection.closedBy === "idle"
+        ? idleDetail(session)
+        : connection.closedBy === "shutdown"
+        ? "the server shut down before the PROXY header arrived"
+        : errorReason(error));
+    return { event: "proxy-refused", reason };
+  }
+  if (connection.state === "closed") return closedByServer(connection, session);
+  if (connection.state === "closing" || connection.state === "half-closed") {
+    return { event: "closed", reason: "shutdown" };
+  }
+  const detail = errorReason(error);
+  if (stage === "tls") return { event: "closed", reason: "tls", detail };
+  return { event: "closed", reason: isPeerGone(error) ? "reset" : "error", detail };
+}
+
+/** The end of a connection the server closed itself: idle, or shut down. */
+function closedByServer(connection: Connection, session: SessionContext): SessionEnd {
+  return connection.closedBy === "idle"
+    ? { event: "closed", reason: "idle", detail: idleDetail(session) }
+    : { event: "closed", reason: "shutdown" };
+}
+
+function idleDetail(session: SessionContext): string {
+  return `no byte in or out for ${(session.idleTimeout ?? 0) / 1000} s`;
+}
+
+/**
+ * The one way out of a session: the socket closed, the connection forgotten and counted, then its
+ * last event, and `idle` when it was the last one open.
+ */
+function release(connection: Connection, session: SessionContext, end: SessionEnd): void {
+  const { stats, onEvent } = session;
+  clearTimeout(connection.idleTimer);
+  try {
+    connection.conn.close();
+  } catch { /* closed by a failed handshake, the idle timeout or an abort */ }
+  session.forget(connection);
+  stats.open--;
+  if (end.event === "proxy-refused") {
+    stats.proxyRefused++;
+    onEvent?.({ type: "proxy-refused", conn: connection, open: stats.open, reason: end.reason });
+  } else {
+    stats.closed[end.reason]++;
+    onEvent?.({
+      type: "closed",
+      conn: connection,
+      open: stats.open,
+      reason: end.reason,
+      detail: end.detail,
+    });
+  }
+  if (stats.open === 0 && !session.draining()) onEvent?.({ type: "idle" });
+}
+
+/** The server closes the socket itself; the session's pending read or write then fails. */
+export function hangUp(connection: Connection, by: "idle" | "shutdown"): void {
+  if (connection.state === "closed") return;
+  moveTo(connection, "closed");
+  connection.closedBy = by;
+  connection.stop?.abort();
+  try {
+    connection.conn.close();
+  } catch { /* already closed */ }
+}
+
+/** Sends FIN: from now on the connection is `half-closed`. */
+export async function sendFin(connection: Connection): Promise<void> {
+  moveTo(connection, "half-closed");
+  await connection.conn.closeWrite().catch(() => {});
+}
+
+/**
+ * After the drain deadline: send FIN (unless it went out already) so the client sees the end of
+ * the echo, then read and drop whatever it still sends until it closes too.
+ */
+async function finishCut(connection: Connection, stats: EchoStats): Promise<void> {
+  if (connection.state === "closing") await sendFin(connection);
+  const sink = new Uint8Array(16 * 1024);
+  for (let n; (n = await connection.conn.read(sink)) !== null;) {
+    stats.bytesReceived += n;
+    discardedAfterFin(connection, stats, n);
+  }
+}
+
+/** True when `err` says the peer reset the connection or is gone. */
+export function isPeerGone(err: unknown): boolean {
+  return err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.ConnectionAborted ||
+    err instanceof Deno.errors.BrokenPipe ||
+    err instanceof Deno.errors.NotConnected ||
+    err instanceof Deno.errors.UnexpectedEof;
+}
