@@ -1,7 +1,8 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { noStats } from "../../lib/server/echo_server.ts";
 import { echoWithFaults } from "../../lib/server/_fault_echo.ts";
-import { type FaultKind, FaultPlan, type FaultSettings } from "../../lib/faults/plan.ts";
+import { FaultPlan } from "../../lib/faults/plan.ts";
+import type { FaultKind, FaultSettings } from "../../lib/faults/settings.ts";
 import { pattern } from "../../lib/load/pattern.ts";
 import { ResettableListener } from "../../lib/net/resettable_listener.ts";
 

@@ -1,12 +1,7 @@
 import { deepEqual, equal, notEqual, ok, throws } from "node:assert/strict";
 import { UsageError } from "../../lib/base/errors.ts";
-import {
-  checkFaults,
-  describeFaults,
-  FaultPlan,
-  hasFaults,
-  needsReset,
-} from "../../lib/faults/plan.ts";
+import { FaultPlan } from "../../lib/faults/plan.ts";
+import { checkFaults, describeFaults, hasFaults, needsReset } from "../../lib/faults/settings.ts";
 
 Deno.test("the same seed makes the same choices for every connection and datagram", () => {
   const settings = { faultRate: 0.5, jitter: 100, corruptRate: 0.5, dropRate: 0.5, seed: 42 };
