@@ -34,11 +34,10 @@ import {
 } from "./settings.ts";
 import type { EchoShaper, Random } from "./unit.ts";
 
-export type { EchoEnd, EchoShaper, Random } from "./unit.ts";
-// The settings' names as they were before settings.ts: the server and the metrics import them here.
+export type { Random } from "./unit.ts";
+// Still named here for the modules that imported them here before settings.ts held them
+// (the server, its start, its metrics and the serve command).
 export {
-  checkFaults,
-  describeFaults,
   type FaultCounts,
   type FaultKind,
   type FaultSettings,

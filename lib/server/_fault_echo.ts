@@ -16,7 +16,9 @@ import type { ConnectionInfo, EchoEvent, EchoStats, EchoTimeRecorder } from "./e
 import { type ConnectionState, discardedAfterFin, echoing, moveTo } from "./connection_state.ts";
 import { writeAll } from "../base/io.ts";
 import { sleep } from "../base/timers.ts";
-import type { ConnectionFaults, EchoEnd, EchoShaper, FaultKind } from "../faults/plan.ts";
+import type { ConnectionFaults } from "../faults/plan.ts";
+import type { FaultKind } from "../faults/settings.ts";
+import type { EchoEnd, EchoShaper } from "../faults/unit.ts";
 import type { StreamConn } from "../net/transport.ts";
 
 /** The part of the server's connection record the loop reads and updates. */
