@@ -88,9 +88,14 @@ export type RegisteredFault =
   & Omit<FaultUnit<FaultSettings, FaultKind>, "settings">
   & { readonly settings: Readonly<Partial<Record<keyof FaultSettings, SettingKind>>> };
 
-/** Lists `unit`, whose settings and kinds must be among {@linkcode FaultSettings}' and {@linkcode FaultKind}'s. */
+/** `unknown` when each of `Settings` is one of {@linkcode FaultSettings}, of its type; else `never`. */
+type AmongFaultSettings<Settings> = [Exclude<keyof Settings, keyof FaultSettings>] extends [never]
+  ? FaultSettings extends Settings ? unknown : never
+  : never;
+
+/** Lists `unit`, whose settings and kinds do not type-check unless they are among ours. */
 function register<Settings, Kind extends FaultKind>(
-  unit: FaultUnit<Settings, Kind> & (FaultSettings extends Settings ? unknown : never),
+  unit: FaultUnit<Settings, Kind> & AmongFaultSettings<Settings>,
 ): RegisteredFault {
   return unit as unknown as RegisteredFault;
 }
