@@ -9,15 +9,16 @@
 import { byteSize, duration, parseSize, type ValueParser, wholeNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/base/errors.ts";
+import { MAX_TIMER_MS } from "../lib/base/timers.ts";
 import {
   checkFaults,
   FAULT_UNITS,
   type FaultSettings,
   PLAN_SETTINGS,
+  type RegisteredFault,
 } from "../lib/faults/settings.ts";
+import type { Works } from "../lib/faults/unit.ts";
 
-/** The longest timer there is: 2^31-1 ms, about 24.8 days. */
-const MAX_MS = 2 ** 31 - 1;
 /** The largest byte count or rate taken: 1 TiB. */
 const MAX_BYTES = 1024 ** 4;
 
@@ -30,10 +31,10 @@ function decimal(text: string, min: number, max: number): number {
 
 /** Milliseconds, fractions allowed, 0 included, up to the longest timer. */
 const milliseconds: ValueParser<number> = (text, flag) => {
-  const value = decimal(text, 0, MAX_MS);
+  const value = decimal(text, 0, MAX_TIMER_MS);
   if (Number.isNaN(value)) {
     throw new UsageError(
-      `${flag} must be a number of milliseconds from 0 to ${MAX_MS} (24.8 days), not '${text}'`,
+      `${flag} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (24.8 days), not '${text}'`,
     );
   }
   return value;
@@ -170,9 +171,14 @@ function flagOf<Setting extends keyof FaultSettings>(setting: Setting): Kebab<Se
   return setting.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`) as Kebab<Setting>;
 }
 
-/** Where each setting works: its fault's place, and the plan's settings everywhere. */
-function worksOn(setting: keyof FaultSettings): "stream" | "datagram" | "both" {
-  return FAULT_UNITS.find((unit) => setting in unit.settings)?.works ?? "both";
+/** The fault a setting is of; undefined for the plan's (`seed`, `faultRate`). */
+function faultOf(setting: keyof FaultSettings): RegisteredFault | undefined {
+  return FAULT_UNITS.find((unit) => setting in unit.settings);
+}
+
+/** Where a setting works: where its fault does; the plan's settings work everywhere. */
+function worksOn(setting: keyof FaultSettings): Works {
+  return faultOf(setting)?.works ?? "both";
 }
 
 /** Where the server listens, as far as the faults care. */
@@ -210,15 +216,13 @@ export function faultSettings(
   if (!transport.udp && datagramOnly) {
     throw new UsageError(`${name(datagramOnly)} needs --udp: streams have no datagrams to lose`);
   }
-  const reset = given.find((setting) =>
-    FAULT_UNITS.some((unit) => unit.resets && setting in unit.settings)
-  );
+  const reset = given.find((setting) => faultOf(setting)?.resets);
   if (reset && (transport.unix || transport.tls || transport.workers > 1)) {
     const other = transport.unix ? "--unix" : transport.tls ? "TLS" : "--workers";
     throw new UsageError(`${name(reset)} needs plain TCP on one thread, not ${other}`);
   }
   checkFaults(settings, name);
-  if (given.every((setting) => setting === "seed" || setting === "faultRate")) {
+  if (given.every((setting) => !faultOf(setting))) {
     throw new UsageError(`${name(given[0])} needs a fault to act on, such as --delay`);
   }
   settings.seed ??= crypto.getRandomValues(new Uint32Array(1))[0];
