@@ -26,7 +26,7 @@ import {
   serverTransport,
 } from "./cli/transport_flags.ts";
 import { UsageError } from "./lib/base/errors.ts";
-import type { FaultSettings } from "./lib/faults/plan.ts";
+import type { FaultSettings } from "./lib/faults/settings.ts";
 import { serveMetrics } from "./lib/metrics/endpoint.ts";
 import { serverMetricsText, type ServerPhase } from "./lib/metrics/server_metrics.ts";
 

@@ -11,7 +11,7 @@ import type { EchoServer } from "../lib/server/echo_server.ts";
 import type { EchoStats } from "../lib/server/stats.ts";
 import { startEchoServer } from "../lib/server/start.ts";
 import type { BucketHistogram } from "../lib/metrics/prometheus.ts";
-import type { FaultSettings } from "../lib/faults/plan.ts";
+import type { FaultSettings } from "../lib/faults/settings.ts";
 import type { ProxyMode } from "../lib/proxy/header.ts";
 import { echoTimeHistogram, type ServerSnapshot } from "../lib/metrics/server_metrics.ts";
 import { listenDatagram, type ListenOptions } from "../lib/net/transport.ts";

@@ -9,10 +9,16 @@
 import { byteSize, duration, parseSize, type ValueParser, wholeNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/base/errors.ts";
-import { checkFaults, type FaultSettings } from "../lib/faults/plan.ts";
+import { MAX_TIMER_MS } from "../lib/base/timers.ts";
+import {
+  checkFaults,
+  FAULT_UNITS,
+  type FaultSettings,
+  PLAN_SETTINGS,
+  type RegisteredFault,
+} from "../lib/faults/settings.ts";
+import type { Works } from "../lib/faults/unit.ts";
 
-/** The longest timer there is: 2^31-1 ms, about 24.8 days. */
-const MAX_MS = 2 ** 31 - 1;
 /** The largest byte count or rate taken: 1 TiB. */
 const MAX_BYTES = 1024 ** 4;
 
@@ -25,10 +31,10 @@ function decimal(text: string, min: number, max: number): number {
 
 /** Milliseconds, fractions allowed, 0 included, up to the longest timer. */
 const milliseconds: ValueParser<number> = (text, flag) => {
-  const value = decimal(text, 0, MAX_MS);
+  const value = decimal(text, 0, MAX_TIMER_MS);
   if (Number.isNaN(value)) {
     throw new UsageError(
-      `${flag} must be a number of milliseconds from 0 to ${MAX_MS} (24.8 days), not '${text}'`,
+      `${flag} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (24.8 days), not '${text}'`,
     );
   }
   return value;
@@ -146,36 +152,34 @@ export const FAULT_FLAGS = {
   }),
 };
 
-/** Each fault flag by the setting it gives. */
-const FLAG_OF: Record<keyof FaultSettings, keyof typeof FAULT_FLAGS> = {
-  delay: "delay",
-  jitter: "jitter",
-  bandwidth: "bandwidth",
-  slice: "slice",
-  sliceDelay: "slice-delay",
-  resetAfter: "reset-after",
-  resetAfterTime: "reset-after-time",
-  closeAfter: "close-after",
-  blackhole: "blackhole",
-  noRead: "no-read",
-  stallEvery: "stall-every",
-  stallFor: "stall-for",
-  corruptRate: "corrupt-rate",
-  dropRate: "drop-rate",
-  duplicateRate: "duplicate-rate",
-  faultRate: "fault-rate",
-  seed: "seed",
-};
+/** Every fault setting, each fault's in the registry's order, then those of the plan. */
+const SETTINGS = [
+  ...FAULT_UNITS.flatMap((unit) => Object.keys(unit.settings) as (keyof FaultSettings)[]),
+  ...PLAN_SETTINGS,
+];
 
-/** The settings that work on datagrams; the others need a stream. */
-const DATAGRAM_SETTINGS = new Set<keyof FaultSettings>([
-  "delay",
-  "jitter",
-  "dropRate",
-  "duplicateRate",
-  "faultRate",
-  "seed",
-]);
+/** A setting's name in kebab case: `resetAfterTime` is `reset-after-time`. */
+type Kebab<Name extends string> = Name extends `${infer Head}${infer Tail}`
+  ? `${Head extends Lowercase<Head> ? Head : `-${Lowercase<Head>}`}${Kebab<Tail>}`
+  : Name;
+
+/**
+ * The flag of a setting, without its dashes: the setting's name in kebab case. A setting without
+ * its flag in {@linkcode FAULT_FLAGS} does not type-check where the flags are read.
+ */
+function flagOf<Setting extends keyof FaultSettings>(setting: Setting): Kebab<Setting> {
+  return setting.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`) as Kebab<Setting>;
+}
+
+/** The fault a setting is of; undefined for the plan's (`seed`, `faultRate`). */
+function faultOf(setting: keyof FaultSettings): RegisteredFault | undefined {
+  return FAULT_UNITS.find((unit) => setting in unit.settings);
+}
+
+/** Where a setting works: where its fault does; the plan's settings work everywhere. */
+function worksOn(setting: keyof FaultSettings): Works {
+  return faultOf(setting)?.works ?? "both";
+}
 
 /** Where the server listens, as far as the faults care. */
 export interface FaultTransport {
@@ -195,31 +199,30 @@ export function faultSettings(
   transport: FaultTransport,
 ): FaultSettings | undefined {
   const settings: FaultSettings = {};
-  for (const [setting, flag] of Object.entries(FLAG_OF) as [keyof FaultSettings, string][]) {
-    const value = flags[flag as keyof typeof FAULT_FLAGS];
+  for (const setting of SETTINGS) {
+    const value = flags[flagOf(setting)];
     if (value !== undefined && value !== false) {
       (settings as Record<string, unknown>)[setting] = value;
     }
   }
   const given = Object.keys(settings) as (keyof FaultSettings)[];
   if (given.length === 0) return undefined;
-  const name = (setting: keyof FaultSettings) => `--${FLAG_OF[setting]}`;
-  const streamOnly = given.find((setting) => !DATAGRAM_SETTINGS.has(setting));
+  const name = (setting: keyof FaultSettings) => `--${flagOf(setting)}`;
+  const streamOnly = given.find((setting) => worksOn(setting) === "stream");
   if (transport.udp && streamOnly) {
     throw new UsageError(`${name(streamOnly)} works on streams, not with --udp`);
   }
-  for (const setting of ["dropRate", "duplicateRate"] as const) {
-    if (!transport.udp && settings[setting] !== undefined) {
-      throw new UsageError(`${name(setting)} needs --udp: streams have no datagrams to lose`);
-    }
+  const datagramOnly = given.find((setting) => worksOn(setting) === "datagram");
+  if (!transport.udp && datagramOnly) {
+    throw new UsageError(`${name(datagramOnly)} needs --udp: streams have no datagrams to lose`);
   }
-  const reset = given.find((setting) => setting === "resetAfter" || setting === "resetAfterTime");
+  const reset = given.find((setting) => faultOf(setting)?.resets);
   if (reset && (transport.unix || transport.tls || transport.workers > 1)) {
     const other = transport.unix ? "--unix" : transport.tls ? "TLS" : "--workers";
     throw new UsageError(`${name(reset)} needs plain TCP on one thread, not ${other}`);
   }
   checkFaults(settings, name);
-  if (given.every((setting) => setting === "seed" || setting === "faultRate")) {
+  if (given.every((setting) => !faultOf(setting))) {
     throw new UsageError(`${name(given[0])} needs a fault to act on, such as --delay`);
   }
   settings.seed ??= crypto.getRandomValues(new Uint32Array(1))[0];

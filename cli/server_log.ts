@@ -7,7 +7,7 @@
 import { formatBytesLiteral } from "../lib/base/bytes_literal.ts";
 import type { ConnectionInfo, EchoEvent } from "../lib/server/events.ts";
 import type { EchoStats } from "../lib/server/stats.ts";
-import { describeFaults, type FaultSettings } from "../lib/faults/plan.ts";
+import { describeFaults, type FaultSettings } from "../lib/faults/settings.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { formatAddress, formatPeer } from "../lib/net/peer.ts";
 import { describeProxyTlvs, type ProxyTlvValue } from "../lib/proxy/header.ts";

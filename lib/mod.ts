@@ -206,5 +206,5 @@ export {
   type FaultCounts,
   type FaultKind,
   type FaultSettings,
-} from "./faults/plan.ts";
+} from "./faults/settings.ts";
 export { type ResettableConn, ResettableListener } from "./net/resettable_listener.ts";

@@ -33,6 +33,7 @@ const SHUTDOWN_TESTS = [
   "tests/unit/shutdown_read_test.ts",
 ];
 const BENCH_TESTS = ["tests/cli/bench_test.ts", "tests/cli/bench_percentiles_test.ts"];
+const FAULT_TESTS = ["tests/unit/fault_echo_test.ts", "tests/cli/fault_injection_test.ts"];
 
 export const MUTANTS: Mutant[] = [
   {
@@ -190,5 +191,29 @@ export const MUTANTS: Mutant[] = [
     from: "this.#min = Math.min(this.#min, ms);",
     to: "if (this.#count === 1) this.#min = ms;",
     tests: ["tests/cli/ping_test.ts", "tests/cli/send_test.ts"],
+  },
+  {
+    id: "close-after-one-more",
+    file: "lib/faults/close.ts",
+    bug: "--close-after N echoes N+1 bytes before its FIN",
+    from: "pieceLimit: (echoed) => limit - echoed,",
+    to: "pieceLimit: (echoed) => limit - echoed + 1,",
+    tests: FAULT_TESTS,
+  },
+  {
+    id: "bandwidth-doubled",
+    file: "lib/faults/bandwidth.ts",
+    bug: "--bandwidth lets twice the rate through",
+    from: "+ size * 1000 / rate;",
+    to: "+ size * 500 / rate;",
+    tests: FAULT_TESTS,
+  },
+  {
+    id: "slice-ignored",
+    file: "lib/faults/slice.ts",
+    bug: "--slice writes each chunk whole",
+    from: "pieceLimit: () => size,",
+    to: "pieceLimit: () => Infinity,",
+    tests: FAULT_TESTS,
   },
 ];

@@ -23,7 +23,7 @@
 
 import type { CloseReason } from "../server/events.ts";
 import { addStats, type EchoStats } from "../server/stats.ts";
-import type { FaultKind } from "../faults/plan.ts";
+import type { FaultKind } from "../faults/settings.ts";
 import {
   addHistograms,
   BucketHistogram,

@@ -3,8 +3,9 @@
  * that connections without faults pay nothing for them.
  *
  * A reader takes chunks from the client and queues them with the time each is due; a writer
- * sends them back in order, applying delay, jitter, stalls, the bandwidth cap, slicing and the
- * byte limits of the reset and close faults. Reading goes on while the writer waits, so a delay
+ * sends them back in order, piece by piece. What a fault does to the echo is its unit's (see
+ * `lib/faults/unit.ts`): the reader and the writer ask every unit that hit the connection, at
+ * each chunk read and at each piece written. Reading goes on while the writer waits, so a delay
  * is added once to each chunk, not once per chunk to the whole stream; the queue is bounded, so a
  * slow echo slows the client down through TCP's own flow control.
  *
@@ -14,8 +15,11 @@
 import type { ConnectionInfo, EchoEvent } from "./events.ts";
 import type { EchoStats, EchoTimeRecorder } from "./stats.ts";
 import { type ConnectionState, discardedAfterFin, echoing, moveTo } from "./connection_state.ts";
-import { bytes, ms } from "../base/format.ts";
-import type { ConnectionFaults, FaultKind } from "../faults/plan.ts";
+import { writeAll } from "../base/io.ts";
+import { sleep } from "../base/timers.ts";
+import type { ConnectionFaults } from "../faults/plan.ts";
+import type { FaultKind } from "../faults/settings.ts";
+import type { EchoEnd, EchoShaper } from "../faults/unit.ts";
 import type { StreamConn } from "../net/transport.ts";
 
 /** The part of the server's connection record the loop reads and updates. */
@@ -59,12 +63,6 @@ export interface FaultedEchoOptions {
 
 /** Bytes read ahead of the echo, at most, before the reader waits for the writer. */
 const QUEUE_LIMIT = 256 * 1024;
-/**
- * The bandwidth cap sends pieces of at most this many milliseconds' worth, and its token bucket
- * holds as much: in any span of T ms the echo sends at most RATE x (T + PACE_MS), small chunks
- * need no timer each, and a late timer costs no bandwidth.
- */
-const PACE_MS = 10;
 
 /**
  * Echoes one connection with `options.faults` applied. Resolves with `"reset"` when a reset fault
@@ -75,28 +73,23 @@ export async function echoWithFaults(
   options: FaultedEchoOptions,
 ): Promise<"reset" | "eof" | undefined> {
   const { connection, faults, signal, onFault } = options;
-  if (
-    (faults.resetAfter < Infinity || faults.resetAfterTime < Infinity) && !connection.conn.reset
-  ) {
+  if (faults.resets && !connection.conn.reset) {
     throw new Error("the reset faults need a connection that can be reset");
   }
   const reset = new Reset(connection, onFault, signal);
-  announce(faults, onFault);
-  const timer = faults.resetAfterTime === Infinity ? undefined : setTimeout(
-    () => reset.start(`reset after ${ms(faults.resetAfterTime)}`),
-    faults.resetAfterTime,
-  );
+  const shapers = faults.shape(onFault, signal);
+  const resetAt = shapers.find((shaper) => shaper.resetAt)?.resetAt;
+  const timer = resetAt && setTimeout(() => reset.start(resetAt.detail), resetAt.after);
+  const reads = shapers.find((shaper) => shaper.reads)?.reads;
   let eof = false;
   try {
-    if (faults.noRead) {
-      onFault("no-read", "not reading from the client");
+    if (reads === "never") {
       connection.reading = true;
       await Promise.race([aborted(signal), reset.ended]);
-    } else if (faults.blackhole) {
-      onFault("blackhole", "reading and echoing nothing");
+    } else if (reads === "dropped") {
       eof = await swallow(options, reset);
     } else {
-      eof = await new Pipeline(options, reset).run();
+      eof = await new Pipeline(options, reset, shapers).run();
     }
   } catch (err) {
     // Our own reset makes the pending read or write fail: that is the fault, not an error.
@@ -107,21 +100,6 @@ export async function echoWithFaults(
   if (!reset.started) return eof ? "eof" : undefined;
   await reset.ended;
   return "reset";
-}
-
-/** Reports the faults that act on every chunk, once for the connection. */
-function announce(faults: ConnectionFaults, onFault: FaultedEchoOptions["onFault"]): void {
-  if (faults.delay > 0 || faults.jitter > 0) {
-    const jitter = faults.jitter > 0 ? ` + 0-${ms(faults.jitter)}` : "";
-    onFault("delay", `each chunk held back ${ms(faults.delay)}${jitter}`);
-  }
-  if (faults.bandwidth < Infinity) {
-    onFault("bandwidth", `echo capped at ${bytes(faults.bandwidth)}/s`);
-  }
-  if (faults.slice < Infinity) {
-    const apart = faults.sliceDelay > 0 ? `, ${ms(faults.sliceDelay)} apart` : "";
-    onFault("slice", `echo written ${bytes(faults.slice)} at a time${apart}`);
-  }
 }
 
 /** How long a reset waits after the last byte echoed, so that the bytes before it arrive. */
@@ -220,27 +198,26 @@ interface Chunk {
 class Pipeline {
   readonly #options: FaultedEchoOptions;
   readonly #reset: Reset;
-  readonly #started = performance.now();
+  readonly #shapers: readonly EchoShaper[];
   readonly #queue: Chunk[] = [];
   #queued = 0;
   #lastDue = 0;
   #echoed = 0;
-  /** When the next piece may go under the bandwidth cap. */
-  #paceAt = 0;
   #readerDone = false;
   #writerDone = false;
   #readerWaiting = false;
   #writing = false;
   /** The client closed its side. */
   #eof = false;
-  /** FIN went out after closeAfter bytes: the rest of the stream is read and dropped. */
+  /** FIN went out at a close fault: the rest of the stream is read and dropped. */
   #closed = false;
   #wakeReader?: () => void;
   #wakeWriter?: () => void;
 
-  constructor(options: FaultedEchoOptions, reset: Reset) {
+  constructor(options: FaultedEchoOptions, reset: Reset, shapers: readonly EchoShaper[]) {
     this.#options = options;
     this.#reset = reset;
+    this.#shapers = shapers;
   }
 
   /** Resolves true if the client closed the connection. */
@@ -255,7 +232,7 @@ class Pipeline {
   }
 
   async #read(): Promise<void> {
-    const { connection, faults, stats, onEvent, onFault, signal } = this.#options;
+    const { connection, stats, onEvent, signal } = this.#options;
     const { conn } = connection;
     const buffer = new Uint8Array(this.#options.bufferSize);
     try {
@@ -281,20 +258,12 @@ class Pipeline {
         const data = buffer.slice(0, n);
         onEvent?.({ type: "received", conn: connection, open: stats.open, data });
         const now = performance.now();
-        const jitter = faults.jitter > 0 ? faults.random.next() * faults.jitter : 0;
-        if (faults.corruptRate > 0 && faults.random.next() < faults.corruptRate) {
-          const index = faults.random.below(n);
-          const bit = faults.random.below(8);
-          data[index] ^= 1 << bit;
-          onFault(
-            "corrupt",
-            `flipped bit ${bit} of byte ${
-              (stats.bytesReceived - n + index).toLocaleString("en-US")
-            }`,
-          );
+        let holdBack = 0;
+        for (const shaper of this.#shapers) {
+          if (shaper.chunk) holdBack += shaper.chunk(data, stats.bytesReceived - n);
         }
         // Never before an earlier chunk: jitter reorders nothing.
-        this.#lastDue = Math.max(this.#lastDue, now + faults.delay + jitter);
+        this.#lastDue = Math.max(this.#lastDue, now + holdBack);
         this.#queue.push({ data, readAt: now, due: this.#lastDue });
         this.#queued += n;
         this.#wake("writer");
@@ -307,7 +276,7 @@ class Pipeline {
   }
 
   async #write(): Promise<void> {
-    const { connection, faults, stats, onEvent, onFault, signal, echoTimes } = this.#options;
+    const { connection, stats, onEvent, signal, echoTimes } = this.#options;
     try {
       for (;;) {
         while (this.#queue.length === 0) {
@@ -326,26 +295,26 @@ class Pipeline {
         this.#writing = true;
         onEvent?.({ type: "sending", conn: connection, open: stats.open, bytes: data.length });
         for (let offset = 0; offset < data.length;) {
-          await this.#stall();
-          const limit = Math.min(faults.resetAfter, faults.closeAfter) - this.#echoed;
-          const size = Math.min(data.length - offset, faults.slice, this.#pieceSize(), limit);
-          await this.#pace(size);
+          const size = await this.#nextPiece(data.length - offset);
           if (this.#reset.started) return;
-          await writeAll(connection, data.subarray(offset, offset + size), stats);
+          await writeAll(connection.conn, data.subarray(offset, offset + size), (sent) => {
+            stats.bytesEchoed += sent;
+            connection.lastActive = performance.now();
+          });
           this.#reset.lastWrite = performance.now();
           offset += size;
           this.#echoed += size;
-          if (this.#echoed >= faults.resetAfter) {
-            return await this.#reset.start(`reset after ${bytes(this.#echoed)} echoed`);
-          }
-          if (this.#echoed >= faults.closeAfter) {
-            onFault("close", `closed after ${bytes(this.#echoed)} echoed`);
+          const end = this.#end();
+          if (end?.how === "reset") return await this.#reset.start(end.detail);
+          if (end?.how === "close") {
             this.#closed = true;
             this.#queue.length = 0;
             await connection.conn.closeWrite();
             return;
           }
-          if (offset < data.length) await sleep(faults.sliceDelay, signal);
+          if (offset < data.length) {
+            for (const shaper of this.#shapers) await shaper.betweenPieces?.();
+          }
         }
         echoTimes?.observe((performance.now() - readAt) / 1000);
         this.#queue.shift();
@@ -360,30 +329,27 @@ class Pipeline {
     }
   }
 
-  /** Waits out the pause of `stallEvery`/`stallFor` when the echo is in one. */
-  async #stall(): Promise<void> {
-    const { stallEvery, stallFor } = this.#options.faults;
-    if (stallEvery === Infinity || this.#options.signal.aborted) return;
-    const period = stallEvery + stallFor;
-    const into = (performance.now() - this.#started) % period;
-    if (into < stallEvery) return;
-    this.#options.onFault("stall", `echo stalled for ${ms(stallFor)}`);
-    await sleep(period - into, this.#options.signal);
+  /**
+   * Waits out the units' pauses, sizes the next piece (at most `left` bytes) within their
+   * limits, and waits until their pace lets it go; resolves with its size.
+   */
+  async #nextPiece(left: number): Promise<number> {
+    for (const shaper of this.#shapers) await shaper.pause?.();
+    let size = left;
+    for (const shaper of this.#shapers) {
+      if (shaper.pieceLimit) size = Math.min(size, shaper.pieceLimit(this.#echoed));
+    }
+    for (const shaper of this.#shapers) await shaper.pace?.(size);
+    return size;
   }
 
-  /** Bytes per write under the bandwidth cap: `PACE_MS` worth, so the rate stays smooth. */
-  #pieceSize(): number {
-    const { bandwidth } = this.#options.faults;
-    return bandwidth === Infinity ? Infinity : Math.max(1, Math.floor(bandwidth * PACE_MS / 1000));
-  }
-
-  /** A token bucket `PACE_MS` deep: waits until `size` more bytes keep the echo under the cap. */
-  async #pace(size: number): Promise<void> {
-    const { bandwidth } = this.#options.faults;
-    if (bandwidth === Infinity || this.#options.signal.aborted) return;
-    const now = performance.now();
-    this.#paceAt = Math.max(this.#paceAt, now - PACE_MS) + size * 1000 / bandwidth;
-    if (this.#paceAt > now) await sleep(this.#paceAt - now, this.#options.signal);
+  /** How the echo ends after the piece just written, if a unit ends it: the first one says. */
+  #end(): EchoEnd | undefined {
+    for (const shaper of this.#shapers) {
+      const end = shaper.afterPiece?.(this.#echoed);
+      if (end) return end;
+    }
+    return undefined;
   }
 
   #wake(who: "reader" | "writer"): void {
@@ -399,32 +365,4 @@ class Pipeline {
       else this.#wakeWriter = resolve;
     });
   }
-}
-
-async function writeAll(
-  connection: FaultedConnection,
-  data: Uint8Array,
-  stats: EchoStats,
-): Promise<void> {
-  for (let written = 0; written < data.length;) {
-    const sent = await connection.conn.write(data.subarray(written));
-    written += sent;
-    stats.bytesEchoed += sent;
-    connection.lastActive = performance.now();
-  }
-}
-
-/** Resolves after `duration` ms, or at once when `signal` is aborted. */
-function sleep(duration: number, signal: AbortSignal): Promise<void> {
-  if (duration <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    // Timers count whole milliseconds: round up, never wake early.
-    const timer = setTimeout(done, Math.ceil(duration));
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

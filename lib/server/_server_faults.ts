@@ -6,7 +6,8 @@
  * @module
  */
 
-import { checkFaults, type FaultPlan, type FaultSettings, hasFaults } from "../faults/plan.ts";
+import type { FaultPlan } from "../faults/plan.ts";
+import { checkFaults, type FaultSettings, hasFaults } from "../faults/settings.ts";
 
 /** A server's faults: the settings in force, and their plan once loaded. */
 export interface ServerFaults {

@@ -23,7 +23,7 @@ import {
   type SessionContext,
 } from "./session.ts";
 import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
-import type { FaultSettings } from "../faults/plan.ts";
+import type { FaultSettings } from "../faults/settings.ts";
 import type { TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/transport.ts";
 import type { ProxyMode } from "../proxy/header.ts";

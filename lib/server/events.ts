@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { FaultKind } from "../faults/plan.ts";
+import type { FaultKind } from "../faults/settings.ts";
 import type { TlsDetails } from "../net/tls_server.ts";
 import type { ProxyInfo } from "../proxy/reader.ts";
 

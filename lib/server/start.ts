@@ -6,7 +6,7 @@
  */
 
 import { UsageError } from "../base/errors.ts";
-import { needsReset } from "../faults/plan.ts";
+import { needsReset } from "../faults/settings.ts";
 import { ResettableListener } from "../net/resettable_listener.ts";
 import { TlsServer, type TlsServerOptions } from "../net/tls_server.ts";
 import { listen, type ListenOptions, listenTcp } from "../net/transport.ts";

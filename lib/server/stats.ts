@@ -7,7 +7,7 @@
  */
 
 import type { CloseReason } from "./events.ts";
-import { type FaultCounts, noFaultCounts } from "../faults/plan.ts";
+import { type FaultCounts, noFaultCounts } from "../faults/settings.ts";
 
 /**
  * Live counters of a running echo server. Every field is a count that adds up across servers

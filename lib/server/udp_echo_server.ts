@@ -8,8 +8,8 @@ import type { EchoEvent } from "./events.ts";
 import { type ServerFaults, serverFaults } from "./_server_faults.ts";
 import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
 import { errorReason } from "../base/errors.ts";
-import { ms } from "../base/format.ts";
-import type { DatagramFaults, FaultSettings } from "../faults/plan.ts";
+import type { DatagramFaults } from "../faults/plan.ts";
+import type { FaultSettings } from "../faults/settings.ts";
 import { formatPeer } from "../net/peer.ts";
 import { listenDatagram, UDP_RECEIVE_BUFFER_SIZE } from "../net/transport.ts";
 
@@ -134,18 +134,16 @@ export class UdpEchoServer implements AsyncDisposable {
     receivedAt: number,
     faults: DatagramFaults,
   ): Promise<void> {
-    const fault = (kind: "drop" | "duplicate" | "delay", detail: string) => {
+    for (const { kind, detail } of faults.injected) {
       this.#stats.faults[kind]++;
       this.#onEvent?.({ type: "datagram-fault", id, peer, fault: kind, detail });
-    };
-    if (faults.drop) return fault("drop", `datagram ${id} dropped`);
-    if (faults.delays.length > 1) fault("duplicate", `datagram ${id} echoed twice`);
+    }
+    if (faults.drop) return;
     for (const delay of faults.delays) {
       if (delay === 0) {
         await this.#send(id, data, peer, receivedAt);
         continue;
       }
-      fault("delay", `datagram ${id} held back ${ms(Math.round(delay))}`);
       // The receive buffer is reused for the next datagram.
       const copy = data.slice();
       const send = () => {

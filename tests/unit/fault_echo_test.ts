@@ -1,7 +1,9 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { noStats } from "../../lib/server/stats.ts";
 import { echoWithFaults } from "../../lib/server/_fault_echo.ts";
-import { type FaultKind, FaultPlan, type FaultSettings } from "../../lib/faults/plan.ts";
+import { FaultPlan } from "../../lib/faults/plan.ts";
+import type { FaultKind, FaultSettings } from "../../lib/faults/settings.ts";
+import type { EchoShaper } from "../../lib/faults/unit.ts";
 import { pattern } from "../../lib/load/pattern.ts";
 import { ResettableListener } from "../../lib/net/resettable_listener.ts";
 
@@ -281,5 +283,78 @@ Deno.test({
     await server[Symbol.asyncDispose]();
     await rejects(writing);
     conn.close();
+  },
+});
+
+Deno.test({
+  name: "a unit's hooks: the chunk as it is read, then for each piece pause, limit, pace and end",
+  ...sanitized,
+  async fn() {
+    const calls: string[] = [];
+    const call = (name: string) => {
+      calls.push(name);
+      return Promise.resolve();
+    };
+    const shaper: EchoShaper = {
+      chunk(data, offset) {
+        calls.push(`chunk at ${offset}`);
+        data.forEach((byte, i) => data[i] = byte - 32);
+        return 0;
+      },
+      pause: () => call("pause"),
+      pieceLimit(echoed) {
+        calls.push(`limit at ${echoed}`);
+        return 2;
+      },
+      pace: (size) => call(`pace ${size}`),
+      afterPiece(echoed) {
+        calls.push(`after ${echoed}`);
+        return echoed >= 4 ? { how: "close" } : undefined;
+      },
+      betweenPieces: () => call("between"),
+    };
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    using conn = await listener.accept();
+    const connection = {
+      id: 1,
+      peer: conn.remoteAddr,
+      conn,
+      state: "open" as const,
+      reading: false,
+      lastActive: performance.now(),
+    };
+    const echo = echoWithFaults({
+      connection,
+      faults: {
+        random: { next: () => 0, below: () => 0 },
+        resets: false,
+        shape: () => [shaper],
+      },
+      bufferSize: 1024,
+      stats: noStats(),
+      onFault: () => {},
+      signal: new AbortController().signal,
+    });
+    // One write of six bytes: one chunk on loopback.
+    await client.write(new TextEncoder().encode("abcdef"));
+    const echoed = new Uint8Array(16);
+    let length = 0;
+    for (let n; (n = await client.read(echoed.subarray(length))) !== null;) length += n;
+    equal(new TextDecoder().decode(echoed.subarray(0, length)), "ABCD");
+    await client.closeWrite();
+    equal(await echo, "eof");
+    deepEqual(calls, [
+      "chunk at 0",
+      "pause",
+      "limit at 0",
+      "pace 2",
+      "after 2",
+      "between",
+      "pause",
+      "limit at 2",
+      "pace 2",
+      "after 4",
+    ]);
   },
 });

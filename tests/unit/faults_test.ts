@@ -1,12 +1,14 @@
 import { deepEqual, equal, notEqual, ok, throws } from "node:assert/strict";
 import { UsageError } from "../../lib/base/errors.ts";
+import { FaultPlan } from "../../lib/faults/plan.ts";
 import {
   checkFaults,
   describeFaults,
-  FaultPlan,
+  FAULT_UNITS,
   hasFaults,
   needsReset,
-} from "../../lib/faults/plan.ts";
+  noFaultCounts,
+} from "../../lib/faults/settings.ts";
 
 Deno.test("the same seed makes the same choices for every connection and datagram", () => {
   const settings = { faultRate: 0.5, jitter: 100, corruptRate: 0.5, dropRate: 0.5, seed: 42 };
@@ -131,4 +133,28 @@ Deno.test("the start-up phrases name every fault", () => {
   deepEqual(describeFaults({ blackhole: true }), ["blackhole"]);
   deepEqual(describeFaults({ noRead: true, dropRate: 0.5 }), ["no read", "drop 50% of datagrams"]);
   deepEqual(describeFaults({ seed: 5 }), []);
+});
+
+Deno.test("the registry: each kind counted once, in its order; each setting in one unit", () => {
+  const kinds = FAULT_UNITS.flatMap((unit) => unit.kinds);
+  deepEqual(Object.keys(noFaultCounts()), kinds);
+  equal(new Set(kinds).size, kinds.length);
+  const settings = FAULT_UNITS.flatMap((unit) => Object.keys(unit.settings));
+  equal(new Set(settings).size, settings.length);
+  for (const unit of FAULT_UNITS) {
+    ok(unit.shape || unit.datagram, `${unit.kinds}: a unit acts on streams or datagrams`);
+  }
+});
+
+Deno.test("the settings and the units load without the random generator's package", async () => {
+  const settings = new URL("../../lib/faults/settings.ts", import.meta.url);
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", settings.pathname],
+    stdout: "piped",
+  }).output();
+  const { modules } = JSON.parse(new TextDecoder().decode(stdout)) as {
+    modules: { specifier: string }[];
+  };
+  ok(modules.some(({ specifier }) => specifier.endsWith("/lib/faults/stall.ts")));
+  deepEqual(modules.filter(({ specifier }) => specifier.startsWith("npm:")), []);
 });
