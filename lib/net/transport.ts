@@ -27,8 +27,7 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
-/** What the echo loops need from a connection; every transport's connections provide it. */
-export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "remoteAddr">;
+export type { StreamConn } from "./stream_conn.ts";
 
 /** The port both ends use when none is given, as in the classic tutorial. */
 export const DEFAULT_PORT = 10000;

@@ -9,7 +9,7 @@
 
 import { ipaddr } from "../_deps/ipaddr.ts";
 import { crc32c } from "./crc32c.ts";
-import { UsageError } from "../base/errors.ts";
+import { ProxyHeaderError, UsageError } from "../base/errors.ts";
 
 /** Which header versions a receiver accepts: one of them, or `any` to tell them apart. */
 export type ProxyMode = "v1" | "v2" | "any";
@@ -69,11 +69,8 @@ export interface ProxyHeaderInit {
   tlvs?: ProxyTlv[];
 }
 
-/** A received PROXY header is malformed, truncated, late, or of a version not accepted. */
-export class ProxyHeaderError extends Error {
-  /** Always `ProxyHeaderError`. */
-  override name = "ProxyHeaderError";
-}
+// Where the server has always found it; the class itself lives with the other errors.
+export { ProxyHeaderError };
 
 /** The TLV types of the specification. Types 0xE0-0xEF are for vendors (AWS uses 0xEA). */
 export const PROXY_TLV = {

@@ -24,7 +24,6 @@ import {
   needsReset,
   noFaultCounts,
 } from "../faults/plan.ts";
-import { ResettableListener } from "../net/resettable_listener.ts";
 
 /**
  * Why a connection ended: the client closed or half-closed it (`eof`), reset or vanished
@@ -100,7 +99,7 @@ export interface EchoTimeRecorder {
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /**
    * The socket to serve; the server owns it from now on and closes it on shutdown. The reset
-   * faults need a {@linkcode ResettableListener}, whose connections can send a TCP reset.
+   * faults need a listener whose connections can send a TCP reset (from {@linkcode listenTcp}).
    */
   listener: StreamListener<A>;
   /**
@@ -317,9 +316,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     }
     if (hasFaults(options.faults)) {
       this.#faults = new FaultPlan(options.faults!);
-      if (needsReset(options.faults) && !(this.#listener instanceof ResettableListener)) {
+      if (needsReset(options.faults) && !(this.#listener instanceof SocketListener)) {
         throw new UsageError(
-          "the reset faults need a ResettableListener (startEchoServer makes one over plain TCP)",
+          "the reset faults need a listener whose connections can be reset " +
+            "(startEchoServer makes one over plain TCP)",
         );
       }
     }

@@ -128,8 +128,8 @@ Deno.test("value errors exit 2 naming the flag, the value and the allowed range"
 });
 
 Deno.test("send --host takes HOST:PORT and [IPV6]:PORT as socat and ncat do", async () => {
-  await using v4 = startEchoServer({ hostname: "127.0.0.1", port: 0 });
-  await using v6 = startEchoServer({ hostname: "::1", port: 0 });
+  await using v4 = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using v6 = await startEchoServer({ hostname: "::1", port: 0 });
   const [four, six] = await Promise.all([
     runCli(["send", "--host", `127.0.0.1:${v4.addr.port}`, "hi"]),
     runCli(["send", "--host", `[::1]:${v6.addr.port}`, "hi"]),
@@ -141,7 +141,7 @@ Deno.test("send --host takes HOST:PORT and [IPV6]:PORT as socat and ncat do", as
 });
 
 Deno.test("numbers with spaces around them are taken alike by every flag", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const result = await runCli([
     "send",
     "--host",
