@@ -364,12 +364,19 @@ Deno.test("explainNetworkError says what failed and what to do", () => {
       "cannot connect to localhost port 80: connection refused",
     ],
     [
+      // How Deno says it: a plain Error without a code.
       new Error("failed to lookup address information: Name or service not known"),
       "connect",
       "cannot connect to localhost port 80: unknown host",
     ],
     [
-      new Error("Something Odd (os error 99)"),
+      Object.assign(new Error("getaddrinfo ENOTFOUND nosuch.invalid"), { code: "ENOTFOUND" }),
+      "connect",
+      "cannot connect to localhost port 80: unknown host",
+    ],
+    [
+      // Deno's other failures without a class of their own carry their OS code.
+      Object.assign(new Error("Something Odd (os error 99)"), { code: "EODD" }),
       "connect",
       "cannot connect to localhost port 80: something Odd",
     ],
