@@ -14,6 +14,7 @@
 import { Buffer } from "node:buffer";
 import { type ErrorCode, GreetingError, RuntimeError, TcpechoError } from "../base/errors.ts";
 import { writeAll } from "../base/io.ts";
+import { sleep } from "../base/timers.ts";
 import { readGreeting } from "../server/greeting.ts";
 import { LatencyHistogram, type LatencySummary } from "../metrics/latency_histogram.ts";
 import { OpenLoopSchedule, Pacer } from "./open_loop.ts";
@@ -269,7 +270,8 @@ class Run {
   readonly #connectSchedule?: OpenLoopSchedule;
   #connectsStarted = 0;
   #connectStart = 0;
-  readonly #sleepers = new Set<() => void>();
+  /** Aborted when the run stops, waking every sleep. */
+  readonly #stopped = new AbortController();
 
   constructor(options: LoadOptions) {
     this.options = options;
@@ -384,17 +386,8 @@ class Run {
   }
 
   /** Waits `ms` milliseconds, or less if the run stops. */
-  sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#sleepers.add(wake);
-    });
+  async sleep(ms: number): Promise<void> {
+    await sleep(ms, this.#stopped.signal);
   }
 
   /** No more messages fall due: every connection finishes what it owes, then closes. */
@@ -402,7 +395,7 @@ class Run {
     if (this.stopping) return;
     this.stopping = true;
     this.pacer?.stop();
-    for (const wake of [...this.#sleepers]) wake();
+    this.#stopped.abort();
     for (const slot of this.slots) slot.stop(this.schedule === undefined);
   }
 }
