@@ -1,5 +1,5 @@
-import { equal, ok, rejects } from "node:assert/strict";
-import { listenSockets } from "../../lib/mod.ts";
+import { equal, ok, rejects, throws } from "node:assert/strict";
+import { EchoServer, listenSockets, startEchoServer } from "../../lib/mod.ts";
 import { pattern, readToEnd, sameBytes } from "../helpers.ts";
 import { toDenoError } from "../../lib/net/socket_conn.ts";
 
@@ -73,4 +73,20 @@ Deno.test("SocketConn: errors of node:net come out as Deno's classes, one mappin
   ok(toDenoError(error("EPERM")) instanceof Deno.errors.NotCapable);
   // A failed lookup keeps its code, from which the messages say "unknown host".
   equal((toDenoError(error("ENOTFOUND")) as Error & { code: string }).code, "ENOTFOUND");
+});
+
+Deno.test("the reset faults need a listener whose connections can be reset", async () => {
+  const faults = { resetAfter: 1 };
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    throws(() => new EchoServer({ listener, faults }), {
+      name: "UsageError",
+      message: "the reset faults need a listener whose connections can be reset " +
+        "(startEchoServer makes one over plain TCP)",
+    });
+  } finally {
+    listener.close();
+  }
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, faults });
+  equal(server.faults?.resetAfter, 1);
 });
