@@ -11,7 +11,8 @@ import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
-import { EchoError, sendAndVerify } from "./lib/client/echo_client.ts";
+import { EchoError } from "./lib/base/errors.ts";
+import { sendAndVerify } from "./lib/client/echo_client.ts";
 import {
   transportField,
   transportLabel,

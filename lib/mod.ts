@@ -7,7 +7,7 @@
  * import { equal } from "node:assert/strict";
  * import { sendAndVerify, startEchoServer } from "./mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const result = await sendAndVerify({
  *   hostname: "127.0.0.1",
  *   port: server.addr.port,
@@ -22,7 +22,7 @@
  * import { equal } from "node:assert/strict";
  * import { runLoad, startEchoServer } from "./mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
  * const report = await runLoad({
  *   hostname: "127.0.0.1",
  *   port: server.addr.port,
@@ -41,7 +41,7 @@
  * import { equal, rejects } from "node:assert/strict";
  * import { sendAndVerify, startEchoServer } from "./mod.ts";
  *
- * await using server = startEchoServer({ port: 0, faults: { delay: 20, resetAfter: 10 } });
+ * await using server = await startEchoServer({ port: 0, faults: { delay: 20, resetAfter: 10 } });
  * await rejects(sendAndVerify({ port: server.addr.port, message: new Uint8Array(100) }), /reset/);
  * equal(server.stats.faults.reset, 1);
  * ```
@@ -51,7 +51,20 @@
 
 export { formatBytesLiteral } from "./base/bytes_literal.ts";
 export { formatAddress, formatPeer, isLoopback } from "./net/peer.ts";
-export { InterruptedError, RuntimeError, UsageError } from "./base/errors.ts";
+export {
+  EchoError,
+  type EchoErrorCode,
+  type ErrorCode,
+  GreetingError,
+  IllegalTransitionError,
+  InterruptedError,
+  ProxyHeaderError,
+  RuntimeError,
+  TcpechoError,
+  TlsHandshakeError,
+  UnknownHostError,
+  UsageError,
+} from "./base/errors.ts";
 export { type CloseReason, type ConnectionInfo, type EchoEvent } from "./server/events.ts";
 export {
   addStats,
@@ -89,19 +102,13 @@ export {
   type Sample,
 } from "./metrics/prometheus.ts";
 export {
-  EchoError,
   sendAndVerify,
   type SendOptions,
   type SendResult,
   STREAM_WINDOW,
 } from "./client/echo_client.ts";
-export {
-  listen,
-  type ListenOptions,
-  listenTcp,
-  MAX_UDP_PAYLOAD,
-  type StreamConn,
-} from "./net/transport.ts";
+export { listen, type ListenOptions, listenTcp, MAX_UDP_PAYLOAD } from "./net/transport.ts";
+export { type ResettableConn, type StreamConn } from "./net/stream_conn.ts";
 export {
   type ClientConn,
   type ClientTlsDetails,
@@ -184,7 +191,6 @@ export {
   type ProxyCommand,
   type ProxyFamily,
   type ProxyHeader,
-  ProxyHeaderError,
   type ProxyHeaderInit,
   type ProxyMode,
   type ProxyParse,
@@ -207,4 +213,3 @@ export {
   type FaultKind,
   type FaultSettings,
 } from "./faults/settings.ts";
-export { type ResettableConn, ResettableListener } from "./net/resettable_listener.ts";

@@ -9,8 +9,9 @@
 import { Buffer } from "node:buffer";
 import { describeMismatch, describeProgress } from "./echo_check.ts";
 import { explainCertificateError } from "../net/certificates.ts";
-import { errorReason, RuntimeError } from "../base/errors.ts";
-import type { StreamConn } from "../net/transport.ts";
+import { EchoError, type EchoErrorCode, errorReason } from "../base/errors.ts";
+import { writeAll } from "../base/io.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 
 /** How long a client waits without progress before it gives up, unless told otherwise. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -20,22 +21,6 @@ export const DEFAULT_READ_SIZE = 16;
 
 /** How long to wait, once every echo is in, for the server to close or show it has more to say. */
 export const LINGER_MS = 1000;
-
-/** The echo did not match what was sent, or did not come back whole. */
-export class EchoError extends RuntimeError {
-  /** Always `EchoError`. */
-  override name = "EchoError";
-  /** Bytes that came back before the failure. */
-  readonly bytesReceived: number;
-  /** Bytes sent before the failure; undefined where the caller knows better (a whole message). */
-  readonly bytesSent?: number;
-  /** `message` says what went wrong; `bytesReceived` how far the echo got before it did. */
-  constructor(message: string, bytesReceived: number, bytesSent?: number) {
-    super(message);
-    this.bytesReceived = bytesReceived;
-    this.bytesSent = bytesSent;
-  }
-}
 
 /** How an {@linkcode Exchange} reads and how patient it is. */
 export interface ExchangeOptions {
@@ -52,27 +37,6 @@ export interface ExchangeOptions {
   onReceived?: (chunk: Uint8Array) => void | Promise<void>;
   /** Said in parentheses when the server closes before a single byte came back. */
   silentCloseNote?: string;
-}
-
-/** The most one write hands the socket, so that progress is seen at least this often. */
-const WRITE_SLICE = 1024 * 1024;
-
-/**
- * Writes all of `bytes` from offset `from` on, in slices of at most 1 MiB, calling `onProgress`
- * after each. Bench's hot loop writes a message itself and calls this only for what a full
- * socket buffer left over: one more async call per message costs it a third of its speed.
- */
-export async function writeAll(
-  conn: Pick<StreamConn, "write">,
-  bytes: Uint8Array,
-  onProgress?: () => void,
-  from = 0,
-): Promise<void> {
-  let written = from;
-  while (written < bytes.length) {
-    written += await conn.write(bytes.subarray(written, written + WRITE_SLICE));
-    onProgress?.();
-  }
 }
 
 /**
@@ -164,7 +128,7 @@ export class Exchange {
     }
     if (this.#failure) throw this.#failure;
     if (bytes.length === 0) return;
-    if (this.#readerDone) throw this.#fail(this.#closedEarly());
+    if (this.#readerDone) throw this.#fail(this.#closedEarly(), "ECHO_CLOSED");
     this.#owed.push(bytes);
     this.#startReading();
     this.#owedBytes += bytes.length;
@@ -176,7 +140,8 @@ export class Exchange {
     } catch (err) {
       // The server went away: the reader sees how (reset, close, timeout), so only it reports.
       await this.reading;
-      throw this.#failure ?? this.#fail(`${errorReason(err)} after ${this.#progress()}`);
+      throw this.#failure ??
+        this.#fail(`${errorReason(err)} after ${this.#progress()}`, "ECHO_FAILED");
     } finally {
       this.#writes--;
       this.#arm();
@@ -192,7 +157,7 @@ export class Exchange {
   /** Waits for the reader to make progress; throws once the exchange has failed. */
   async #whenChanged(): Promise<void> {
     if (this.#failure) throw this.#failure;
-    if (this.#readerDone) throw this.#fail(this.#closedEarly());
+    if (this.#readerDone) throw this.#fail(this.#closedEarly(), "ECHO_CLOSED");
     await this.#changed.promise;
   }
 
@@ -246,8 +211,8 @@ export class Exchange {
     this.#changed = Promise.withResolvers<void>();
   }
 
-  #fail(message: string): EchoError {
-    this.#failure ??= new EchoError(message, this.#received, this.#sent);
+  #fail(message: string, code: EchoErrorCode): EchoError {
+    this.#failure ??= new EchoError(message, this.#received, this.#sent, code);
     clearTimeout(this.#timer);
     this.#closeConn();
     this.#notify();
@@ -277,17 +242,21 @@ export class Exchange {
               : "waiting for the rest of the echo";
             this.#fail(
               `timed out after ${this.#timeoutMs / 1000} s ${waiting}: ${this.#progress()}`,
+              "ECHO_TIMEOUT",
             );
           } else if (this.#closed) {
-            this.#fail(`interrupted: ${this.#progress()}`);
+            this.#fail(`interrupted: ${this.#progress()}`, "ECHO_FAILED");
           } else {
-            this.#fail(`${explainCertificateError(errorReason(err))} after ${this.#progress()}`);
+            this.#fail(
+              `${explainCertificateError(errorReason(err))} after ${this.#progress()}`,
+              "ECHO_FAILED",
+            );
           }
           return;
         }
         if (n === null) {
           if (this.#owedBytes > 0) {
-            this.#fail(this.#closedEarly());
+            this.#fail(this.#closedEarly(), "ECHO_CLOSED");
           }
           return;
         }
@@ -299,7 +268,7 @@ export class Exchange {
         }
         const problem = this.#check(chunk);
         if (problem) {
-          this.#fail(problem);
+          this.#fail(problem, "ECHO_MISMATCH");
           return;
         }
         this.#received += n;

@@ -10,11 +10,13 @@ import {
   errorReason,
   explainNetworkError,
   InterruptedError,
-  RuntimeError,
+  TlsHandshakeError,
 } from "../base/errors.ts";
+import { writeAll } from "../base/io.ts";
 import { explainCertificateError } from "../net/certificates.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 import { connectNodeTls } from "../net/tls_client.ts";
-import { describeEndpoint, type StreamConn, targetOf } from "../net/transport.ts";
+import { describeEndpoint, targetOf } from "../net/transport.ts";
 import { encodeProxyHeaderFor, type ProxyHeaderInit } from "../proxy/header.ts";
 
 /** How a TLS client checks the server, and what it shows of itself. */
@@ -124,7 +126,7 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
     } catch (err) {
       if (signal?.aborted) throw err;
       conn.close();
-      throw new Deno.errors.InvalidData(`TLS handshake failed: ${errorReason(err)}`);
+      throw new TlsHandshakeError(errorReason(err), { cause: err });
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
@@ -133,12 +135,11 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
     if (signal?.aborted) {
       throw new InterruptedError(`interrupted while connecting to ${describeEndpoint(options)}`);
     }
-    if (err instanceof Deno.errors.InvalidData && err.message.startsWith("TLS handshake failed")) {
-      throw new RuntimeError(
-        `cannot connect to ${describeEndpoint(options)}: TLS handshake failed: ${
-          explainCertificateError(err.message.slice("TLS handshake failed: ".length))
-        }`,
-      );
+    if (err instanceof TlsHandshakeError) {
+      throw new TlsHandshakeError(explainCertificateError(err.reason), {
+        context: `cannot connect to ${describeEndpoint(options)}`,
+        cause: err,
+      });
     }
     throw explainNetworkError(err, "connect", where);
   }
@@ -147,10 +148,7 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
 /** Writes the whole PROXY header on a fresh connection; closes it when that fails. */
 async function sendProxyHeader(conn: Deno.Conn, init: ProxyHeaderInit): Promise<void> {
   try {
-    const header = encodeProxyHeaderFor(init, conn.localAddr, conn.remoteAddr);
-    for (let written = 0; written < header.length;) {
-      written += await conn.write(header.subarray(written));
-    }
+    await writeAll(conn, encodeProxyHeaderFor(init, conn.localAddr, conn.remoteAddr));
   } catch (err) {
     conn.close();
     throw err;

@@ -6,8 +6,15 @@
  */
 
 import { describeMismatch, describeProgress } from "./echo_check.ts";
-import { errorReason, RuntimeError, UsageError } from "../base/errors.ts";
-import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
+import {
+  EchoError,
+  errorReason,
+  isLookupFailure,
+  RuntimeError,
+  UnknownHostError,
+  UsageError,
+} from "../base/errors.ts";
+import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, Exchange } from "./_exchange.ts";
 import { receiveGreeting } from "../server/greeting.ts";
 import {
   DEFAULT_PORT,
@@ -17,8 +24,6 @@ import {
   UDP_RECEIVE_BUFFER_SIZE,
 } from "../net/transport.ts";
 import { type ClientTlsDetails, connect, type ConnectOptions } from "./connect.ts";
-
-export { EchoError };
 
 /** What to send, where, and how patiently. */
 export interface SendOptions extends Omit<ConnectOptions, "signal"> {
@@ -101,7 +106,7 @@ export interface SendResult {
  * import { equal } from "node:assert/strict";
  * import { sendAndVerify, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const result = await sendAndVerify({
  *   hostname: "127.0.0.1",
  *   port: server.addr.port,
@@ -115,7 +120,7 @@ export interface SendResult {
  * import { equal } from "node:assert/strict";
  * import { sendAndVerify, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 65536 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 65536 });
  * async function* megabytes(count: number) {
  *   for (let i = 0; i < count; i++) yield new Uint8Array(1024 * 1024).fill(i);
  * }
@@ -237,6 +242,7 @@ async function sendStream(
         describeProgress(exchange.received, exchange.sent),
       exchange.received,
       exchange.sent,
+      "ECHO_CLOSED",
     );
   }
   return false;
@@ -272,7 +278,11 @@ async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> 
     try {
       await socket.send(message, { transport: "udp", hostname, port });
     } catch (err) {
-      throw new RuntimeError(`cannot send to ${hostname} port ${port}: ${errorReason(err)}`);
+      const where = `cannot send to ${hostname} port ${port}`;
+      if (isLookupFailure(err)) {
+        throw new UnknownHostError(`${where}: unknown host`, { cause: err });
+      }
+      throw new RuntimeError(`${where}: ${errorReason(err)}`);
     }
     const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
     let echo: Uint8Array;
@@ -286,6 +296,8 @@ async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> 
         `timed out after ${timeoutMs / 1000} s without a reply: nothing listens on ${hostname} ` +
           `port ${port}, or the ${message.length}-byte datagram or its echo was lost`,
         0,
+        undefined,
+        "ECHO_TIMEOUT",
       );
     }
     const finished = performance.now();
@@ -298,11 +310,13 @@ async function sendDatagramAndVerify(options: SendOptions): Promise<SendResult> 
       } while (offset < echo.length);
     }
     const mismatch = describeMismatch(echo.subarray(0, message.length), message, 0);
-    if (mismatch) throw new EchoError(mismatch, echo.length);
+    if (mismatch) throw new EchoError(mismatch, echo.length, undefined, "ECHO_MISMATCH");
     if (echo.length !== message.length) {
       throw new EchoError(
         `the echo has ${echo.length} bytes, the datagram had ${message.length}`,
         echo.length,
+        undefined,
+        "ECHO_MISMATCH",
       );
     }
     return {

@@ -5,11 +5,12 @@
  * @module
  */
 
-import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, EchoError, Exchange } from "./_exchange.ts";
-import { UsageError } from "../base/errors.ts";
+import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, Exchange } from "./_exchange.ts";
+import { EchoError, UsageError } from "../base/errors.ts";
+import { sleep } from "../base/timers.ts";
 import { receiveGreeting } from "../server/greeting.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
-import { type StreamConn } from "../net/transport.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 import { connect, type ConnectOptions } from "./connect.ts";
 
 /**
@@ -76,7 +77,7 @@ export interface PingResult {
  * import { equal } from "node:assert/strict";
  * import { ping, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const result = await ping({
  *   hostname: "127.0.0.1",
  *   port: server.addr.port,
@@ -124,11 +125,15 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   const stop = () => exchange.close();
   signal?.addEventListener("abort", stop);
   // The server sending more, or closing, between messages ends the wait for the next one.
-  let wake: (() => void) | undefined;
-  exchange.reading.then(() => wake?.());
+  const readerStopped = new AbortController();
+  exchange.reading.then(() => readerStopped.abort());
+  const wake = signal ? AbortSignal.any([signal, readerStopped.signal]) : readerStopped.signal;
   try {
     while (sent < count && !signal?.aborted) {
-      if (sent > 0 && !await sleep(interval, signal, (callback) => wake = callback)) break;
+      if (sent > 0) {
+        await sleep(interval, wake);
+        if (signal?.aborted) break;
+      }
       if (exchange.failure) throw exchange.failure;
       sent++;
       exchange.mark();
@@ -143,7 +148,9 @@ export async function ping(options: PingOptions): Promise<PingResult> {
     if (!signal?.aborted) await exchange.finish();
   } catch (err) {
     if (!(err instanceof EchoError)) throw err;
-    if (!signal?.aborted) error = new EchoError(`seq=${sent}: ${err.message}`, received);
+    if (!signal?.aborted) {
+      error = new EchoError(`seq=${sent}: ${err.message}`, received, undefined, err.code);
+    }
   } finally {
     signal?.removeEventListener("abort", stop);
     exchange.close();
@@ -155,27 +162,4 @@ export async function ping(options: PingOptions): Promise<PingResult> {
     rtt: stats.summary(),
     error,
   };
-}
-
-/**
- * Waits `ms` milliseconds; resolves false at once if `signal` aborts first, or true as soon as
- * the callback given to `onWake` is called.
- */
-function sleep(
-  ms: number,
-  signal: AbortSignal | undefined,
-  onWake: (wake: () => void) => void,
-): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (finished: boolean) => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      resolve(finished);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal?.addEventListener("abort", onAbort);
-    onWake(() => done(true));
-  });
 }

@@ -12,11 +12,12 @@
  */
 
 import { Buffer } from "node:buffer";
-import { RuntimeError } from "../base/errors.ts";
+import { type ErrorCode, GreetingError, RuntimeError, TcpechoError } from "../base/errors.ts";
+import { writeAll } from "../base/io.ts";
+import { sleep } from "../base/timers.ts";
 import { readGreeting } from "../server/greeting.ts";
 import { LatencyHistogram, type LatencySummary } from "../metrics/latency_histogram.ts";
 import { OpenLoopSchedule, Pacer } from "./open_loop.ts";
-import { writeAll } from "../client/_exchange.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
 import { DEFAULT_PORT, describeEndpoint } from "../net/transport.ts";
 import { type ClientConn, connect, type ConnectOptions } from "../client/connect.ts";
@@ -195,6 +196,27 @@ export const OTHER_BACKENDS = "(other greetings)";
 /** The largest read per connection: enough for a 64 KiB window of 4 in few reads. */
 const MAX_READ = 256 * 1024;
 
+/** The count that a failure of each code adds to; any other code counts as a reset. */
+const COUNTED_AS: Partial<Record<ErrorCode, keyof LoadErrors>> = {
+  ECHO_MISMATCH: "mismatches",
+  // Bytes after the greeting came before anything was sent: bytes nobody sent, as in the check.
+  GREETING: "mismatches",
+  ECHO_CLOSED: "earlyCloses",
+  ECHO_TIMEOUT: "timeouts",
+};
+
+/**
+ * Which count a failure of a connection or its greeting adds to: by its code for the library's
+ * errors, by its class for Deno's (a greeting cut short, late, or not a line of text).
+ */
+function countedAs(err: unknown): keyof LoadErrors {
+  if (err instanceof TcpechoError) return COUNTED_AS[err.code] ?? "resets";
+  if (err instanceof Deno.errors.UnexpectedEof) return "earlyCloses";
+  if (err instanceof Deno.errors.TimedOut) return "timeouts";
+  if (err instanceof Deno.errors.InvalidData) return "mismatches";
+  return "resets";
+}
+
 /** A connection not opened: refused, timed out or its greeting wrong (counted), or the run over. */
 const NOT_OPENED = Symbol("not opened");
 
@@ -248,7 +270,8 @@ class Run {
   readonly #connectSchedule?: OpenLoopSchedule;
   #connectsStarted = 0;
   #connectStart = 0;
-  readonly #sleepers = new Set<() => void>();
+  /** Aborted when the run stops, waking every sleep. */
+  readonly #stopped = new AbortController();
 
   constructor(options: LoadOptions) {
     this.options = options;
@@ -323,7 +346,7 @@ class Run {
     }
     try {
       const greeting = await readGreeting(conn, this.timeout);
-      if (greeting.rest.length > 0) throw new Deno.errors.InvalidData("bytes after the greeting");
+      if (greeting.rest.length > 0) throw new GreetingError("bytes after the greeting");
       const backend = this.#backend(greeting.line);
       backend.connections++;
       this.connects.made++;
@@ -359,24 +382,12 @@ class Run {
 
   /** Counts what broke a connection or its greeting. */
   countFailure(err: unknown): void {
-    if (err instanceof Deno.errors.UnexpectedEof) this.errors.earlyCloses++;
-    else if (err instanceof Deno.errors.TimedOut) this.errors.timeouts++;
-    else if (err instanceof Deno.errors.InvalidData) this.errors.mismatches++;
-    else this.errors.resets++;
+    this.errors[countedAs(err)]++;
   }
 
   /** Waits `ms` milliseconds, or less if the run stops. */
-  sleep(ms: number): Promise<void> {
-    if (ms <= 0 || this.stopping) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#sleepers.add(wake);
-    });
+  async sleep(ms: number): Promise<void> {
+    await sleep(ms, this.#stopped.signal);
   }
 
   /** No more messages fall due: every connection finishes what it owes, then closes. */
@@ -384,7 +395,7 @@ class Run {
     if (this.stopping) return;
     this.stopping = true;
     this.pacer?.stop();
-    for (const wake of [...this.#sleepers]) wake();
+    this.#stopped.abort();
     for (const slot of this.slots) slot.stop(this.schedule === undefined);
   }
 }
@@ -443,7 +454,7 @@ class Slot {
  * import { equal } from "node:assert/strict";
  * import { runLoad, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const report = await runLoad({ hostname: "127.0.0.1", port: server.addr.port, count: 100 });
  * equal(report.messages, 100);
  * equal(report.ok, true);
@@ -454,7 +465,7 @@ class Slot {
  * import { equal } from "node:assert/strict";
  * import { runLoad, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
  * const report = await runLoad({
  *   hostname: "127.0.0.1",
  *   port: server.addr.port,
@@ -804,6 +815,7 @@ class LoadConnection {
 
   #fail(err: unknown): void {
     if (this.#closed) return; // our own close interrupted a read or write
+    // A read or write failed: the server closed early, or the connection broke.
     if (err instanceof Deno.errors.UnexpectedEof) this.#run.errors.earlyCloses++;
     else this.#run.errors.resets++;
     this.#close();

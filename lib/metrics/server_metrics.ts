@@ -10,7 +10,7 @@
  * import { echoTimeHistogram, serverMetricsText, startEchoServer } from "../mod.ts";
  *
  * const echoTimes = echoTimeHistogram();
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, echoTimes });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, echoTimes });
  * const text = serverMetricsText(
  *   [{ stats: server.stats, echoTimes: echoTimes.snapshot() }],
  *   "serving",

@@ -1,17 +1,18 @@
 /**
- * TCP through `node:net`, in the shape of a `Deno.Conn`: a listener whose connections have
- * TCP_NODELAY set before any byte moves, and a connection type that reads and writes like a
- * `Deno.Conn` and can hand its socket over (with the bytes it already read) to the next stage,
- * such as a TLS handshake. `Deno.listenTls` connections cannot set TCP_NODELAY, so owning the TCP
- * socket is what keeps TLS free of the delayed-ACK stall.
+ * TCP through `node:net`, in the shape of a `Deno.Conn`: the one adapter for the sockets that need
+ * `node:net`. A listener whose connections have TCP_NODELAY set before any byte moves, and a
+ * connection type that reads and writes like a `Deno.Conn`, can hand its socket over (with the
+ * bytes it already read) to the next stage, such as a TLS handshake, and can end with a real TCP
+ * reset. `Deno.listenTls` connections cannot set TCP_NODELAY, so owning the TCP socket is what
+ * keeps TLS free of the delayed-ACK stall; and closing a `Deno.Conn` always sends a FIN first, so
+ * the reset faults need these sockets too.
  *
  * @module
  */
 
 import { Buffer } from "node:buffer";
 import { createServer, type Server, type Socket } from "node:net";
-import type { Duplex } from "node:stream";
-import type { StreamConn } from "./transport.ts";
+import type { ResettableConn } from "./stream_conn.ts";
 
 /** How long {@linkcode SocketConn.close} waits for buffered bytes to leave before it cuts. */
 export const CLOSE_FLUSH_MS = 2000;
@@ -31,11 +32,9 @@ const DENO_ERRORS: Record<string, new (message: string) => Error> = {
   EPERM: Deno.errors.NotCapable,
 };
 
-/** Codes of a failed name lookup: the host is unknown. */
-const LOOKUP_FAILED = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME"]);
-
 /**
- * A `node:net` or `node:tls` error as the matching `Deno.errors` class, its message kept.
+ * A `node:net` or `node:tls` error as the matching `Deno.errors` class, its message kept; other
+ * errors (a failed name lookup among them) keep their own class and code.
  *
  * @example
  * ```ts
@@ -47,10 +46,6 @@ const LOOKUP_FAILED = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_NONAME"]);
  * ```
  */
 export function toDenoError(err: Error & { code?: string }): Error {
-  // The wording Deno uses, which the messages turn into "unknown host".
-  if (LOOKUP_FAILED.has(err.code ?? "")) {
-    return new Error(`failed to lookup address: ${err.message}`);
-  }
   const DenoError = err.code === undefined ? undefined : DENO_ERRORS[err.code];
   return DenoError ? new DenoError(err.message) : err;
 }
@@ -63,11 +58,12 @@ function netAddr(address: string | undefined, port: number | undefined): Deno.Ne
 /**
  * A `node:net` or `node:tls` socket read and written like a `Deno.Conn`: `read` fills the
  * caller's buffer, `write` resolves once the socket took the bytes (at once unless its buffer is
- * full), `closeWrite` sends FIN (after TLS close_notify), `close` hangs up.
+ * full), `closeWrite` sends FIN (after TLS close_notify), `close` hangs up, `reset` cuts with a
+ * TCP reset.
  */
-export class SocketConn implements StreamConn {
+export class SocketConn implements ResettableConn {
   /** The socket underneath. */
-  readonly socket: Duplex;
+  readonly socket: Socket;
   /** The peer's address, kept from the start: Node forgets it once the socket closes. */
   readonly remoteAddr: Deno.NetAddr;
   /** This end's address. */
@@ -84,13 +80,12 @@ export class SocketConn implements StreamConn {
 
   /** Wraps `socket`; `addresses` default to the socket's own. */
   constructor(
-    socket: Socket | Duplex,
+    socket: Socket,
     addresses?: { remoteAddr: Deno.NetAddr; localAddr: Deno.NetAddr },
   ) {
     this.socket = socket;
-    const net = socket as Socket;
-    this.remoteAddr = addresses?.remoteAddr ?? netAddr(net.remoteAddress, net.remotePort);
-    this.localAddr = addresses?.localAddr ?? netAddr(net.localAddress, net.localPort);
+    this.remoteAddr = addresses?.remoteAddr ?? netAddr(socket.remoteAddress, socket.remotePort);
+    this.localAddr = addresses?.localAddr ?? netAddr(socket.localAddress, socket.localPort);
     socket.on("error", this.#onError);
     socket.on("close", this.#onClose);
     socket.on("drain", this.#onDrain);
@@ -219,11 +214,19 @@ export class SocketConn implements StreamConn {
   }
 
   /**
+   * Ends the connection with a TCP reset (`SO_LINGER` 0, then close): the peer's next read fails
+   * with `ECONNRESET` instead of reading a FIN, and whatever is still unsent is thrown away.
+   */
+  reset(): void {
+    if (!this.socket.destroyed) this.socket.resetAndDestroy();
+  }
+
+  /**
    * Stops reading and gives up the socket for the next stage, with every byte this connection
    * took off it but did not hand out, after `unread` (bytes a caller read and did not use), put
    * back in front of what the socket receives next. The connection must not be used afterwards.
    */
-  release(unread?: Uint8Array): Duplex {
+  release(unread?: Uint8Array): Socket {
     const socket = this.socket;
     socket.off("data", this.#onData);
     socket.off("end", this.#onEnd);
@@ -264,6 +267,8 @@ export class SocketListener {
   #closed = false;
   /** The address listened on, with the real port when port 0 was asked for. */
   readonly addr: Deno.NetAddr;
+  /** Its connections are node:net sockets: they can go through TLS and be reset. */
+  readonly ownsSockets = true;
 
   /** Use {@linkcode listenSockets}, which waits until the socket listens. */
   constructor(server: Server, addr: Deno.NetAddr) {
@@ -285,6 +290,18 @@ export class SocketListener {
     if (socket) return Promise.resolve(new SocketConn(socket));
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("the listener is closed"));
     return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+  }
+
+  /** Yields connections until the listener closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<SocketConn> {
+    while (!this.#closed) {
+      try {
+        yield await this.accept();
+      } catch (err) {
+        if (this.#closed) return;
+        throw err;
+      }
+    }
   }
 
   /** Stops listening; connections not yet accepted are closed. */

@@ -14,7 +14,7 @@ import {
   rootCertificates,
   type SecureContext,
 } from "node:tls";
-import { errorReason } from "../base/errors.ts";
+import { errorReason, TlsHandshakeError } from "../base/errors.ts";
 import { SocketConn, toDenoError } from "./socket_conn.ts";
 
 /** Where to connect and how to check the server. */
@@ -71,7 +71,7 @@ function secureContextFor(options: NodeTlsOptions, settings: object): SecureCont
 
 /**
  * Connects TCP with TCP_NODELAY, then TLS; resolves once the handshake is done. A failed
- * handshake rejects with `Deno.errors.InvalidData` saying `TLS handshake failed: REASON`.
+ * handshake rejects with a {@linkcode TlsHandshakeError} saying `TLS handshake failed: REASON`.
  * Connections given the same `settings` object share the loaded certificates and key.
  */
 export function connectNodeTls(
@@ -94,9 +94,7 @@ export function connectNodeTls(
       tcp.destroy();
       socket?.destroy();
       reject(
-        handshaking
-          ? new Deno.errors.InvalidData(`TLS handshake failed: ${errorReason(err)}`)
-          : toDenoError(err),
+        handshaking ? new TlsHandshakeError(errorReason(err), { cause: err }) : toDenoError(err),
       );
     };
     tcp.once("error", fail);

@@ -12,7 +12,7 @@
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { X509Certificate } from "node:crypto";
 import { checkCertifiedKey, parseCertificates } from "./certificates.ts";
-import { errorReason, RuntimeError } from "../base/errors.ts";
+import { errorReason, RuntimeError, TlsHandshakeError } from "../base/errors.ts";
 import { SocketConn } from "./socket_conn.ts";
 
 /** A server's TLS settings, all PEM. */
@@ -116,7 +116,8 @@ export class TlsServer {
 
   /**
    * Runs the server side of the handshake on `conn`, after replaying `unread` (bytes already read
-   * from it that belong to the handshake). Rejects with `TLS handshake failed: REASON` when the
+   * from it that belong to the handshake). Rejects with a {@linkcode TlsHandshakeError}
+   * (`TLS handshake failed: REASON`, code `TLS_HANDSHAKE`) when the
    * client fails it, sends no or an untrusted client certificate, or the connection ends first.
    * `conn` belongs to the returned session from then on, and is closed on failure.
    */
@@ -133,7 +134,7 @@ export class TlsServer {
     return new Promise((resolve, reject) => {
       const fail = (reason: string) => {
         socket.destroy();
-        reject(new Deno.errors.InvalidData(`TLS handshake failed: ${reason}`));
+        reject(new TlsHandshakeError(reason));
       };
       const onError = (err: Error & { code?: string }) =>
         fail(

@@ -27,9 +27,6 @@ export interface ListenOptions {
   reusePort?: boolean;
 }
 
-/** What the echo loops need from a connection; every transport's connections provide it. */
-export type StreamConn = Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "remoteAddr">;
-
 /** The port both ends use when none is given, as in the classic tutorial. */
 export const DEFAULT_PORT = 10000;
 

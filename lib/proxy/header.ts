@@ -9,7 +9,7 @@
 
 import { ipaddr } from "../_deps/ipaddr.ts";
 import { crc32c } from "./crc32c.ts";
-import { UsageError } from "../base/errors.ts";
+import { ProxyHeaderError, UsageError } from "../base/errors.ts";
 
 /** Which header versions a receiver accepts: one of them, or `any` to tell them apart. */
 export type ProxyMode = "v1" | "v2" | "any";
@@ -67,12 +67,6 @@ export interface ProxyHeaderInit {
   destination?: ProxyAddr;
   /** Version 2 only. A `CRC32C` TLV gets the header's checksum, whatever value it was given. */
   tlvs?: ProxyTlv[];
-}
-
-/** A received PROXY header is malformed, truncated, late, or of a version not accepted. */
-export class ProxyHeaderError extends Error {
-  /** Always `ProxyHeaderError`. */
-  override name = "ProxyHeaderError";
 }
 
 /** The TLV types of the specification. Types 0xE0-0xEF are for vendors (AWS uses 0xEA). */

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { parseProxyHeader, type ProxyHeader, ProxyHeaderError, type ProxyMode } from "./header.ts";
+import { ProxyHeaderError } from "../base/errors.ts";
+import { parseProxyHeader, type ProxyHeader, type ProxyMode } from "./header.ts";
 
 /** How long a client has to send its whole PROXY header, in milliseconds, unless told otherwise. */
 export const DEFAULT_PROXY_TIMEOUT = 3000;

@@ -20,7 +20,7 @@ import { sleep } from "../base/timers.ts";
 import type { ConnectionFaults } from "../faults/plan.ts";
 import type { FaultKind } from "../faults/settings.ts";
 import type { EchoEnd, EchoShaper } from "../faults/unit.ts";
-import type { StreamConn } from "../net/transport.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 
 /** The part of the server's connection record the loop reads and updates. */
 export interface FaultedConnection extends ConnectionInfo {

@@ -8,7 +8,7 @@
 import { type ConnectionState, discardedAfterFin, echoing } from "./connection_state.ts";
 import type { ConnectionInfo, EchoEvent } from "./events.ts";
 import type { EchoStats, EchoTimeRecorder } from "./stats.ts";
-import type { StreamConn } from "../net/transport.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 
 /** The part of the server's connection record the loop reads and updates. */
 export interface EchoingConnection extends ConnectionInfo {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorReason } from "../base/errors.ts";
+import { errorReason, UsageError } from "../base/errors.ts";
 import { settlesWithin, sleep } from "../base/timers.ts";
 import { echoing, moveTo } from "./connection_state.ts";
 import type { EchoEvent } from "./events.ts";
@@ -23,22 +23,22 @@ import {
   type SessionContext,
 } from "./session.ts";
 import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
-import type { FaultSettings } from "../faults/settings.ts";
+import { type FaultSettings, needsReset } from "../faults/settings.ts";
 import type { TlsServer } from "../net/tls_server.ts";
-import type { StreamConn } from "../net/transport.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 import type { ProxyMode } from "../proxy/header.ts";
 
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /**
-   * The socket to serve; the server owns it from now on and closes it on shutdown. The reset
-   * faults need connections that can send a TCP reset (a `ResettableListener`'s); on others,
-   * each connection they hit fails.
+   * The socket to serve; the server owns it from now on and closes it on shutdown. TLS and the
+   * reset faults need a listener that owns its sockets (`listenTcp`'s), whose connections can be
+   * handed to the TLS stage and can send a TCP reset.
    */
   listener: StreamListener<A>;
   /**
-   * Run this TLS handshake on each connection before echoing; `listener` must then hand out
-   * connections that own their socket (from `listenTcp`), or each handshake fails.
+   * Run this TLS handshake on each connection before echoing; `listener` must then own its
+   * sockets (from `listenTcp`).
    */
   tls?: TlsServer;
   /** Bytes read (and echoed) at a time per connection. Default 16. */
@@ -95,6 +95,11 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
   accept(): Promise<StreamConn>;
   /** Stops listening. */
   close(): void;
+  /**
+   * True when its connections are node:net sockets the server owns (`listenTcp`'s): they can go
+   * through the TLS stage and end with a TCP reset.
+   */
+  readonly ownsSockets?: boolean;
 }
 
 /**
@@ -118,9 +123,17 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
 
   /**
    * Starts serving `options.listener` at once. Throws a `UsageError` for faults or a greeting
-   * that make no sense.
+   * that make no sense, and for TLS or reset faults on a listener that does not own its sockets.
    */
   constructor(options: EchoServerOptions<A>) {
+    if (options.tls && !options.listener.ownsSockets) {
+      throw new UsageError("a TLS echo server needs a listener from listenTcp");
+    }
+    if (needsReset(options.faults) && !options.listener.ownsSockets) {
+      throw new UsageError(
+        "the reset faults need a listener whose connections can be reset (startEchoServer makes one over plain TCP)",
+      );
+    }
     this.#listener = options.listener;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;

@@ -158,7 +158,7 @@ function decodeLine(bytes: Uint8Array): string {
  * import { equal } from "node:assert/strict";
  * import { connect, receiveGreeting, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, greeting: "hi #{conn}" });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, greeting: "hi #{conn}" });
  * const conn = await connect({ hostname: "127.0.0.1", port: server.addr.port });
  * equal(await receiveGreeting(conn, 5000), "hi #1");
  * conn.close();

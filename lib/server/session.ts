@@ -20,7 +20,7 @@
  * @module
  */
 
-import { errorReason } from "../base/errors.ts";
+import { errorReason, ProxyHeaderError } from "../base/errors.ts";
 import { writeAll } from "../base/io.ts";
 import { type ConnectionState, discardedAfterFin, moveTo } from "./connection_state.ts";
 import { echoLoop } from "./echo_loop.ts";
@@ -32,7 +32,7 @@ import type { ServerFaults } from "./_server_faults.ts";
 import type { FaultPlan } from "../faults/plan.ts";
 import type { SocketConn } from "../net/socket_conn.ts";
 import type { TlsDetails, TlsServer } from "../net/tls_server.ts";
-import type { StreamConn } from "../net/transport.ts";
+import type { StreamConn } from "../net/stream_conn.ts";
 import type { ProxyInfo, ProxyReadOptions, ProxySource } from "../proxy/reader.ts";
 
 /** A connection through its session, as the server keeps it. */
@@ -136,10 +136,7 @@ export type SessionEnd =
  * reads a header with `options`.
  */
 export async function loadProxyStage(options: ProxyReadOptions): Promise<ProxyStage> {
-  const [{ readProxyHeader }, { ProxyHeaderError }] = await Promise.all([
-    import("../proxy/reader.ts"),
-    import("../proxy/header.ts"),
-  ]);
+  const { readProxyHeader } = await import("../proxy/reader.ts");
   return {
     read: (conn) => readProxyHeader(conn, options),
     refusal: (error) => error instanceof ProxyHeaderError ? error.message : undefined,

@@ -7,7 +7,6 @@
 
 import { UsageError } from "../base/errors.ts";
 import { needsReset } from "../faults/settings.ts";
-import { ResettableListener } from "../net/resettable_listener.ts";
 import { TlsServer, type TlsServerOptions } from "../net/tls_server.ts";
 import { listen, type ListenOptions, listenTcp } from "../net/transport.ts";
 import { EchoServer, type EchoServerOptions } from "./echo_server.ts";
@@ -20,16 +19,20 @@ export interface StartEchoServerOptions
   extends Omit<EchoServerOptions, "listener" | "tls">, ListenOptions {}
 
 /**
- * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM; the server then
- * resolves once it listens) or a Unix domain socket (`unix: path`). It is `AsyncDisposable`:
- * `await using` shuts it down gracefully.
+ * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM) or a Unix domain
+ * socket (`unix: path`), and resolves once it listens. It is `AsyncDisposable`:
+ * `await using server = await startEchoServer(...)` shuts it down gracefully.
+ *
+ * Plain TCP listens with `Deno.listen`; TLS, and the reset faults (`resetAfter`,
+ * `resetAfterTime`), listen with `node:net`, whose sockets keep TCP_NODELAY under TLS and can end
+ * with a real TCP reset.
  *
  * @example TCP on a free port
  * ```ts
  * import { equal } from "node:assert/strict";
  * import { startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
  * equal(server.addr.hostname, "127.0.0.1");
  * ```
  *
@@ -38,7 +41,7 @@ export interface StartEchoServerOptions
  * import { equal, rejects } from "node:assert/strict";
  * import { EchoError, sendAndVerify, startEchoServer } from "../mod.ts";
  *
- * await using server = startEchoServer({
+ * await using server = await startEchoServer({
  *   port: 0,
  *   faults: { delay: 50, resetAfter: 1024, seed: 1 },
  * });
@@ -61,7 +64,7 @@ export interface StartEchoServerOptions
  * const dir = await Deno.makeTempDir();
  * const path = `${dir}/echo.sock`;
  * {
- *   await using server = startEchoServer({ unix: path });
+ *   await using server = await startEchoServer({ unix: path });
  *   equal(server.addr.path, path);
  *   const result = await sendAndVerify({ unix: path, message: new Uint8Array([1, 2, 3]) });
  *   equal(result.bytesReceived, 3);
@@ -106,7 +109,7 @@ export interface StartEchoServerOptions
  *   if (event.type === "connected") clients.push((event.conn.peer as Deno.NetAddr).hostname);
  * };
  * {
- *   await using server = startEchoServer({
+ *   await using server = await startEchoServer({
  *     hostname: "127.0.0.1",
  *     port: 0,
  *     proxyProtocol: "any",
@@ -129,35 +132,32 @@ export interface StartEchoServerOptions
  */
 export function startEchoServer(
   options: StartEchoServerOptions & { unix: string },
-): EchoServer<Deno.UnixAddr>;
-/** Starts a TLS echo server once it listens; see the first signature. */
+): Promise<EchoServer<Deno.UnixAddr>>;
+/** Starts a TLS echo server; see the first signature. */
 export function startEchoServer(
   options: StartEchoServerOptions & { tls: TlsServerOptions },
 ): Promise<EchoServer<Deno.NetAddr>>;
 /** Starts a TCP echo server; see the first signature. */
 export function startEchoServer(
   options?: StartEchoServerOptions & { tls?: undefined },
-): EchoServer<Deno.NetAddr>;
-/** Starts an echo server of any kind; a TLS server once it listens. */
-export function startEchoServer(
-  options: StartEchoServerOptions,
-): EchoServer | Promise<EchoServer>;
-export function startEchoServer(
+): Promise<EchoServer<Deno.NetAddr>>;
+/** Starts an echo server of any kind; see the first signature. */
+export function startEchoServer(options: StartEchoServerOptions): Promise<EchoServer>;
+export async function startEchoServer(
   options: StartEchoServerOptions = {},
-): EchoServer | Promise<EchoServer> {
+): Promise<EchoServer> {
   const { hostname, port, unix, tls, reusePort, ...rest } = options;
   if (needsReset(rest.faults)) {
     if (unix !== undefined || tls || reusePort) {
       throw new UsageError("the reset faults work over plain TCP, not over TLS or Unix sockets");
     }
-    return new EchoServer({ ...rest, listener: new ResettableListener({ hostname, port }) });
+    return new EchoServer({ ...rest, listener: await listenTcp({ hostname, port }) });
   }
   if (tls === undefined) {
     return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, reusePort }) });
   }
   if (unix !== undefined) throw new UsageError("TLS works over TCP only, not over a Unix socket");
   const tlsServer = new TlsServer(tls);
-  return listenTcp({ hostname, port, reusePort }).then((listener) =>
-    new EchoServer({ ...rest, listener, tls: tlsServer })
-  );
+  const listener = await listenTcp({ hostname, port, reusePort });
+  return new EchoServer({ ...rest, listener, tls: tlsServer });
 }

@@ -48,7 +48,7 @@ Deno.test("bench --rate: a server stalling 500 ms a second shows in corrected la
 });
 
 Deno.test("bench --rate reports corrected latency first, then service time, and the schedule kept", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
   const { code, stdout, stderr } = await runCli([
     "bench",
     "--host",
@@ -111,7 +111,7 @@ Deno.test("bench --rate says when the server could not keep up", async () => {
 });
 
 Deno.test("bench --ramp raises the rate linearly: half the messages over the ramp", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const { code, report } = await benchJson(
     server.addr.port,
     "--rate",
@@ -130,7 +130,7 @@ Deno.test("bench --ramp raises the rate linearly: half the messages over the ram
 });
 
 Deno.test("bench --histogram writes HdrHistogram's percentile distribution, service time beside it", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const dir = await Deno.makeTempDir({ prefix: "tcpecho-hgrm-" });
   try {
     const { code, report } = await benchJson(
@@ -176,7 +176,7 @@ Deno.test("bench --histogram writes HdrHistogram's percentile distribution, serv
 });
 
 Deno.test("bench --percentiles picks the report's columns and JSON keys", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const port = String(server.addr.port);
   const { report } = await benchJson(server.addr.port, "-n", "200", "--percentiles", "99.99,50,75");
   deepEqual(Object.keys(report.latency_us), ["min", "mean", "p50", "p75", "p99_99", "max"]);
@@ -203,7 +203,7 @@ Deno.test("bench --percentiles picks the report's columns and JSON keys", async 
 });
 
 Deno.test("bench --reconnect 1 opens a connection per message and times each connect and first byte", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const { code, report } = await benchJson(
     server.addr.port,
     "--reconnect",
@@ -288,7 +288,7 @@ Deno.test("bench --reconnect counts refused connects instead of stopping, and fa
 });
 
 Deno.test("bench --connect-rate caps new connections per second", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const { code, report } = await benchJson(
     server.addr.port,
     "--reconnect",

@@ -32,7 +32,7 @@ function echoWith(change: (chunk: Uint8Array, offset: number) => Promise<boolean
 }
 
 Deno.test("bench --json reports one object with throughput, latency and errors", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const { code, stderr, report } = await benchJson(
     server.addr.port,
     "-c",
@@ -77,7 +77,7 @@ Deno.test("bench --json reports one object with throughput, latency and errors",
 });
 
 Deno.test("bench --count sends exactly that many messages per connection", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const { code, report } = await benchJson(server.addr.port, "-c", "2", "-w", "3", "-n", "250");
   equal(code, 0);
   equal(report.messages, 500);
@@ -201,7 +201,7 @@ Deno.test("bench measures a server that answers late, and times out on one too l
 });
 
 Deno.test("bench prints a table, and warns when the target is not loopback", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const port = String(server.addr.port);
   const quiet = await runCli(["bench", "--host", "127.0.0.1", "-p", port, "-n", "10"]);
   equal(quiet.code, 0);
@@ -248,7 +248,7 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   async fn() {
-    await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+    await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
     const port = server.addr.port;
     const timed = await runLoad({ hostname: "127.0.0.1", port, connections: 5, duration: 150 });
     equal(timed.ok, true);
@@ -270,7 +270,7 @@ Deno.test({
 });
 
 Deno.test("Ctrl-C during bench prints the report of what was measured, marked interrupted", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   for (const json of [false, true]) {
     const child = cliCommand([
       "bench",
@@ -352,7 +352,7 @@ Deno.test("bench --json reports a server that cannot be reached as one JSON obje
 });
 
 Deno.test("bench --count runs shorter than a second show their time in ms, not 0 s", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const result = await runCli([
     "bench",
     "--host",

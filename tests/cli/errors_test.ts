@@ -128,8 +128,8 @@ Deno.test("value errors exit 2 naming the flag, the value and the allowed range"
 });
 
 Deno.test("send --host takes HOST:PORT and [IPV6]:PORT as socat and ncat do", async () => {
-  await using v4 = startEchoServer({ hostname: "127.0.0.1", port: 0 });
-  await using v6 = startEchoServer({ hostname: "::1", port: 0 });
+  await using v4 = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using v6 = await startEchoServer({ hostname: "::1", port: 0 });
   const [four, six] = await Promise.all([
     runCli(["send", "--host", `127.0.0.1:${v4.addr.port}`, "hi"]),
     runCli(["send", "--host", `[::1]:${v6.addr.port}`, "hi"]),
@@ -141,7 +141,7 @@ Deno.test("send --host takes HOST:PORT and [IPV6]:PORT as socat and ncat do", as
 });
 
 Deno.test("numbers with spaces around them are taken alike by every flag", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const result = await runCli([
     "send",
     "--host",
@@ -364,12 +364,19 @@ Deno.test("explainNetworkError says what failed and what to do", () => {
       "cannot connect to localhost port 80: connection refused",
     ],
     [
+      // How Deno says it: a plain Error without a code.
       new Error("failed to lookup address information: Name or service not known"),
       "connect",
       "cannot connect to localhost port 80: unknown host",
     ],
     [
-      new Error("Something Odd (os error 99)"),
+      Object.assign(new Error("getaddrinfo ENOTFOUND nosuch.invalid"), { code: "ENOTFOUND" }),
+      "connect",
+      "cannot connect to localhost port 80: unknown host",
+    ],
+    [
+      // Deno's other failures without a class of their own carry their OS code.
+      Object.assign(new Error("Something Odd (os error 99)"), { code: "EODD" }),
       "connect",
       "cannot connect to localhost port 80: something Odd",
     ],

@@ -25,14 +25,29 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** An in-process server whose text log and close events the test can read. */
 class ObservedServer implements AsyncDisposable {
-  readonly server: EchoServer<Deno.NetAddr>;
+  server!: EchoServer<Deno.NetAddr>;
   readonly closed: Extract<EchoEvent, { type: "closed" }>[] = [];
   bytesSent = 0;
   readonly #lines: string[] = [];
   readonly #log: ServerLog;
   #waiters: (() => void)[] = [];
 
-  constructor(options: StartEchoServerOptions & { tls?: undefined } = {}) {
+  /** Starts a server on a free loopback port with `options`. */
+  static async start(
+    options: StartEchoServerOptions & { tls?: undefined } = {},
+  ): Promise<ObservedServer> {
+    const observed = new ObservedServer();
+    observed.server = await startEchoServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      ...options,
+      onEvent: (event) => observed.#observe(event),
+      onError: (message) => observed.#log.error(message),
+    });
+    return observed;
+  }
+
+  private constructor() {
     const decoder = new TextDecoder();
     const sink = new LineWriter({
       write: (bytes) => {
@@ -41,18 +56,13 @@ class ObservedServer implements AsyncDisposable {
       },
     });
     this.#log = new ServerLog({ format: "text", quiet: false, out: sink, err: sink });
-    this.server = startEchoServer({
-      hostname: "127.0.0.1",
-      port: 0,
-      ...options,
-      onEvent: (event) => {
-        this.#log.onEvent?.(event);
-        if (event.type === "sending") this.bytesSent += event.bytes;
-        if (event.type === "closed") this.closed.push(event);
-        for (const wake of this.#waiters.splice(0)) wake();
-      },
-      onError: (message) => this.#log.error(message),
-    });
+  }
+
+  #observe(event: EchoEvent): void {
+    this.#log.onEvent?.(event);
+    if (event.type === "sending") this.bytesSent += event.bytes;
+    if (event.type === "closed") this.closed.push(event);
+    for (const wake of this.#waiters.splice(0)) wake();
   }
 
   get port(): number {
@@ -108,7 +118,7 @@ Deno.test({
   name: "a reset mid-stream ends only that connection, with one log line",
   ...sanitized,
   async fn() {
-    await using observed = new ObservedServer({ bufferSize: 4096 });
+    await using observed = await ObservedServer.start({ bufferSize: 4096 });
     const conn = await connect(observed.port);
     const peer = conn.localAddr;
     const writing = writeAll(conn, pattern(4 * 1024 * 1024)).catch(() => {});
@@ -133,7 +143,7 @@ Deno.test({
   name: "a client process killed mid-write ends only its connection, with one log line",
   ...sanitized,
   async fn() {
-    await using observed = new ObservedServer({ bufferSize: 4096 });
+    await using observed = await ObservedServer.start({ bufferSize: 4096 });
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, "send", "--quiet", "--port", String(observed.port), "-"],
       stdin: "piped",
@@ -160,7 +170,7 @@ Deno.test({
   name: "half-closed and half-open clients: the echo completes or the idle timeout ends it",
   ...sanitized,
   async fn() {
-    await using observed = new ObservedServer({ idleTimeout: 200, bufferSize: 1024 });
+    await using observed = await ObservedServer.start({ idleTimeout: 200, bufferSize: 1024 });
     // Half-closed: the client stops sending but still gets the whole echo, then EOF.
     using halfClosed = await connect(observed.port);
     const message = pattern(256 * 1024);
@@ -199,7 +209,7 @@ Deno.test({
   ),
   ...sanitized,
   async fn() {
-    await using observed = new ObservedServer();
+    await using observed = await ObservedServer.start();
     const clients = await new Deno.Command("python3", {
       args: ["-c", RESETTING_CLIENTS, String(observed.port), "1000"],
       stderr: "inherit",

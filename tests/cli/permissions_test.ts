@@ -56,7 +56,7 @@ Deno.test("serve works with the serve task's permissions, or --allow-net for one
 });
 
 Deno.test("send works with the send task's permissions, or scoped to one address and file", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const path = await Deno.makeTempFile({ prefix: "tcpecho-permissions-" });
   try {
     await Deno.writeTextFile(path, "from a file");

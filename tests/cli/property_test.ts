@@ -85,7 +85,7 @@ Deno.test("property: the in-process server echoes any message, chunking and half
   await fc.assert(
     fc.asyncProperty(exchange, async (run) => {
       const message = randomBytes(run.size, run.seed);
-      await using server = startEchoServer({
+      await using server = await startEchoServer({
         hostname: "127.0.0.1",
         port: 0,
         bufferSize: bounded(run.serverBuffer, run.size),
@@ -110,7 +110,7 @@ Deno.test("property: tcpecho serve echoes any message, chunking and half-close",
 });
 
 Deno.test("property: sendAndVerify checks any message with any buffer size", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 4096 });
   await fc.assert(
     fc.asyncProperty(size, fc.integer(), bufferSize, async (length, seed, buffer) => {
       const message = randomBytes(length, seed);
@@ -131,7 +131,7 @@ Deno.test("property: tcpecho send checks any file with any buffer sizes", async 
   try {
     await fc.assert(
       fc.asyncProperty(size, fc.integer(), bufferSize, bufferSize, async (length, seed, a, b) => {
-        await using server = startEchoServer({
+        await using server = await startEchoServer({
           hostname: "127.0.0.1",
           port: 0,
           bufferSize: bounded(a, length),

@@ -82,7 +82,7 @@ Deno.test("addCounts refuses at compile time a field that does not add up", () =
 });
 
 Deno.test("EchoServer.shutdown lets an open connection finish, and ends as soon as it does", async () => {
-  const server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
   const bytes = new TextEncoder().encode("before");
   await conn.write(bytes);
@@ -104,7 +104,7 @@ Deno.test("EchoServer.shutdown lets an open connection finish, and ends as soon 
 });
 
 Deno.test("EchoServer.shutdown cuts at the deadline: FIN after the echo, what follows dropped", async () => {
-  const server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
   await conn.write(new TextEncoder().encode("ping"));
   await conn.read(new Uint8Array(4));
@@ -181,7 +181,7 @@ for (const drainTimeout of [5000, 0]) {
 }
 
 Deno.test("EchoServer.shutdown lets a faulted connection finish, its delays still applied", async () => {
-  const server = startEchoServer({ hostname: "127.0.0.1", port: 0, faults: { delay: 30 } });
+  const server = await startEchoServer({ hostname: "127.0.0.1", port: 0, faults: { delay: 30 } });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
   const draining = server.shutdown(60_000);
   const started = performance.now();
@@ -200,7 +200,7 @@ Deno.test("EchoServer.shutdown lets a faulted connection finish, its delays stil
 
 Deno.test("EchoServer.shutdown cuts a faulted connection at the deadline: what it held back, then FIN", async () => {
   const received = Promise.withResolvers<void>();
-  const server = startEchoServer({
+  const server = await startEchoServer({
     hostname: "127.0.0.1",
     port: 0,
     faults: { delay: 60_000 },

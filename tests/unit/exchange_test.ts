@@ -1,5 +1,6 @@
 import { equal, ok, rejects } from "node:assert/strict";
-import { EchoError, Exchange } from "../../lib/client/_exchange.ts";
+import { EchoError } from "../../lib/base/errors.ts";
+import { Exchange } from "../../lib/client/_exchange.ts";
 import { sendAndVerify, startEchoServer } from "../../lib/mod.ts";
 
 /** A connected loopback pair: the exchange's side and the server's side, run by `serve`. */
@@ -50,7 +51,7 @@ Deno.test("Exchange fails on bytes that follow a complete echo, before anything 
   await exchange.send(text("hello"));
   await exchange.reading;
   ok(exchange.failure instanceof EchoError);
-  equal(exchange.failure.message, "the server sent 2 more bytes than it was sent");
+  equal(exchange.failure?.message, "the server sent 2 more bytes than it was sent");
   exchange.close();
   await serving;
 });
@@ -72,7 +73,7 @@ Deno.test("Exchange times out only while an echo is owed, and says how far it go
 });
 
 Deno.test("sendAndVerify streams more than its window and keeps at most the window owed", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 65536 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, bufferSize: 65536 });
   let sent = 0;
   let received = 0;
   let mostOwed = 0;
@@ -98,7 +99,7 @@ Deno.test("sendAndVerify streams more than its window and keeps at most the wind
 });
 
 Deno.test("sendAndVerify: endInput ends a stream, and what was sent is still checked", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const stop = new AbortController();
   async function* endless() {
     for (;;) {

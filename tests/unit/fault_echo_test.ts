@@ -5,11 +5,12 @@ import { FaultPlan } from "../../lib/faults/plan.ts";
 import type { FaultKind, FaultSettings } from "../../lib/faults/settings.ts";
 import type { EchoShaper } from "../../lib/faults/unit.ts";
 import { pattern } from "../../lib/load/pattern.ts";
-import { ResettableListener } from "../../lib/net/resettable_listener.ts";
+import { listenTcp } from "../../lib/net/transport.ts";
+import type { SocketListener } from "../../lib/net/socket_conn.ts";
 
 /** An echo server that runs every connection through the faulted loop, as the server does. */
 class FaultedServer implements AsyncDisposable {
-  readonly listener: ResettableListener;
+  readonly listener: SocketListener;
   readonly stats = noStats();
   readonly faults: [FaultKind, string][] = [];
   readonly results: ("reset" | "eof" | undefined | Error)[] = [];
@@ -19,8 +20,17 @@ class FaultedServer implements AsyncDisposable {
   readonly #accepting: Promise<void>;
   #closed?: Promise<void>;
 
-  constructor(settings: FaultSettings, bufferSize = 1024) {
-    this.listener = new ResettableListener({ hostname: "127.0.0.1", port: 0 });
+  /** Listens on a free loopback port, with connections that can be reset. */
+  static async start(settings: FaultSettings, bufferSize = 1024): Promise<FaultedServer> {
+    return new FaultedServer(
+      await listenTcp({ hostname: "127.0.0.1", port: 0 }),
+      settings,
+      bufferSize,
+    );
+  }
+
+  private constructor(listener: SocketListener, settings: FaultSettings, bufferSize: number) {
+    this.listener = listener;
     this.#plan = new FaultPlan(settings);
     this.#accepting = this.#accept(bufferSize);
   }
@@ -119,7 +129,7 @@ Deno.test({
   name: "reset after N bytes: the client gets exactly N bytes, then ECONNRESET",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ resetAfter: 1000 }, 16);
+    await using server = await FaultedServer.start({ resetAfter: 1000 }, 16);
     const message = pattern(3000);
     const { echo, ending } = await roundTrip(server.port, message);
     equal(ending, "reset");
@@ -135,7 +145,7 @@ Deno.test({
   name: "reset after a time, even on a connection that sends nothing",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ resetAfterTime: 100 });
+    await using server = await FaultedServer.start({ resetAfterTime: 100 });
     const { echo, ending, ms } = await roundTrip(server.port, new Uint8Array(0));
     equal(ending, "reset");
     equal(echo.length, 0);
@@ -148,7 +158,7 @@ Deno.test({
   name: "close after N bytes: exactly N bytes then a clean FIN, while the client still sends",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ closeAfter: 1000 });
+    await using server = await FaultedServer.start({ closeAfter: 1000 });
     const message = pattern(200_000);
     const { echo, ending } = await roundTrip(server.port, message);
     equal(ending, "eof");
@@ -164,7 +174,7 @@ Deno.test({
   name: "delay and jitter hold every chunk back and keep the bytes in order",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ delay: 60, jitter: 30, seed: 1 }, 16);
+    await using server = await FaultedServer.start({ delay: 60, jitter: 30, seed: 1 }, 16);
     const small = await roundTrip(server.port, pattern(16), 16);
     ok(small.ms >= 55, `${small.ms} ms`);
     // 4,096 chunks of 16 bytes, each delayed: pipelined, so far less than 4,096 x 60 ms.
@@ -179,7 +189,7 @@ Deno.test({
   name: "slices: the echo arrives in pieces of at most N bytes, unchanged",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ slice: 7, sliceDelay: 2 });
+    await using server = await FaultedServer.start({ slice: 7, sliceDelay: 2 });
     const message = pattern(300);
     const { echo, reads } = await roundTrip(server.port, message, message.length);
     deepEqual(echo, message);
@@ -192,7 +202,7 @@ Deno.test({
   name: "the bandwidth cap paces the echo",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ bandwidth: 200 * 1024 });
+    await using server = await FaultedServer.start({ bandwidth: 200 * 1024 });
     const message = pattern(100 * 1024);
     const { echo, ms } = await roundTrip(server.port, message, message.length);
     deepEqual(echo, message);
@@ -205,7 +215,7 @@ Deno.test({
   name: "stalls pause the echo, then it resumes",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ stallEvery: 50, stallFor: 200 });
+    await using server = await FaultedServer.start({ stallEvery: 50, stallFor: 200 });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     const buffer = new Uint8Array(16);
     const times: number[] = [];
@@ -231,7 +241,7 @@ Deno.test({
   ...sanitized,
   async fn() {
     const flips = async () => {
-      await using server = new FaultedServer({ corruptRate: 1, seed: 5 }, 64);
+      await using server = await FaultedServer.start({ corruptRate: 1, seed: 5 }, 64);
       const message = pattern(64);
       const { echo } = await roundTrip(server.port, message, 64);
       const differing = [...echo].map((byte, i) => byte ^ message[i]).flatMap((x, i) =>
@@ -249,7 +259,7 @@ Deno.test({
   name: "blackhole reads everything and echoes nothing",
   ...sanitized,
   async fn() {
-    await using server = new FaultedServer({ blackhole: true });
+    await using server = await FaultedServer.start({ blackhole: true });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await conn.write(pattern(5000));
     await conn.closeWrite();
@@ -266,7 +276,7 @@ Deno.test({
   name: "no read: the client's writes stop once the buffers are full, until the server stops",
   ...sanitized,
   async fn() {
-    const server = new FaultedServer({ noRead: true });
+    const server = await FaultedServer.start({ noRead: true });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     let written = 0;
     const writing = (async () => {

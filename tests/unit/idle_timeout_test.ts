@@ -14,7 +14,7 @@ const PAUSE_MS = 400;
 Deno.test("EchoServer keeps a connection active within its idle timeout, then closes it idle", async () => {
   const closed: CloseReason[] = [];
   const firstClose = Promise.withResolvers<void>();
-  await using server = startEchoServer({
+  await using server = await startEchoServer({
     hostname: "127.0.0.1",
     port: 0,
     idleTimeout: IDLE_MS,

@@ -3,7 +3,7 @@ import { equal } from "node:assert/strict";
 import { ping, sendAndVerify, startEchoServer } from "../../lib/mod.ts";
 
 Deno.test("a client under test talks to a real echo server on a free port", async () => {
-  await using server = startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
   const { port } = server.addr;
   const message = new TextEncoder().encode("hello, fixture");
 

@@ -4,10 +4,10 @@ import {
   encodeProxyHeader,
   parseProxyHeader,
   PROXY_TLV,
-  ProxyHeaderError,
   type ProxyHeaderInit,
   type ProxyMode,
 } from "../../lib/proxy/header.ts";
+import { ProxyHeaderError } from "../../lib/base/errors.ts";
 import { UsageError } from "../../lib/base/errors.ts";
 
 const text = new TextEncoder();

@@ -5,11 +5,11 @@ import {
   encodeProxyHeader,
   parseProxyHeader,
   PROXY_TLV,
-  ProxyHeaderError,
   type ProxyHeaderInit,
   type ProxyParse,
   type ProxyTlv,
 } from "../../lib/proxy/header.ts";
+import { ProxyHeaderError } from "../../lib/base/errors.ts";
 import { readProxyHeader } from "../../lib/proxy/reader.ts";
 
 const text = new TextEncoder();

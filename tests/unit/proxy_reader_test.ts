@@ -1,5 +1,6 @@
 import { deepEqual, equal, rejects } from "node:assert/strict";
-import { encodeProxyHeader, ProxyHeaderError } from "../../lib/proxy/header.ts";
+import { ProxyHeaderError } from "../../lib/base/errors.ts";
+import { encodeProxyHeader } from "../../lib/proxy/header.ts";
 import { readProxyHeader } from "../../lib/proxy/reader.ts";
 import { makeSelfSignedCertificates } from "../../lib/net/self_signed.ts";
 import { TlsServer } from "../../lib/net/tls_server.ts";

@@ -7,7 +7,7 @@ const CHUNK = new TextEncoder().encode("read at shutdown");
 
 Deno.test("a read that completes as shutdown starts is echoed and counted as echoed", async () => {
   let shutdown: Promise<void> | undefined;
-  const server = startEchoServer({
+  const server = await startEchoServer({
     hostname: "127.0.0.1",
     port: 0,
     // Shutdown starts the moment the read completes, before its echo is written.
