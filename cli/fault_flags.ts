@@ -1,7 +1,7 @@
 /**
  * The fault flags of `serve` (`--delay`, `--reset-after`, `--drop-rate`, ...), declared once, and
  * turned into the library's {@linkcode FaultSettings} after the checks between them and the
- * transport.
+ * transport. The faults' module is loaded only when a fault flag is given.
  *
  * @module
  */
@@ -9,7 +9,8 @@
 import { byteSize, duration, parseSize, type ValueParser, wholeNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/base/errors.ts";
-import { checkFaults, type FaultSettings } from "../lib/faults/plan.ts";
+import type { FaultSettings } from "../lib/faults/plan.ts";
+import type { InjectedFaults } from "./server_log.ts";
 
 /** The longest timer there is: 2^31-1 ms, about 24.8 days. */
 const MAX_MS = 2 ** 31 - 1;
@@ -186,14 +187,15 @@ export interface FaultTransport {
 }
 
 /**
- * The faults the flags ask for, checked against each other and against the transport, or
- * undefined when none is given. Without `--seed`, a random seed is picked here, so that every
- * worker makes the same choices and the start-up line can show it.
+ * The faults the flags ask for, checked against each other and against the transport, with the
+ * start-up line's description of them, or undefined when none is given. Without `--seed`, a
+ * random seed is picked here, so that every worker makes the same choices and the start-up line
+ * can show it.
  */
-export function faultSettings(
+export async function faultSettings(
   flags: FlagValues<typeof FAULT_FLAGS>,
   transport: FaultTransport,
-): FaultSettings | undefined {
+): Promise<InjectedFaults | undefined> {
   const settings: FaultSettings = {};
   for (const [setting, flag] of Object.entries(FLAG_OF) as [keyof FaultSettings, string][]) {
     const value = flags[flag as keyof typeof FAULT_FLAGS];
@@ -218,10 +220,11 @@ export function faultSettings(
     const other = transport.unix ? "--unix" : transport.tls ? "TLS" : "--workers";
     throw new UsageError(`${name(reset)} needs plain TCP on one thread, not ${other}`);
   }
+  const { checkFaults, describeFaults } = await import("../lib/faults/plan.ts");
   checkFaults(settings, name);
   if (given.every((setting) => setting === "seed" || setting === "faultRate")) {
     throw new UsageError(`${name(given[0])} needs a fault to act on, such as --delay`);
   }
   settings.seed ??= crypto.getRandomValues(new Uint32Array(1))[0];
-  return settings;
+  return { settings, description: describeFaults(settings) };
 }
