@@ -27,7 +27,8 @@ export const ON_DEMAND: Record<"serve" | "send", (module: string) => boolean> = 
     ["node:net", "node:tls", "node:crypto"].includes(module),
   send: (module) =>
     /^lib\/_deps\/(x509|hdr_histogram|pure_rand)\.ts$/.test(module) ||
-    /^lib\/(metrics|faults|server\/(?!greeting))/.test(module),
+    /^lib\/(metrics|faults|server\/(?!greeting))/.test(module) ||
+    module === "cli/ping_mode.ts",
 };
 
 /** What the command's file is. */
