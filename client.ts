@@ -1,10 +1,9 @@
 /**
- * `tcpecho send`: the echo client on the command line.
+ * `tcpecho send`: the echo client on the command line. Ping mode is loaded only when asked for.
  *
  * @module
  */
 
-import { pingMode } from "./cli/ping_mode.ts";
 import { formatBytesLiteral } from "./lib/base/bytes_literal.ts";
 import { anyText, duration, wholeNumber } from "./cli/args.ts";
 import { BUFFER_SIZE, command, option, parseCommand, toggle } from "./cli/flags.ts";
@@ -23,7 +22,7 @@ import { UsageError } from "./lib/base/errors.ts";
 import { LineWriter } from "./cli/line_writer.ts";
 import { openInput, readInputUpTo } from "./cli/read_input.ts";
 import { describeEndpoint, MAX_UDP_PAYLOAD } from "./lib/net/transport.ts";
-import { type ConnectOptions } from "./lib/client/connect.ts";
+import type { ConnectOptions } from "./lib/client/connect.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 
@@ -143,6 +142,7 @@ export async function send(args: string[]): Promise<number> {
   let code: number;
   try {
     if (count !== undefined || interval !== undefined) {
+      const { pingMode } = await import("./cli/ping_mode.ts");
       code = await pingMode({
         endpoint,
         message: input === undefined

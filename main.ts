@@ -7,33 +7,51 @@
 
 import { styleText } from "node:util";
 import config from "./deno.json" with { type: "json" };
-import { BENCH, bench } from "./bench.ts";
-import { SEND, send } from "./client.ts";
 import type { CommandSpec, Flags } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
 import { InterruptedError, RuntimeError, UsageError } from "./lib/base/errors.ts";
-import { isWorker, runServeWorker } from "./cli/serve_workers.ts";
 import { OutputError, printLine } from "./cli/output.ts";
-import { SERVE, serve } from "./server.ts";
+import { isWorker, runServeWorker } from "./cli/serve_worker.ts";
 
-/** Each command: its declaration (flags, help) and what runs it. */
-export const COMMANDS: Record<
-  string,
-  { spec: CommandSpec<Flags>; run: (args: string[]) => Promise<number> }
-> = {
-  serve: { spec: SERVE, run: serve },
-  send: { spec: SEND, run: send },
-  bench: { spec: BENCH, run: bench },
+/** A command: its declaration (flags, help) and what runs it. */
+export interface Command {
+  spec: CommandSpec<Flags>;
+  run: (args: string[]) => Promise<number>;
+}
+
+/**
+ * Each command, loaded only when it is chosen: a command brings the modules it uses, and the
+ * others must not pay for them in memory or start-up time.
+ */
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => {
+    const { SERVE, serve } = await import("./server.ts");
+    return { spec: SERVE, run: serve };
+  },
+  send: async () => {
+    const { SEND, send } = await import("./client.ts");
+    return { spec: SEND, run: send };
+  },
+  bench: async () => {
+    const { BENCH, bench } = await import("./bench.ts");
+    return { spec: BENCH, run: bench };
+  },
 };
 
+/** Every command, loaded: for the help and the docs, which name them all. */
+export async function allCommands(): Promise<Command[]> {
+  return await Promise.all(Object.values(COMMANDS).map((load) => load()));
+}
+
 /** The help text of `tcpecho` itself. */
-export const HELP = `tcpecho ${config.version}: a known-good TCP echo server and client
+export async function help(): Promise<string> {
+  return `tcpecho ${config.version}: a known-good TCP echo server and client
 
 Usage: tcpecho <command> [options]
 
 Commands:
-${commandList()}
+${await commandList()}
 
 Options:
   -h, --help       show this help (tcpecho <command> --help for a command's own)
@@ -41,16 +59,17 @@ Options:
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error, 70 internal error (a bug),
 130 interrupted.`;
+}
 
-function commandList(): string {
-  return Object.entries(COMMANDS).map(([name, { spec }]) => `  ${name.padEnd(9)}${spec.summary}`)
+async function commandList(): Promise<string> {
+  return (await allCommands()).map(({ spec }) => `  ${spec.name.padEnd(9)}${spec.summary}`)
     .join("\n");
 }
 
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === undefined || command === "-h" || command === "--help") {
-    printLine(HELP);
+    printLine(await help());
     return 0;
   }
   if (command === "-V" || command === "--version") {
@@ -58,17 +77,25 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (command === "help") {
-    const topic = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
-    if (rest[0] !== undefined && !topic) throw unknownCommand(rest[0]);
-    printLine(topic ? renderHelp(topic.spec) : HELP);
+    if (rest[0] === undefined) {
+      printLine(await help());
+      return 0;
+    }
+    const topic = commandNamed(rest[0]);
+    if (!topic) throw unknownCommand(rest[0]);
+    printLine(renderHelp((await topic()).spec));
     return 0;
   }
-  const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (!entry && command.startsWith("-")) {
+  const load = commandNamed(command);
+  if (!load && command.startsWith("-")) {
     throw new UsageError(`unknown flag ${command}: a command comes first (see 'tcpecho --help')`);
   }
-  if (!entry) throw unknownCommand(command);
-  return await entry.run(rest);
+  if (!load) throw unknownCommand(command);
+  return await (await load()).run(rest);
+}
+
+function commandNamed(name: string): (() => Promise<Command>) | undefined {
+  return Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
 }
 
 function unknownCommand(name: string): UsageError {

@@ -1,5 +1,6 @@
 /**
- * `tcpecho serve`: the echo server on the command line.
+ * `tcpecho serve`: the echo server on the command line. What only some flags use (the worker pool,
+ * the metrics endpoint, TLS, PROXY, faults) is loaded only when they are given.
  *
  * @module
  */
@@ -18,17 +19,20 @@ import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
 import { greetingTemplate } from "./lib/server/greeting.ts";
 import { LineWriter } from "./cli/line_writer.ts";
-import { startWorkers } from "./cli/serve_workers.ts";
-import { droppedLinesNote, ServerLog } from "./cli/server_log.ts";
+import {
+  droppedLinesNote,
+  type InjectedFaults,
+  proxyTlvsDescriber,
+  ServerLog,
+} from "./cli/server_log.ts";
 import {
   SERVER_TRANSPORT_FLAGS,
   type ServerTransport,
   serverTransport,
 } from "./cli/transport_flags.ts";
 import { UsageError } from "./lib/base/errors.ts";
-import type { FaultSettings } from "./lib/faults/settings.ts";
-import { serveMetrics } from "./lib/metrics/endpoint.ts";
-import { serverMetricsText, type ServerPhase } from "./lib/metrics/server_metrics.ts";
+import type { serveMetrics } from "./lib/metrics/endpoint.ts";
+import type { serverMetricsText, ServerPhase } from "./lib/metrics/server_metrics.ts";
 
 /** `tcpecho serve`: what it does and the flags it takes. */
 export const SERVE = command({
@@ -221,9 +225,15 @@ async function serveOn(
     proxyTimeout,
     greeting,
     timed: metrics !== undefined,
-    faults,
+    faults: faults?.settings,
   };
   const host = endpoint.hostname ?? "";
+  // Loaded before the start-up line: from then on a signal may come, and must find its handler.
+  const lifecycle: Lifecycle = {
+    drainTimeout,
+    shutdownDelay,
+    metrics: metrics && { at: metrics, ...await loadMetrics() },
+  };
   let serving: Serving;
   let log: ServerLog;
   if (workers > 1) {
@@ -233,8 +243,9 @@ async function serveOn(
       quiet: settings.quiet,
       out,
       err,
-      proxyProtocol: proxyProtocol !== undefined,
+      describeProxyTlvs: await proxyTlvsDescriber(proxyProtocol),
     });
+    const { startWorkers } = await import("./cli/serve_workers.ts");
     const pool = await startWorkers(
       workers,
       { host, port: endpoint.port!, tls: endpoint.tls },
@@ -250,7 +261,7 @@ async function serveOn(
     serving = serveAlone(service);
   }
   try {
-    return await runUntilStopped(serving, log, { drainTimeout, shutdownDelay, metrics });
+    return await runUntilStopped(serving, log, lifecycle);
   } finally {
     await log.flush();
   }
@@ -260,7 +271,22 @@ async function serveOn(
 interface Lifecycle {
   drainTimeout: number;
   shutdownDelay: number;
-  metrics?: { hostname: string; port: number };
+  metrics?: { at: { hostname: string; port: number } } & Metrics;
+}
+
+/** What `--metrics` runs. */
+interface Metrics {
+  serveMetrics: typeof serveMetrics;
+  serverMetricsText: typeof serverMetricsText;
+}
+
+/** The metrics endpoint and text, loaded only for `--metrics`. */
+async function loadMetrics(): Promise<Metrics> {
+  const [{ serveMetrics }, { serverMetricsText }] = await Promise.all([
+    import("./lib/metrics/endpoint.ts"),
+    import("./lib/metrics/server_metrics.ts"),
+  ]);
+  return { serveMetrics, serverMetricsText };
 }
 
 /**
@@ -270,9 +296,10 @@ interface Lifecycle {
  */
 async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Lifecycle) {
   let phase: ServerPhase = "serving";
-  const metrics = lifecycle.metrics && serveMetrics({
-    ...lifecycle.metrics,
-    metrics: async () => serverMetricsText(await serving.snapshots(), phase),
+  const { metrics: metricsSetup } = lifecycle;
+  const metrics = metricsSetup?.serveMetrics({
+    ...metricsSetup.at,
+    metrics: async () => metricsSetup.serverMetricsText(await serving.snapshots(), phase),
     ready: () => phase === "serving",
     onError: (message) => log.error(message),
   });
@@ -320,7 +347,7 @@ function announce(
   addr: Deno.Addr,
   workers: number,
   transport: ServerTransport,
-  faults?: FaultSettings,
+  faults?: InjectedFaults,
 ): void {
   const tls = transport.endpoint.tls === undefined ? undefined : { caFile: transport.caFile };
   log.listening(host, addr, workers, tls, faults);

@@ -2,7 +2,8 @@
  * What `serve` runs, built by one function from one set of settings, on the main thread or in
  * each worker of `serve --workers`: an echo server (stream or UDP) with its log and, for
  * `--metrics`, its per-chunk echo times. {@linkcode Serving} is how `serve` drives it, whether it
- * is one server or a pool of workers.
+ * is one server or a pool of workers. The UDP server, the PROXY codec and the metrics are loaded
+ * only when the settings ask for them.
  *
  * @module
  */
@@ -10,14 +11,14 @@
 import type { EchoServer } from "../lib/server/echo_server.ts";
 import type { EchoStats } from "../lib/server/stats.ts";
 import { startEchoServer } from "../lib/server/start.ts";
-import type { BucketHistogram } from "../lib/metrics/prometheus.ts";
+import type { HistogramSnapshot } from "../lib/metrics/prometheus.ts";
 import type { FaultSettings } from "../lib/faults/settings.ts";
 import type { ProxyMode } from "../lib/proxy/header.ts";
-import { echoTimeHistogram, type ServerSnapshot } from "../lib/metrics/server_metrics.ts";
-import { listenDatagram, type ListenOptions } from "../lib/net/transport.ts";
-import { UdpEchoServer } from "../lib/server/udp_echo_server.ts";
+import type { ServerSnapshot } from "../lib/metrics/server_metrics.ts";
+import type { ListenOptions } from "../lib/net/transport.ts";
+import type { UdpEchoServer, UdpEchoServerOptions } from "../lib/server/udp_echo_server.ts";
 import type { LineWriter } from "./line_writer.ts";
-import { ServerLog } from "./server_log.ts";
+import { proxyTlvsDescriber, ServerLog } from "./server_log.ts";
 
 /** How each echo server of `serve` behaves: the same on the main thread and in every worker. */
 export interface ServeSettings {
@@ -73,16 +74,18 @@ export async function startEchoService(
     err,
     worker,
     chunkSize: settings.bufferSize,
-    proxyProtocol: settings.proxyProtocol !== undefined,
+    describeProxyTlvs: await proxyTlvsDescriber(settings.proxyProtocol),
   });
-  const echoTimes: BucketHistogram | undefined = settings.timed ? echoTimeHistogram() : undefined;
+  const echoTimes = settings.timed
+    ? (await import("../lib/metrics/server_metrics.ts")).echoTimeHistogram()
+    : undefined;
   const options = {
     onEvent: log.onEvent,
     onError: (message: string) => log.error(message),
     faults: settings.faults,
   };
   const server = udp
-    ? new UdpEchoServer({ ...options, socket: listenDatagram(endpoint), echoTimes })
+    ? await udpEchoServer(endpoint, { ...options, echoTimes })
     : await startEchoServer({
       ...endpoint,
       ...options,
@@ -95,16 +98,34 @@ export async function startEchoService(
       worker,
       echoTimes,
     });
-  const noTimes = echoTimeHistogram().snapshot();
   return {
     server,
     log,
     snapshot: (worker) => ({
       worker,
       stats: server.stats,
-      echoTimes: echoTimes?.snapshot() ?? noTimes,
+      echoTimes: echoTimes?.snapshot() ?? NO_ECHO_TIMES,
     }),
   };
+}
+
+/**
+ * The echo times of a server that does not time its echoes: no one reads them, as only
+ * `--metrics` times the echoes and shows them. A histogram with one bucket, so that the metrics
+ * need not be loaded to make it.
+ */
+const NO_ECHO_TIMES: HistogramSnapshot = { bounds: [], counts: [0], sum: 0 };
+
+/** A UDP echo server at `endpoint`; its module is loaded only for `serve --udp`. */
+async function udpEchoServer(
+  endpoint: ListenOptions,
+  options: Omit<UdpEchoServerOptions, "socket">,
+): Promise<UdpEchoServer> {
+  const [{ listenDatagram }, { UdpEchoServer }] = await Promise.all([
+    import("../lib/net/transport.ts"),
+    import("../lib/server/udp_echo_server.ts"),
+  ]);
+  return new UdpEchoServer({ ...options, socket: listenDatagram(endpoint) });
 }
 
 /** How `serve` drives what it runs: one echo server, or a pool of workers sharing a port. */

@@ -1,7 +1,7 @@
 /**
  * The fault flags of `serve` (`--delay`, `--reset-after`, `--drop-rate`, ...), declared once, and
  * turned into the library's {@linkcode FaultSettings} after the checks between them and the
- * transport.
+ * transport. The faults' module is loaded only when a fault flag is given.
  *
  * @module
  */
@@ -12,12 +12,14 @@ import { UsageError } from "../lib/base/errors.ts";
 import { MAX_TIMER_MS } from "../lib/base/timers.ts";
 import {
   checkFaults,
+  describeFaults,
   FAULT_UNITS,
   type FaultSettings,
   PLAN_SETTINGS,
   type RegisteredFault,
 } from "../lib/faults/settings.ts";
 import type { Works } from "../lib/faults/unit.ts";
+import type { InjectedFaults } from "./server_log.ts";
 
 /** The largest byte count or rate taken: 1 TiB. */
 const MAX_BYTES = 1024 ** 4;
@@ -190,14 +192,15 @@ export interface FaultTransport {
 }
 
 /**
- * The faults the flags ask for, checked against each other and against the transport, or
- * undefined when none is given. Without `--seed`, a random seed is picked here, so that every
- * worker makes the same choices and the start-up line can show it.
+ * The faults the flags ask for, checked against each other and against the transport, with the
+ * start-up line's description of them, or undefined when none is given. Without `--seed`, a
+ * random seed is picked here, so that every worker makes the same choices and the start-up line
+ * can show it.
  */
 export function faultSettings(
   flags: FlagValues<typeof FAULT_FLAGS>,
   transport: FaultTransport,
-): FaultSettings | undefined {
+): InjectedFaults | undefined {
   const settings: FaultSettings = {};
   for (const setting of SETTINGS) {
     const value = flags[flagOf(setting)];
@@ -226,5 +229,5 @@ export function faultSettings(
     throw new UsageError(`${name(given[0])} needs a fault to act on, such as --delay`);
   }
   settings.seed ??= crypto.getRandomValues(new Uint32Array(1))[0];
-  return settings;
+  return { settings, description: describeFaults(settings) };
 }

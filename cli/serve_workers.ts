@@ -1,6 +1,6 @@
 /**
- * `tcpecho serve --workers N`, both sides: the pool on the main thread, and what runs in each
- * worker. Every worker listens on the shared port (`reusePort`, so the kernel spreads connections
+ * `tcpecho serve --workers N`, the pool on the main thread (`serve_worker.ts` is what runs in
+ * each worker). Every worker listens on the shared port (`reusePort`, so the kernel spreads connections
  * over them) and runs the echo service `serve` runs alone; its log lines go to the main thread,
  * which writes every worker's lines to one output. A signal drains all workers as one, and the
  * totals are their counters added up.
@@ -11,108 +11,9 @@
 import { addStats } from "../lib/server/stats.ts";
 import { RuntimeError, UsageError } from "../lib/base/errors.ts";
 import type { ServerSnapshot } from "../lib/metrics/server_metrics.ts";
-import type { TlsServerOptions } from "../lib/net/tls_server.ts";
-import {
-  type EchoService,
-  type ServeSettings,
-  type Serving,
-  startEchoService,
-} from "./echo_service.ts";
-import { LineWriter } from "./line_writer.ts";
+import type { ServeSettings, Serving } from "./echo_service.ts";
 import type { ServerLog } from "./server_log.ts";
-
-/** Where the workers listen. */
-export interface WorkersAddress {
-  host: string;
-  /** 0 lets the first worker pick a free port, which the others then share. */
-  port: number;
-  /** Speak TLS with these settings. */
-  tls?: TlsServerOptions;
-}
-
-/** What the main thread tells a worker. */
-type ToWorker =
-  /** Listen and serve, then report `listening` or `failed`. */
-  | { type: "start"; worker: number; address: WorkersAddress; settings: ServeSettings }
-  /** Report a `snapshot` of the counters. */
-  | { type: "snapshot" }
-  /** Stop accepting, report `draining`, drain, then report `stopped`. */
-  | { type: "shutdown"; drainTimeout: number }
-  /** Close everything at once (a second signal). */
-  | { type: "abort" };
-
-/** What a worker tells the main thread, in order. */
-type FromWorker =
-  | { type: "listening"; addr: Deno.NetAddr }
-  | { type: "failed"; message: string }
-  /** Whole log lines, each ending in a newline, for standard output or standard error. */
-  | { type: "out" | "err"; text: string }
-  | { type: "snapshot"; snapshot: ServerSnapshot }
-  | { type: "draining"; open: number }
-  /** Drained: its counters and echo times, final. */
-  | { type: "stopped"; snapshot: ServerSnapshot };
-
-/** The part of a worker's global scope used here. */
-interface WorkerScope {
-  postMessage(message: FromWorker): void;
-  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
-}
-
-/** Whether this code runs inside a Web Worker rather than on the main thread. */
-export function isWorker(): boolean {
-  return "WorkerGlobalScope" in globalThis;
-}
-
-/** Serves as one worker: waits for `start`, then answers the main thread until `shutdown`. */
-export function runServeWorker(): void {
-  const scope = globalThis as unknown as WorkerScope;
-  const decoder = new TextDecoder();
-  const sink = (type: "out" | "err") =>
-    new LineWriter({
-      write(bytes: Uint8Array): Promise<number> {
-        scope.postMessage({ type, text: decoder.decode(bytes) });
-        return Promise.resolve(bytes.length);
-      },
-    });
-  let service: EchoService | undefined;
-  let worker = 0;
-  scope.onmessage = async ({ data: message }) => {
-    switch (message.type) {
-      case "start": {
-        const { address, settings } = message;
-        worker = message.worker;
-        try {
-          service = await startEchoService(
-            { hostname: address.host, port: address.port, tls: address.tls, reusePort: true },
-            false,
-            settings,
-            sink("out"),
-            sink("err"),
-            worker,
-          );
-        } catch (err) {
-          return scope.postMessage({ type: "failed", message: (err as Error).message });
-        }
-        // The main thread says "waiting" once, after every worker listens.
-        return scope.postMessage({
-          type: "listening",
-          addr: service.server.addr as Deno.NetAddr,
-        });
-      }
-      case "snapshot":
-        return scope.postMessage({ type: "snapshot", snapshot: service!.snapshot(worker) });
-      case "shutdown": {
-        const { server, log } = service!;
-        scope.postMessage({ type: "draining", open: await server.stopAccepting() });
-        await server.shutdown(message.drainTimeout);
-        await log.flush();
-        return scope.postMessage({ type: "stopped", snapshot: service!.snapshot(worker) });
-      }
-      case "abort":
-        return service?.server.abort();
-    }
-  };
-}
+import type { FromWorker, ToWorker, WorkersAddress } from "./serve_worker.ts";
 
 /** One worker as the main thread sees it. */
 interface PooledWorker {

@@ -5,12 +5,13 @@
  */
 
 import { formatBytesLiteral } from "../lib/base/bytes_literal.ts";
+import { count } from "../lib/base/format.ts";
 import type { ConnectionInfo, EchoEvent } from "../lib/server/events.ts";
 import type { EchoStats } from "../lib/server/stats.ts";
-import { describeFaults, type FaultSettings } from "../lib/faults/settings.ts";
+import type { FaultSettings } from "../lib/faults/settings.ts";
 import type { LineWriter } from "./line_writer.ts";
 import { formatAddress, formatPeer } from "../lib/net/peer.ts";
-import { describeProxyTlvs, type ProxyTlvValue } from "../lib/proxy/header.ts";
+import type { ProxyMode, ProxyTlv, ProxyTlvValue } from "../lib/proxy/header.ts";
 import type { ProxyInfo } from "../lib/proxy/reader.ts";
 import type { TlsDetails } from "../lib/net/tls_server.ts";
 import { transportField, transportLabel } from "./transport_label.ts";
@@ -32,11 +33,37 @@ export interface ServerLogOptions {
   worker?: number;
   /** Bytes of a UDP datagram per `received` line, like a stream server's reads. Default 16. */
   chunkSize?: number;
-  /** The server reads PROXY headers: the JSON summary always counts the refused ones. */
-  proxyProtocol?: boolean;
+  /**
+   * Given when the server reads PROXY headers: how the log describes a header's TLVs (lib's
+   * `describeProxyTlvs`, passed in so that a server without PROXY never loads the codec). The
+   * JSON summary then always counts the refused headers.
+   */
+  describeProxyTlvs?: DescribeProxyTlvs;
 }
 
-const numbers = new Intl.NumberFormat("en-US");
+/** The TLVs of a PROXY header by name, as the log shows them. */
+export type DescribeProxyTlvs = (
+  tlvs: ProxyTlv[],
+) => Record<string, ProxyTlvValue | ProxyTlvValue[]>;
+
+/**
+ * {@linkcode ServerLogOptions.describeProxyTlvs} for a server that reads PROXY headers in
+ * `proxyProtocol` mode, or undefined for one that reads none: the codec is loaded only then.
+ */
+export async function proxyTlvsDescriber(
+  proxyProtocol: ProxyMode | undefined,
+): Promise<DescribeProxyTlvs | undefined> {
+  if (proxyProtocol === undefined) return undefined;
+  return (await import("../lib/proxy/header.ts")).describeProxyTlvs;
+}
+
+/** The faults a server injects, as its start-up line shows them. */
+export interface InjectedFaults {
+  /** The settings, as the JSON line gives them. */
+  settings: Readonly<FaultSettings>;
+  /** One phrase per fault, as the text line gives them. */
+  description: string[];
+}
 
 /**
  * The log line that stands where a {@linkcode LineWriter} dropped lines because its output could
@@ -47,9 +74,7 @@ export function droppedLinesNote(format: "text" | "json"): (dropped: number) => 
     ? (dropped) =>
       JSON.stringify({ time: new Date().toISOString(), event: "dropped", lines: dropped })
     : (dropped) =>
-      `(${numbers.format(dropped)} log line${
-        dropped === 1 ? "" : "s"
-      } dropped: the output was too slow)`;
+      `(${count(dropped)} log line${dropped === 1 ? "" : "s"} dropped: the output was too slow)`;
 }
 
 /**
@@ -62,7 +87,7 @@ export class ServerLog {
   readonly #err: LineWriter;
   readonly #worker?: number;
   readonly #chunkSize: number;
-  readonly #proxyProtocol: boolean;
+  readonly #describeProxyTlvs?: DescribeProxyTlvs;
   #datagrams = false;
   /** The per-event handler, or undefined when quiet, so the server skips per-chunk work. */
   readonly onEvent?: (event: EchoEvent) => void;
@@ -75,7 +100,7 @@ export class ServerLog {
     this.#chunkSize = options.chunkSize ?? 16;
     // The server goes on without its log (a fixture whose reader went away): say so, once.
     this.#out.failed.then((err) => this.warn(`${err.message}: serving on without a log`));
-    this.#proxyProtocol = options.proxyProtocol ?? false;
+    this.#describeProxyTlvs = options.describeProxyTlvs;
     if (!options.quiet) {
       this.onEvent = options.format === "json"
         ? (event) => this.#json(event)
@@ -93,7 +118,7 @@ export class ServerLog {
     addr: Deno.Addr,
     workers = 1,
     tls?: { caFile?: string },
-    faults?: Readonly<FaultSettings>,
+    faults?: InjectedFaults,
   ): void {
     this.#datagrams = addr.transport === "udp";
     const transport = addr.transport === "unix" || addr.transport === "udp"
@@ -108,14 +133,14 @@ export class ServerLog {
         ...transportField(transport),
         workers: workers > 1 ? workers : undefined,
         ca_file: tls?.caFile,
-        faults,
+        faults: faults?.settings,
       }, true);
       return;
     }
     const where = addr.transport === "tcp" || addr.transport === "udp"
       ? `${host} port ${addr.port}`
       : formatAddress(addr);
-    const injected = faults ? ` with faults: ${describeFaults(faults).join(", ")}` : "";
+    const injected = faults ? ` with faults: ${faults.description.join(", ")}` : "";
     this.#out.line(
       `Starting up on ${where}${
         transportLabel(transport, tls?.caFile && `CA certificate in ${tls.caFile}`)
@@ -178,7 +203,7 @@ export class ServerLog {
    */
   summary(stats: EchoStats, aborted = false): void {
     const cut = stats.closed.shutdown;
-    const faults = Object.entries(stats.faults).filter(([, count]) => count > 0);
+    const faults = Object.entries(stats.faults).filter(([, injected]) => injected > 0);
     if (this.#format === "json") {
       this.#jsonLine({
         event: "shutdown",
@@ -187,7 +212,7 @@ export class ServerLog {
         bytes_echoed: stats.bytesEchoed,
         bytes_discarded: stats.bytesDiscarded,
         rejected: stats.rejected,
-        proxy_refused: this.#proxyProtocol || stats.proxyRefused > 0
+        proxy_refused: this.#describeProxyTlvs || stats.proxyRefused > 0
           ? stats.proxyRefused
           : undefined,
         ...(this.#datagrams ? {} : { cut }),
@@ -199,27 +224,25 @@ export class ServerLog {
         this.#datagrams
           ? plural(stats.datagrams, "datagram")
           : plural(stats.connections, "connection"),
-        `${numbers.format(stats.bytesEchoed)} bytes echoed`,
+        `${count(stats.bytesEchoed)} bytes echoed`,
         ...(cut > 0
           ? [
-            `${numbers.format(cut)} cut ${
-              aborted ? "by the second signal" : "at the drain deadline"
-            }`,
+            `${count(cut)} cut ${aborted ? "by the second signal" : "at the drain deadline"}`,
           ]
           : []),
         ...(stats.bytesDiscarded > 0
-          ? [`${numbers.format(stats.bytesDiscarded)} bytes sent after the cut dropped`]
+          ? [`${count(stats.bytesDiscarded)} bytes sent after the cut dropped`]
           : []),
         ...(stats.rejected > 0
-          ? [`${numbers.format(stats.rejected)} turned away at the connection limit`]
+          ? [`${count(stats.rejected)} turned away at the connection limit`]
           : []),
         ...(stats.proxyRefused > 0
-          ? [`${numbers.format(stats.proxyRefused)} dropped for a bad or missing PROXY header`]
+          ? [`${count(stats.proxyRefused)} dropped for a bad or missing PROXY header`]
           : []),
         ...(faults.length > 0
           ? [
             `faults injected: ${
-              faults.map(([kind, count]) => `${numbers.format(count)} ${kind}`).join(", ")
+              faults.map(([kind, injected]) => `${count(injected)} ${kind}`).join(", ")
             }`,
           ]
           : []),
@@ -251,7 +274,7 @@ export class ServerLog {
     if (event.type === "rejected") {
       return this.#out.line(
         `${worker ? `[${worker}] ` : ""}turned away connection from ${formatPeer(event.peer)}: ` +
-          `${numbers.format(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
+          `${count(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
       );
     }
     if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
@@ -265,7 +288,9 @@ export class ServerLog {
     const out = this.#out;
     switch (event.type) {
       case "connected":
-        return out.line(`${prefix}connection from ${describeClient(event.conn)}`);
+        return out.line(
+          `${prefix}connection from ${describeClient(event.conn, this.#describeProxyTlvs)}`,
+        );
       case "proxy-refused":
         return out.line(
           `${prefix}dropped connection from ${formatPeer(event.conn.peer)}: ${event.reason}`,
@@ -344,7 +369,11 @@ export class ServerLog {
     const base = { conn: event.conn.id, peer: formatAddress(event.conn.peer) };
     switch (event.type) {
       case "connected":
-        return this.#jsonLine({ ...base, event: "connected", ...proxyFields(event.conn.proxy) });
+        return this.#jsonLine({
+          ...base,
+          event: "connected",
+          ...proxyFields(event.conn.proxy, this.#describeProxyTlvs),
+        });
       case "proxy-refused":
         return this.#jsonLine({ ...base, event: "proxy_refused", reason: event.reason });
       case "fault":
@@ -396,9 +425,9 @@ export class ServerLog {
  * The client of a connection as the text log names it: its address, and behind a proxy also the
  * proxy's address and the TLVs the header carried.
  */
-function describeClient(conn: ConnectionInfo): string {
+function describeClient(conn: ConnectionInfo, describeProxyTlvs?: DescribeProxyTlvs): string {
   const { proxy } = conn;
-  if (!proxy) return formatPeer(conn.peer);
+  if (!proxy || !describeProxyTlvs) return formatPeer(conn.peer);
   const { header } = proxy;
   const via = header.command === "LOCAL"
     ? ", the proxy itself (PROXY LOCAL)"
@@ -425,8 +454,11 @@ function logText(text: string): string {
 }
 
 /** What the JSON `connected` event adds for a connection that came through a proxy. */
-function proxyFields(proxy: ProxyInfo | undefined): Record<string, unknown> {
-  if (!proxy) return {};
+function proxyFields(
+  proxy: ProxyInfo | undefined,
+  describeProxyTlvs?: DescribeProxyTlvs,
+): Record<string, unknown> {
+  if (!proxy || !describeProxyTlvs) return {};
   const { header } = proxy;
   return {
     proxied_peer: header.command === "PROXY" && header.source
@@ -444,8 +476,8 @@ function seconds(ms: number): string {
   return String(ms / 1000);
 }
 
-function plural(count: number, noun: string): string {
-  return `${numbers.format(count)} ${noun}${count === 1 ? "" : "s"}`;
+function plural(n: number, noun: string): string {
+  return `${count(n)} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function round(ms: number): number {

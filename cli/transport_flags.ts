@@ -1,22 +1,18 @@
 /**
  * The transport flags the subcommands share (`--host`, `--port`, `--unix`, `--udp` and the TLS
  * flags), declared once for servers and once for clients, checked for combinations that make no
- * sense and turned into {@linkcode ListenOptions} or {@linkcode ConnectOptions}.
+ * sense and turned into {@linkcode ListenOptions} or {@linkcode ConnectOptions}. The certificate
+ * checks are loaded only when TLS is asked for.
  *
  * @module
  */
 
 import { alpnList, anyText, hostAndPort, portNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
-import {
-  checkCertifiedKey,
-  parseCertificates,
-  serverCertificateProblem,
-} from "../lib/net/certificates.ts";
 import { errorReason, RuntimeError, UsageError } from "../lib/base/errors.ts";
 import { readTextInput } from "./read_input.ts";
 import { DEFAULT_PORT, type ListenOptions, MAX_UDP_PAYLOAD } from "../lib/net/transport.ts";
-import { type ConnectOptions, type TlsClientOptions } from "../lib/client/connect.ts";
+import type { ConnectOptions, TlsClientOptions } from "../lib/client/connect.ts";
 
 /** The host name used without `--host`. */
 const DEFAULT_HOST = "localhost";
@@ -197,7 +193,7 @@ export async function serverTransport(
   const clientCaFile = values["tls-client-ca"];
   const settings = {
     ...(clientCaFile === undefined ? {} : {
-      clientCa: checkedCertificates(
+      clientCa: await checkedCertificates(
         await readTextInput(clientCaFile, "client CA certificate"),
         clientCaFile,
         "--tls-client-ca",
@@ -212,6 +208,9 @@ export async function serverTransport(
       key: await readTextInput(keyFile, "TLS key"),
       ...settings,
     };
+    const { checkCertifiedKey, serverCertificateProblem } = await import(
+      "../lib/net/certificates.ts"
+    );
     const problem = serverCertificateProblem(checkCertifiedKey({ ...tls, ...files }), certFile);
     return { endpoint: { ...endpoint, tls }, udp, warnings: problem ? [problem] : [] };
   }
@@ -256,7 +255,8 @@ function isWildcard(host: string): boolean {
 }
 
 /** `text` if it holds a certificate; a one-line error naming `file` and `flag` if not. */
-function checkedCertificates(text: string, file: string, flag: string): string {
+async function checkedCertificates(text: string, file: string, flag: string): Promise<string> {
+  const { parseCertificates } = await import("../lib/net/certificates.ts");
   parseCertificates(text, `${file} (${flag})`);
   return text;
 }
@@ -307,12 +307,13 @@ export async function clientTransport(
   const tls: TlsClientOptions = insecure ? { insecure } : {};
   if (caFile !== undefined) {
     tls.caCerts = [
-      checkedCertificates(await readTextInput(caFile, "CA certificate"), caFile, "--ca"),
+      await checkedCertificates(await readTextInput(caFile, "CA certificate"), caFile, "--ca"),
     ];
   }
   if (certFile !== undefined && keyFile !== undefined) {
     tls.cert = await readTextInput(certFile, "TLS certificate");
     tls.key = await readTextInput(keyFile, "TLS key");
+    const { checkCertifiedKey } = await import("../lib/net/certificates.ts");
     checkCertifiedKey({
       cert: tls.cert,
       key: tls.key,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { COMMANDS } from "../main.ts";
+import { allCommands } from "../main.ts";
 import type { CommandSpec, Flags } from "../cli/flags.ts";
 import { flagTable } from "../cli/help.ts";
 
@@ -33,7 +33,7 @@ export function withFlagTable(page: string, command: CommandSpec<Flags>): string
 if (import.meta.main) {
   const check = Deno.args.includes("--check");
   let stale = 0;
-  for (const { spec } of Object.values(COMMANDS)) {
+  for (const { spec } of await allCommands()) {
     const path = docsPage(spec.name);
     const page = await Deno.readTextFile(path);
     const updated = withFlagTable(page, spec);

@@ -7,7 +7,7 @@
  */
 
 import { explainNetworkError, netPermission, RuntimeError, type Target } from "../base/errors.ts";
-import { listenSockets, type SocketListener } from "./socket_conn.ts";
+import type { SocketListener } from "./socket_conn.ts";
 import type { TlsServerOptions } from "./tls_server.ts";
 
 /** Where a stream server listens: TCP (plain or TLS) or a Unix domain socket. */
@@ -136,6 +136,8 @@ export async function listenTcp(
 ): Promise<SocketListener> {
   const where = targetOf(options);
   try {
+    // Only TLS and the reset faults load node:net; plain TCP stays on Deno.listen.
+    const { listenSockets } = await import("./socket_conn.ts");
     return await listenSockets({
       hostname: where.hostname,
       port: where.port!,

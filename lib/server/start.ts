@@ -7,7 +7,7 @@
 
 import { UsageError } from "../base/errors.ts";
 import { needsReset } from "../faults/settings.ts";
-import { TlsServer, type TlsServerOptions } from "../net/tls_server.ts";
+import type { TlsServerOptions } from "../net/tls_server.ts";
 import { listen, type ListenOptions, listenTcp } from "../net/transport.ts";
 import { EchoServer, type EchoServerOptions } from "./echo_server.ts";
 
@@ -157,6 +157,8 @@ export async function startEchoServer(
     return new EchoServer({ ...rest, listener: listen({ hostname, port, unix, reusePort }) });
   }
   if (unix !== undefined) throw new UsageError("TLS works over TCP only, not over a Unix socket");
+  // Only a TLS server loads node:tls and the certificate checks.
+  const { TlsServer } = await import("../net/tls_server.ts");
   const tlsServer = new TlsServer(tls);
   const listener = await listenTcp({ hostname, port, reusePort });
   return new EchoServer({ ...rest, listener, tls: tlsServer });

@@ -4,12 +4,12 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { COMMANDS } from "../../main.ts";
+import { allCommands } from "../../main.ts";
 import { type Flag, parseCommand } from "../../cli/flags.ts";
 import { docsPage, withFlagTable } from "../../tools/docs.ts";
 import { runCli } from "../helpers.ts";
 
-const SPECS = Object.values(COMMANDS).map(({ spec }) => spec);
+const SPECS = (await allCommands()).map(({ spec }) => spec);
 
 /** One entry of the "Options:" section of a help text, read back from the text alone. */
 interface HelpEntry {

@@ -3,9 +3,11 @@ import config from "../../deno.json" with { type: "json" };
 import { BENCH } from "../../bench.ts";
 import { renderHelp } from "../../cli/help.ts";
 import { SEND } from "../../client.ts";
-import { HELP } from "../../main.ts";
+import { help } from "../../main.ts";
 import { SERVE } from "../../server.ts";
 import { runCli } from "../helpers.ts";
+
+const HELP = await help();
 
 const CASES: [string[], string][] = [
   [[], HELP],

@@ -3,6 +3,7 @@ import type { ConnectionInfo, EchoEvent } from "../../lib/server/events.ts";
 import { noStats } from "../../lib/server/stats.ts";
 import { ServerLog, type ServerLogOptions } from "../../cli/server_log.ts";
 import { LineWriter } from "../../cli/line_writer.ts";
+import { describeProxyTlvs } from "../../lib/proxy/header.ts";
 
 /** A ServerLog writing into strings. */
 function logInto(options: Partial<ServerLogOptions> = {}) {
@@ -196,7 +197,7 @@ Deno.test("ServerLog names a proxied client, its proxy and the TLVs, quoting wha
     },
   };
   for (const format of ["text", "json"] as const) {
-    const { log, lines } = logInto({ format, proxyProtocol: true });
+    const { log, lines } = logInto({ format, describeProxyTlvs });
     log.onEvent!({ type: "connected", conn: proxied, open: 1 });
     log.onEvent!({ type: "closed", conn: proxied, open: 0, reason: "eof" });
     log.onEvent!({ type: "connected", conn: check, open: 1 });
