@@ -4,7 +4,12 @@
  * @module
  */
 
-const numbers = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
+// Made on first use: an Intl formatter costs megabytes of memory, and an idle server formats nothing.
+let formatter: Intl.NumberFormat | undefined;
+const numbers = {
+  format: (value: number) =>
+    (formatter ??= new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 })).format(value),
+};
 
 /**
  * A count with its thousands separated, up to three decimals: `1,024`, `0.125`.

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { count } from "./format.ts";
+
 /** What a bare number means for a duration: milliseconds or seconds. */
 export type BareUnit = "ms" | "s";
 
@@ -122,7 +124,6 @@ export function sizeHint(text: string): string | undefined {
   const decimal = Number(value) * 1000 ** power;
   const binary = Number(value) * 1024 ** power;
   const si = prefix.toLowerCase() === "k" ? "k" : prefix.toUpperCase();
-  const format = (n: number) => n.toLocaleString("en-US");
-  return `write ${value}${si}B for ${format(decimal)} bytes or ${value}${prefix.toUpperCase()}iB ` +
-    `for ${format(binary)}`;
+  return `write ${value}${si}B for ${count(decimal)} bytes or ${value}${prefix.toUpperCase()}iB ` +
+    `for ${count(binary)}`;
 }
