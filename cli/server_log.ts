@@ -277,6 +277,11 @@ export class ServerLog {
           `${count(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
       );
     }
+    if (event.type === "health-check") {
+      return this.#out.line(
+        `${worker ? `[${worker}] ` : ""}health check (ended before its accept)`,
+      );
+    }
     if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
     if (event.type === "datagram-fault") return this.#out.line(`fault: ${event.detail}`);
     const others = event.type === "closed" ? event.open : event.open - 1;
@@ -305,6 +310,8 @@ export class ServerLog {
         return out.line(`${prefix}fault: ${event.detail}`);
       case "closed":
         switch (event.reason) {
+          case "health-check":
+            return out.line(`${prefix}health check from ${formatPeer(event.conn.peer)}`);
           case "fault":
             return out.line(`${prefix}reset connection from ${formatPeer(event.conn.peer)}`);
           case "eof":
@@ -342,6 +349,8 @@ export class ServerLog {
     switch (event.type) {
       case "idle":
         return this.#jsonLine({ event: "waiting" });
+      case "health-check":
+        return this.#jsonLine({ event: "health_check" });
       case "rejected":
         return this.#jsonLine({
           event: "rejected",

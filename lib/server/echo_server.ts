@@ -183,9 +183,15 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         conn = await this.#listener.accept();
       } catch (err) {
         if (this.#closing) break;
+        if (isPeerGone(err)) {
+          // The connection ended before its accept, as a health check's may: not an error.
+          this.#stats.closed["health-check"]++;
+          this.#onEvent?.({ type: "health-check", open: this.#stats.open });
+          continue;
+        }
         this.#onError?.(`accept failed: ${errorReason(err)}`);
         // Out of file descriptors and the like: back off instead of spinning on the same error.
-        if (!isPeerGone(err)) await sleep(50);
+        await sleep(50);
         continue;
       }
       this.#admit(conn);

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { errorReason, ProxyHeaderError } from "../base/errors.ts";
+import { errorReason, ProxyHeaderError, TlsHandshakeError } from "../base/errors.ts";
 import { writeAll } from "../base/io.ts";
 import { type ConnectionState, discardedAfterFin, moveTo } from "./connection_state.ts";
 import { echoLoop } from "./echo_loop.ts";
@@ -282,6 +282,9 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
 function ended(failure: StageFailure, connection: Connection, session: SessionContext): SessionEnd {
   const { stage, error } = failure;
   if (stage === "proxy") {
+    if (error instanceof ProxyHeaderError && error.beforeFirstByte) {
+      return { event: "closed", reason: "health-check" };
+    }
     const reason = failure.reason ??
       (connection.closedBy === "idle"
         ? idleDetail(session)
@@ -295,8 +298,24 @@ function ended(failure: StageFailure, connection: Connection, session: SessionCo
     return { event: "closed", reason: "shutdown" };
   }
   const detail = errorReason(error);
-  if (stage === "tls") return { event: "closed", reason: "tls", detail };
+  if (stage === "tls") return tlsEnd(error, detail, session.stats);
   return { event: "closed", reason: isPeerGone(error) ? "reset" : "error", detail };
+}
+
+/**
+ * The end of a failed TLS handshake, counted by why: a client that closed before its first byte
+ * (or its first after the PROXY header) was a health check; one that closed or reset during the
+ * handshake ended it `early`; one that stayed silent ran out of time.
+ */
+function tlsEnd(error: unknown, detail: string, stats: EchoStats): SessionEnd {
+  if (!(error instanceof TlsHandshakeError)) return { event: "closed", reason: "tls", detail };
+  const { failure } = error;
+  // A port check is not a failed handshake: it never began one.
+  if (error.beforeFirstByte) return { event: "closed", reason: "health-check" };
+  stats.tlsFailed[failure]++;
+  if (failure === "closed") return { event: "closed", reason: "early", detail };
+  if (failure === "timeout") return { event: "closed", reason: "handshake-timeout", detail };
+  return { event: "closed", reason: "tls", detail };
 }
 
 /** The end of a connection the server closed itself: idle, or shut down. */
