@@ -107,14 +107,14 @@ export async function readProxyHeader(
         n = await conn.read(buffer.subarray(received, end));
       } catch (err) {
         if (late) throw lateError();
-        // Reset before its first byte: a health check that did not wait for the accept.
-        if (received === 0 && isPeerGone(err)) throw closedBeforeHeader(err);
         throw err;
       }
       if (late) throw lateError();
       if (n === null) {
         throw received === 0
-          ? closedBeforeHeader()
+          ? new ProxyHeaderError("connection closed before sending its PROXY header", {
+            beforeFirstByte: true,
+          })
           : new ProxyHeaderError(`connection closed after ${received} bytes of its PROXY header`);
       }
       received += n;
@@ -139,19 +139,4 @@ export async function readProxyHeader(
  */
 export function claimedPeer(header: ProxyHeader, proxy: Deno.Addr): Deno.Addr {
   return header.command === "PROXY" && header.source ? header.source : proxy;
-}
-
-/** The end of a connection that closed before its first byte, as a TCP health check does. */
-function closedBeforeHeader(cause?: unknown): ProxyHeaderError {
-  return new ProxyHeaderError("connection closed before sending its PROXY header", {
-    beforeFirstByte: true,
-    cause,
-  });
-}
-
-/** True when `err` says the peer reset the connection or is gone. */
-function isPeerGone(err: unknown): boolean {
-  return err instanceof Deno.errors.ConnectionReset ||
-    err instanceof Deno.errors.NotConnected ||
-    err instanceof Deno.errors.UnexpectedEof;
 }
