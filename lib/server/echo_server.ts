@@ -63,6 +63,12 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /** Milliseconds a connection has to send its whole PROXY header. Default 3000. */
   proxyTimeout?: number;
   /**
+   * With `proxyProtocol`: the networks (CIDR, such as `10.0.0.0/8`) PROXY headers are honoured
+   * from; a connection from elsewhere is refused (`proxy-refused`). Default: loopback and the
+   * private ranges (`DEFAULT_PROXY_TRUST`); Unix sockets are always trusted.
+   */
+  proxyTrust?: readonly string[];
+  /**
    * Counts the seconds from each chunk read to the end of its echo's write; omit it to read no
    * clock per chunk.
    */
@@ -145,6 +151,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       proxy: options.proxyProtocol === undefined ? undefined : loadProxyStage({
         mode: options.proxyProtocol,
         timeout: options.proxyTimeout,
+        trust: options.proxyTrust,
       }),
       tls: options.tls,
       greeting: options.greeting === undefined ? undefined : greetingTemplate(options.greeting),

@@ -133,12 +133,26 @@ export type SessionEnd =
 
 /**
  * Loads the PROXY codec (only a server that reads PROXY headers does) and returns the stage that
- * reads a header with `options`.
+ * reads a header with `options`, from a peer in one of the `trust` networks (CIDR; default
+ * `DEFAULT_PROXY_TRUST` of `proxy/trust.ts`: loopback and the private ranges) and from no other.
  */
-export async function loadProxyStage(options: ProxyReadOptions): Promise<ProxyStage> {
-  const { readProxyHeader } = await import("../proxy/reader.ts");
+export async function loadProxyStage(
+  options: ProxyReadOptions & { trust?: readonly string[] },
+): Promise<ProxyStage> {
+  const [{ readProxyHeader }, { DEFAULT_PROXY_TRUST, proxyTrust }] = await Promise.all([
+    import("../proxy/reader.ts"),
+    import("../proxy/trust.ts"),
+  ]);
+  const trusted = proxyTrust(options.trust ?? DEFAULT_PROXY_TRUST);
   return {
-    read: (conn) => readProxyHeader(conn, options),
+    read: (conn) =>
+      trusted(conn.remoteAddr) ? readProxyHeader(conn, options) : Promise.reject(
+        new ProxyHeaderError(
+          `PROXY header from ${
+            (conn.remoteAddr as Deno.NetAddr).hostname
+          }, which is not in a trusted network`,
+        ),
+      ),
     refusal: (error) => error instanceof ProxyHeaderError ? error.message : undefined,
   };
 }
