@@ -315,6 +315,12 @@ async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Life
     onError: (message) => log.error(message),
   });
   if (metrics) log.metricsAt(metrics.addr);
+  if (metrics && !isLoopback(metrics.addr.hostname)) {
+    log.warn(
+      `the metrics endpoint listens on ${metrics.addr.hostname}: port ${metrics.addr.port} is ` +
+        "reachable from the network",
+    );
+  }
   try {
     log.onEvent?.({ type: "idle" });
     const signals = watchSignals();
@@ -366,6 +372,11 @@ function announce(
   if ("hostname" in addr && isWildcard(addr.hostname)) {
     log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);
   }
+}
+
+/** True for an address only this machine reaches: 127.0.0.0/8 and ::1. */
+function isLoopback(hostname: string): boolean {
+  return hostname.startsWith("127.") || hostname === "::1" || hostname === "[::1]";
 }
 
 function isWildcard(hostname: string): boolean {
