@@ -227,6 +227,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       conn,
       state: session.tls || session.proxy ? "handshaking" : this.#closing ? "draining" : "open",
       reading: false,
+      heard: false,
       lastActive: performance.now(),
       done: Promise.resolve(),
       stop: session.faults && new AbortController(),

@@ -60,6 +60,8 @@ export interface Connection extends ConnectionInfo {
   reading: boolean;
   /** `performance.now()` of the last byte received or sent, for the idle timeout. */
   lastActive: number;
+  /** True once the echo has received a byte (the plain loop keeps it). */
+  heard: boolean;
   /** The idle timer, when the server has an idle timeout. */
   idleTimer?: ReturnType<typeof setTimeout>;
   /** Settles when the session has ended and the connection is released. */
@@ -289,7 +291,10 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
     await finishCut(connection, stats);
     return { event: "closed", reason: "shutdown" };
   }
-  return { event: "closed", reason: state === "half-closed" ? "shutdown" : "eof" };
+  if (state === "half-closed") return { event: "closed", reason: "shutdown" };
+  // Ended before its first byte, as a port check does (a faulted loop does not tell).
+  if (!faults && !connection.heard) return { event: "closed", reason: "health-check" };
+  return { event: "closed", reason: "eof" };
 }
 
 /** The end a failed stage leads to. */
@@ -313,7 +318,12 @@ function ended(failure: StageFailure, connection: Connection, session: SessionCo
   }
   const detail = errorReason(error);
   if (stage === "tls") return tlsEnd(error, detail, session.stats);
-  return { event: "closed", reason: isPeerGone(error) ? "reset" : "error", detail };
+  if (!isPeerGone(error)) return { event: "closed", reason: "error", detail };
+  // Reset before its first byte, as HAProxy's checks close: a health check.
+  const checked = stage === "echo" && !connection.heard && !session.faults;
+  return checked
+    ? { event: "closed", reason: "health-check" }
+    : { event: "closed", reason: "reset", detail };
 }
 
 /**
