@@ -20,6 +20,7 @@ import { printLine } from "./cli/output.ts";
 import { greetingTemplate } from "./lib/server/greeting.ts";
 import { LineWriter } from "./cli/line_writer.ts";
 import { networkList } from "./cli/network_list.ts";
+import { isLoopback } from "./lib/net/peer.ts";
 import {
   droppedLinesNote,
   type InjectedFaults,
@@ -372,11 +373,6 @@ function announce(
   if ("hostname" in addr && isWildcard(addr.hostname)) {
     log.warn(`listening on every interface: port ${addr.port} is reachable from the network`);
   }
-}
-
-/** True for an address only this machine reaches: 127.0.0.0/8 and ::1. */
-function isLoopback(hostname: string): boolean {
-  return hostname.startsWith("127.") || hostname === "::1" || hostname === "[::1]";
 }
 
 function isWildcard(hostname: string): boolean {
