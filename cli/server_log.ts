@@ -298,7 +298,9 @@ export class ServerLog {
         );
       case "proxy-refused":
         return out.line(
-          `${prefix}dropped connection from ${formatPeer(event.conn.peer)}: ${event.reason}`,
+          `${prefix}dropped connection from ${formatPeer(event.conn.peer)}: ${
+            escapeControls(event.reason)
+          }`,
         );
       case "secured":
         return out.line(`${prefix}${describeTls(event.tls)}`);
@@ -327,7 +329,9 @@ export class ServerLog {
             );
           default:
             return out.line(
-              `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${event.detail}`,
+              `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${
+                escapeControls(event.detail ?? "")
+              }`,
             );
         }
     }
@@ -457,6 +461,21 @@ function formatTlv(name: string, value: ProxyTlvValue): string[] {
   );
 }
 
+/**
+ * Text that may hold what a peer chose (a certificate's subject, a refusal that quotes it) with
+ * its control and bidirectional formatting characters as `\xNN` or `\uNNNN`, so that it can
+ * neither forge a log line nor hide one.
+ */
+function escapeControls(text: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are exactly what must be escaped
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 /** Text from a peer, quoted when it has spaces, quotes or control characters. */
 function logText(text: string): string {
   return /^[\x21-\x7e]*$/.test(text) && !text.includes('"') ? text : JSON.stringify(text);
@@ -500,9 +519,9 @@ function round(ms: number): number {
 export function describeTls(tls: TlsDetails): string {
   return [
     `TLS ${tls.version} ${tls.cipher}`,
-    `SNI ${tls.serverName ?? "none"}`,
-    ...(tls.alpn === undefined ? [] : [`ALPN ${tls.alpn}`]),
-    ...(tls.clientSubject === undefined ? [] : [`client ${tls.clientSubject}`]),
+    `SNI ${escapeControls(tls.serverName ?? "none")}`,
+    ...(tls.alpn === undefined ? [] : [`ALPN ${escapeControls(tls.alpn)}`]),
+    ...(tls.clientSubject === undefined ? [] : [`client ${escapeControls(tls.clientSubject)}`]),
     `handshake ${round(tls.handshakeMs)} ms`,
   ].join(", ");
 }
