@@ -59,12 +59,14 @@ export interface EchoLoopOptions {
  *   state: "open" as const,
  *   reading: false,
  *   lastActive: 0,
+ *   heard: false,
  * };
  * const echoed = echoLoop(connection, { bufferSize: 16, stats, watched: false });
  * await client.write(new TextEncoder().encode("hello"));
  * await client.closeWrite();
  * equal(await echoed, "eof");
  * equal(stats.bytesEchoed, 5);
+ * equal(connection.heard, true);
  * ```
  */
 export async function echoLoop(
