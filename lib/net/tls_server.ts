@@ -149,7 +149,6 @@ export class TlsServer {
     return new Promise((resolve, reject) => {
       const settled = () => {
         clearTimeout(deadline);
-        tcp.off("end", onEnd);
         socket.off("error", onError);
         socket.off("close", onClose);
         socket.off("end", onEnd);
@@ -174,8 +173,8 @@ export class TlsServer {
         this.#handshakeTimeout,
       );
       if (endedEarly) return onEnd();
-      // A FIN or a reset before the handshake ends it at once: the client cannot finish it.
-      tcp.once("end", onEnd);
+      // A FIN or a reset before the handshake ends it at once: the client cannot finish it. The
+      // TLS socket's own `end` comes after the bytes before the FIN, and what they did.
       socket.once("end", onEnd);
       socket.once("error", onError);
       socket.once("close", onClose);
