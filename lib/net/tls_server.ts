@@ -159,7 +159,6 @@ export class TlsServer {
         // Errors after the failure (the destroy's own among them) must not go unheard.
         socket.on("error", () => {});
         socket.destroy();
-        tcp.destroy();
         reject(new TlsHandshakeError(reason, { failure, beforeFirstByte }));
       };
       const onError = (err: Error & { code?: string }) =>
