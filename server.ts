@@ -19,6 +19,8 @@ import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
 import { greetingTemplate } from "./lib/server/greeting.ts";
 import { LineWriter } from "./cli/line_writer.ts";
+import { networkList } from "./cli/network_list.ts";
+import { isLoopback } from "./lib/net/peer.ts";
 import {
   droppedLinesNote,
   type InjectedFaults,
@@ -84,6 +86,14 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
         "through the proxy alone",
       absent: "off",
       parse: oneOf("v1", "v2", "any"),
+    }),
+    "proxy-trust": option({
+      value: "CIDRS",
+      help: "with --proxy-protocol: honour PROXY headers only from these networks, separated " +
+        "by commas (10.0.0.0/8,2001:db8::/32); a header from elsewhere is refused and logged",
+      absent: "loopback and private networks (127.0.0.0/8, ::1, 10.0.0.0/8, 172.16.0.0/12, " +
+        "192.168.0.0/16, fc00::/7); Unix sockets always",
+      parse: networkList,
     }),
     "proxy-timeout": option({
       value: "S",
@@ -182,6 +192,7 @@ async function serveOn(
   const workers = flags.workers;
   const proxyProtocol = flags["proxy-protocol"];
   const proxyTimeout = flags["proxy-timeout"];
+  const proxyTrust = flags["proxy-trust"];
   const shutdownDelay = flags["shutdown-delay"];
   const metrics = flags.metrics;
   const greeting = flags.greeting;
@@ -223,6 +234,7 @@ async function serveOn(
     maxConnections,
     proxyProtocol,
     proxyTimeout,
+    proxyTrust,
     greeting,
     timed: metrics !== undefined,
     faults: faults?.settings,
@@ -304,6 +316,12 @@ async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Life
     onError: (message) => log.error(message),
   });
   if (metrics) log.metricsAt(metrics.addr);
+  if (metrics && !isLoopback(metrics.addr.hostname)) {
+    log.warn(
+      `the metrics endpoint listens on ${metrics.addr.hostname}: port ${metrics.addr.port} is ` +
+        "reachable from the network",
+    );
+  }
   try {
     log.onEvent?.({ type: "idle" });
     const signals = watchSignals();

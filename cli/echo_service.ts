@@ -36,6 +36,8 @@ export interface ServeSettings {
   proxyProtocol?: ProxyMode;
   /** Milliseconds for the whole PROXY header. */
   proxyTimeout?: number;
+  /** The networks PROXY headers are honoured from (CIDR); default loopback and private. */
+  proxyTrust?: string[];
   /** The greeting template, sent first on every connection. */
   greeting?: string;
   /** Time every chunk's echo, for `--metrics`; otherwise no clock is read per chunk. */
@@ -94,6 +96,7 @@ export async function startEchoService(
       maxConnections: settings.maxConnections,
       proxyProtocol: settings.proxyProtocol,
       proxyTimeout: settings.proxyTimeout,
+      proxyTrust: settings.proxyTrust,
       greeting: settings.greeting,
       worker,
       echoTimes,

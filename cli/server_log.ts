@@ -277,6 +277,11 @@ export class ServerLog {
           `${count(event.limit)} connection${event.limit === 1 ? "" : "s"} already open`,
       );
     }
+    if (event.type === "health-check") {
+      return this.#out.line(
+        `${worker ? `[${worker}] ` : ""}health check (ended before its accept)`,
+      );
+    }
     if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
     if (event.type === "datagram-fault") return this.#out.line(`fault: ${event.detail}`);
     const others = event.type === "closed" ? event.open : event.open - 1;
@@ -293,7 +298,9 @@ export class ServerLog {
         );
       case "proxy-refused":
         return out.line(
-          `${prefix}dropped connection from ${formatPeer(event.conn.peer)}: ${event.reason}`,
+          `${prefix}dropped connection from ${formatPeer(event.conn.peer)}: ${
+            escapeControls(event.reason)
+          }`,
         );
       case "secured":
         return out.line(`${prefix}${describeTls(event.tls)}`);
@@ -305,6 +312,8 @@ export class ServerLog {
         return out.line(`${prefix}fault: ${event.detail}`);
       case "closed":
         switch (event.reason) {
+          case "health-check":
+            return out.line(`${prefix}health check from ${formatPeer(event.conn.peer)}`);
           case "fault":
             return out.line(`${prefix}reset connection from ${formatPeer(event.conn.peer)}`);
           case "eof":
@@ -320,7 +329,9 @@ export class ServerLog {
             );
           default:
             return out.line(
-              `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${event.detail}`,
+              `${prefix}lost connection from ${formatPeer(event.conn.peer)}: ${
+                escapeControls(event.detail ?? "")
+              }`,
             );
         }
     }
@@ -342,6 +353,8 @@ export class ServerLog {
     switch (event.type) {
       case "idle":
         return this.#jsonLine({ event: "waiting" });
+      case "health-check":
+        return this.#jsonLine({ event: "health_check" });
       case "rejected":
         return this.#jsonLine({
           event: "rejected",
@@ -448,6 +461,21 @@ function formatTlv(name: string, value: ProxyTlvValue): string[] {
   );
 }
 
+/**
+ * Text that may hold what a peer chose (a certificate's subject, a refusal that quotes it) with
+ * its control and bidirectional formatting characters as `\xNN` or `\uNNNN`, so that it can
+ * neither forge a log line nor hide one.
+ */
+function escapeControls(text: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are exactly what must be escaped
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 /** Text from a peer, quoted when it has spaces, quotes or control characters. */
 function logText(text: string): string {
   return /^[\x21-\x7e]*$/.test(text) && !text.includes('"') ? text : JSON.stringify(text);
@@ -491,9 +519,9 @@ function round(ms: number): number {
 export function describeTls(tls: TlsDetails): string {
   return [
     `TLS ${tls.version} ${tls.cipher}`,
-    `SNI ${tls.serverName ?? "none"}`,
-    ...(tls.alpn === undefined ? [] : [`ALPN ${tls.alpn}`]),
-    ...(tls.clientSubject === undefined ? [] : [`client ${tls.clientSubject}`]),
+    `SNI ${escapeControls(tls.serverName ?? "none")}`,
+    ...(tls.alpn === undefined ? [] : [`ALPN ${escapeControls(tls.alpn)}`]),
+    ...(tls.clientSubject === undefined ? [] : [`client ${escapeControls(tls.clientSubject)}`]),
     `handshake ${round(tls.handshakeMs)} ms`,
   ].join(", ");
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { alpnList, anyText, hostAndPort, portNumber } from "./args.ts";
+import { alpnList, anyText, duration, hostAndPort, portNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
 import { errorReason, RuntimeError, UsageError } from "../lib/base/errors.ts";
 import { readTextInput } from "./read_input.ts";
@@ -69,6 +69,13 @@ export const SERVER_TRANSPORT_FLAGS = {
     value: "LIST",
     help: "with TLS: the ALPN protocols agreed to, by preference, separated by commas (h2,echo)",
     parse: alpnList,
+  }),
+  "tls-handshake-timeout": option({
+    value: "S",
+    help: "with TLS: seconds a client has to complete its handshake before it is closed " +
+      "(counted in /metrics), so that a silent client holds no slot",
+    default: "10",
+    parse: duration(),
   }),
   udp: toggle({
     help: "echo UDP datagrams instead (RFC 862): each one is sent back whole to its sender; " +
@@ -200,6 +207,7 @@ export async function serverTransport(
       ),
     }),
     ...(values.alpn === undefined ? {} : { alpn: values.alpn }),
+    handshakeTimeout: values["tls-handshake-timeout"],
   };
   if (certFile !== undefined && keyFile !== undefined) {
     const files = { certFile: `${certFile} (--tls-cert)`, keyFile: `${keyFile} (--tls-key)` };

@@ -61,6 +61,7 @@ export {
   ProxyHeaderError,
   RuntimeError,
   TcpechoError,
+  type TlsFailure,
   TlsHandshakeError,
   UnknownHostError,
   UsageError,

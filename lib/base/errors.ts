@@ -87,6 +87,13 @@ export class UnknownHostError extends RuntimeError {
 }
 
 /**
+ * Why a TLS handshake failed, for a server's counters: `timeout` (its deadline passed), `closed`
+ * (the client closed or reset the connection first), `certificate` (the client certificate was
+ * missing or refused) or `protocol` (anything else).
+ */
+export type TlsFailure = "timeout" | "closed" | "certificate" | "protocol";
+
+/**
  * A TLS handshake that failed, on either end: `TLS handshake failed: REASON`, with the reason
  * alone in {@linkcode TlsHandshakeError.reason}.
  *
@@ -107,14 +114,27 @@ export class TlsHandshakeError extends RuntimeError {
   override readonly code: ErrorCode = "TLS_HANDSHAKE";
   /** Why it failed, as the message says it after `TLS handshake failed: `. */
   readonly reason: string;
+  /** Why it failed, for a server's counters; `protocol` unless the constructor was told. */
+  readonly failure: TlsFailure;
+  /** True when the client ended the connection without sending one byte of the handshake. */
+  readonly beforeFirstByte: boolean;
   /**
    * `reason` says why the handshake failed; `options.context`, when given, comes first in the
    * message, such as `cannot connect to localhost port 7`.
    */
-  constructor(reason: string, options?: ErrorOptions & { context?: string }) {
+  constructor(
+    reason: string,
+    options?: ErrorOptions & {
+      context?: string;
+      failure?: TlsFailure;
+      beforeFirstByte?: boolean;
+    },
+  ) {
     const context = options?.context === undefined ? "" : `${options.context}: `;
     super(`${context}TLS handshake failed: ${reason}`, options);
     this.reason = reason;
+    this.failure = options?.failure ?? "protocol";
+    this.beforeFirstByte = options?.beforeFirstByte ?? false;
   }
 }
 
@@ -124,6 +144,13 @@ export class ProxyHeaderError extends RuntimeError {
   override name = "ProxyHeaderError";
   /** Always `PROXY_HEADER`. */
   override readonly code: ErrorCode = "PROXY_HEADER";
+  /** True when the connection ended before its first byte, as a TCP health check's does. */
+  readonly beforeFirstByte: boolean;
+  /** `options.beforeFirstByte` says the connection ended before its first byte. */
+  constructor(message: string, options?: ErrorOptions & { beforeFirstByte?: boolean }) {
+    super(message, options);
+    this.beforeFirstByte = options?.beforeFirstByte ?? false;
+  }
 }
 
 /** A server's greeting line came with bytes after it, before anything was sent. */

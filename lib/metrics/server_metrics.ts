@@ -86,6 +86,9 @@ const REASON_LABELS: Readonly<Record<CloseReason, string>> = {
   shutdown: "drain_deadline",
   fault: "fault",
   error: "error",
+  "health-check": "health_check",
+  early: "early",
+  "handshake-timeout": "handshake_timeout",
 };
 
 /**
@@ -121,12 +124,20 @@ export function serverMetricsText(
       "tcpecho_connections_closed_total",
       "Connections closed, by reason: eof (the client closed), reset, idle (timeout), tls " +
         "(handshake failed), limit (--max-connections), proxy (bad or missing PROXY header), " +
-        "drain_deadline (cut at shutdown), fault (a reset fault), error.",
+        "drain_deadline (cut at shutdown), fault (a reset fault), error, health_check (ended " +
+        "before its first byte), early (closed during the handshake), handshake_timeout.",
       [
         ...closed,
         { labels: { reason: "limit" }, value: stats.rejected },
         { labels: { reason: "proxy" }, value: stats.proxyRefused },
       ],
+    )
+    .counter(
+      "tcpecho_tls_handshakes_failed_total",
+      "TLS handshakes that failed, by reason: timeout (--tls-handshake-timeout), closed (the " +
+        "client closed or reset first), certificate (client certificate missing or refused), " +
+        "protocol.",
+      Object.entries(stats.tlsFailed).map(([reason, value]) => ({ labels: { reason }, value })),
     )
     .counter("tcpecho_bytes_received_total", "Bytes received.", stats.bytesReceived)
     .counter("tcpecho_bytes_echoed_total", "Bytes echoed back.", stats.bytesEchoed)

@@ -8,12 +8,7 @@
  */
 
 import { connect as connectTcp, isIP } from "node:net";
-import {
-  connect as connectTls,
-  createSecureContext,
-  rootCertificates,
-  type SecureContext,
-} from "node:tls";
+import { connect as connectTls, createSecureContext, type SecureContext } from "node:tls";
 import { errorReason, TlsHandshakeError } from "../base/errors.ts";
 import { SocketConn, toDenoError } from "./socket_conn.ts";
 
@@ -59,11 +54,12 @@ const contexts = new WeakMap<object, SecureContext>();
 function secureContextFor(options: NodeTlsOptions, settings: object): SecureContext {
   let context = contexts.get(settings);
   if (context === undefined) {
-    context = createSecureContext({
-      ca: options.caCerts?.length ? [...rootCertificates, ...options.caCerts] : undefined,
-      cert: options.cert,
-      key: options.key,
-    });
+    // The default roots, then the extra CAs added to them: passing `ca` would replace the
+    // defaults, and reading them (`rootCertificates`) needs --allow-sys.
+    context = createSecureContext({ cert: options.cert, key: options.key });
+    const store = (context as SecureContext & { context?: { addCACert?(pem: string): void } })
+      .context;
+    for (const ca of options.caCerts ?? []) store?.addCACert?.(ca);
     contexts.set(settings, context);
   }
   return context;
@@ -115,6 +111,12 @@ export function connectNodeTls(
           return fail(err as Error);
         }
       }
+      let secureContext: SecureContext;
+      try {
+        secureContext = secureContextFor(options, settings);
+      } catch (err) {
+        return fail(err as Error);
+      }
       handshaking = true;
       const started = performance.now();
       socket = connectTls({
@@ -122,7 +124,7 @@ export function connectNodeTls(
         host: options.hostname,
         // SNI carries host names only, never addresses.
         servername: isIP(options.hostname) ? undefined : options.hostname,
-        secureContext: secureContextFor(options, settings),
+        secureContext,
         rejectUnauthorized: !options.insecure,
         ALPNProtocols: options.alpn,
       });

@@ -12,7 +12,7 @@
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { X509Certificate } from "node:crypto";
 import { checkCertifiedKey, parseCertificates } from "./certificates.ts";
-import { errorReason, RuntimeError, TlsHandshakeError } from "../base/errors.ts";
+import { errorReason, RuntimeError, type TlsFailure, TlsHandshakeError } from "../base/errors.ts";
 import { SocketConn } from "./socket_conn.ts";
 
 /** A server's TLS settings, all PEM. */
@@ -28,7 +28,15 @@ export interface TlsServerOptions {
   clientCa?: string;
   /** ALPN protocols the server agrees to, in its order of preference. */
   alpn?: string[];
+  /**
+   * Milliseconds a client has to complete the handshake, from its start; default
+   * {@linkcode DEFAULT_TLS_HANDSHAKE_TIMEOUT}. A silent client is not let hold its slot.
+   */
+  handshakeTimeout?: number;
 }
+
+/** How long a client has to complete the TLS handshake without `handshakeTimeout`: 10 s. */
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT = 10_000;
 
 /** What a TLS handshake showed. */
 export interface TlsDetails {
@@ -92,6 +100,7 @@ export class TlsServer {
   readonly #context: SecureContext;
   readonly #clientCas?: X509Certificate[];
   readonly #alpn?: string[];
+  readonly #handshakeTimeout: number;
 
   /**
    * Checks the certificate, key and client CA and loads them; throws a {@linkcode RuntimeError}
@@ -103,6 +112,7 @@ export class TlsServer {
       this.#clientCas = parseCertificates(options.clientCa, files.clientCaFile ?? "the client CA");
     }
     this.#alpn = options.alpn?.length ? options.alpn : undefined;
+    this.#handshakeTimeout = options.handshakeTimeout ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT;
     try {
       this.#context = createSecureContext({
         cert: options.cert,
@@ -124,7 +134,12 @@ export class TlsServer {
   handshake(conn: SocketConn, unread?: Uint8Array): Promise<TlsSession> {
     const started = performance.now();
     const addresses = { remoteAddr: conn.remoteAddr, localAddr: conn.localAddr };
-    const socket = new TLSSocket(conn.release(unread), {
+    const tcp = conn.release(unread);
+    // The client already sent FIN (after a PROXY header, say): it cannot finish a handshake.
+    const endedEarly = tcp.readableEnded || tcp.destroyed;
+    // Bytes read off the socket before the handshake (a PROXY header): bytes put back excluded.
+    const consumedBefore = tcp.bytesRead - tcp.readableLength;
+    const socket = new TLSSocket(tcp, {
       isServer: true,
       secureContext: this.#context,
       requestCert: this.#clientCas !== undefined,
@@ -132,28 +147,50 @@ export class TlsServer {
       ALPNProtocols: this.#alpn,
     });
     return new Promise((resolve, reject) => {
-      const fail = (reason: string) => {
+      const settled = () => {
+        clearTimeout(deadline);
+        socket.off("error", onError);
+        socket.off("close", onClose);
+        socket.off("end", onEnd);
+      };
+      const fail = (reason: string, failure: TlsFailure) => {
+        const beforeFirstByte = failure === "closed" && tcp.bytesRead === consumedBefore;
+        settled();
+        // Errors after the failure (the destroy's own among them) must not go unheard.
+        socket.on("error", () => {});
         socket.destroy();
-        reject(new TlsHandshakeError(reason));
+        reject(new TlsHandshakeError(reason, { failure, beforeFirstByte }));
       };
       const onError = (err: Error & { code?: string }) =>
-        fail(
-          err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
-            ? "the client sent no certificate, and one is required"
-            : errorReason(err),
-        );
-      const onClose = () => fail("the client closed the connection");
+        err.code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
+          ? fail("the client sent no certificate, and one is required", "certificate")
+          : fail(errorReason(err), isClosing(err) ? "closed" : "protocol");
+      const onClose = () => fail("the client closed the connection", "closed");
+      const onEnd = () => fail("the client closed the connection during the handshake", "closed");
+      const deadline = setTimeout(
+        () => fail(`no handshake within ${this.#handshakeTimeout / 1000} s`, "timeout"),
+        this.#handshakeTimeout,
+      );
+      if (endedEarly) return onEnd();
+      // A FIN or a reset before the handshake ends it at once: the client cannot finish it. The
+      // TLS socket's own `end` comes after the bytes before the FIN, and what they did.
+      socket.once("end", onEnd);
       socket.once("error", onError);
       socket.once("close", onClose);
       socket.once("secure", () => {
-        socket.off("error", onError);
-        socket.off("close", onClose);
-        const peer = this.#clientCas ? socket.getPeerCertificate(true) : undefined;
+        settled();
         let clientSubject: string | undefined;
         if (this.#clientCas) {
-          const problem = peer?.raw ? untrustedReason(peer.raw, this.#clientCas) : "no certificate";
-          if (problem) return fail(`client certificate refused: ${problem}`);
-          clientSubject = new X509Certificate(peer!.raw).subject.replaceAll("\n", ", ");
+          let problem: string | undefined;
+          try {
+            const peer = socket.getPeerCertificate(true);
+            problem = peer?.raw ? untrustedReason(peer.raw, this.#clientCas) : "no certificate";
+            if (!problem) clientSubject = subjectOf(new X509Certificate(peer.raw));
+          } catch (err) {
+            // No certificate, however made, can crash the server: a check that throws refuses.
+            problem = `it cannot be checked: ${errorReason(err)}`;
+          }
+          if (problem) return fail(`client certificate refused: ${problem}`, "certificate");
         }
         const cipher = socket.getCipher();
         resolve({
@@ -174,6 +211,16 @@ export class TlsServer {
   }
 }
 
+/** True when `err` says the client reset or closed the connection. */
+function isClosing(err: Error & { code?: string }): boolean {
+  return err.code === "ECONNRESET" || err.code === "EPIPE" || err.code === "ECONNABORTED";
+}
+
+/** The subject of `cert` on one line: `CN=alice, O=Example`. */
+function subjectOf(cert: X509Certificate): string {
+  return cert.subject.replaceAll("\n", ", ");
+}
+
 function stringOrUndefined(value: unknown): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
@@ -190,7 +237,7 @@ function untrustedReason(der: Uint8Array, cas: X509Certificate[]): string | unde
   } catch {
     return "it cannot be read";
   }
-  const subject = cert.subject.replaceAll("\n", ", ");
+  const subject = subjectOf(cert);
   const now = Date.now();
   if (now < Date.parse(cert.validFrom)) return `${subject} is not valid yet`;
   if (now > Date.parse(cert.validTo)) return `${subject} expired on ${cert.validTo}`;

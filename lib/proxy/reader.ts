@@ -111,11 +111,11 @@ export async function readProxyHeader(
       }
       if (late) throw lateError();
       if (n === null) {
-        throw new ProxyHeaderError(
-          received === 0
-            ? "connection closed before sending its PROXY header"
-            : `connection closed after ${received} bytes of its PROXY header`,
-        );
+        throw received === 0
+          ? new ProxyHeaderError("connection closed before sending its PROXY header", {
+            beforeFirstByte: true,
+          })
+          : new ProxyHeaderError(`connection closed after ${received} bytes of its PROXY header`);
       }
       received += n;
     }

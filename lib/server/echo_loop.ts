@@ -20,6 +20,8 @@ export interface EchoingConnection extends ConnectionInfo {
   reading: boolean;
   /** `performance.now()` of the last byte received or sent, kept when `watched`. */
   lastActive: number;
+  /** True once a byte has arrived: a connection that ends without one was a health check. */
+  heard: boolean;
 }
 
 /** What {@linkcode echoLoop} works with. */
@@ -57,12 +59,14 @@ export interface EchoLoopOptions {
  *   state: "open" as const,
  *   reading: false,
  *   lastActive: 0,
+ *   heard: false,
  * };
  * const echoed = echoLoop(connection, { bufferSize: 16, stats, watched: false });
  * await client.write(new TextEncoder().encode("hello"));
  * await client.closeWrite();
  * equal(await echoed, "eof");
  * equal(stats.bytesEchoed, 5);
+ * equal(connection.heard, true);
  * ```
  */
 export async function echoLoop(
@@ -79,8 +83,9 @@ export async function echoLoop(
     const readAt = watched || echoTimes ? performance.now() : 0;
     if (watched) connection.lastActive = readAt;
     if (n === null) {
-      // After a FIN at the drain deadline, the client's end is its answer to the cut.
-      if (connection.state !== "half-closed") {
+      // After a FIN at the drain deadline, the client's end is its answer to the cut; a health
+      // check's end, before its first byte, is no message.
+      if (connection.state !== "half-closed" && connection.heard) {
         onEvent?.({
           type: "received",
           conn: connection,
@@ -91,6 +96,7 @@ export async function echoLoop(
       return "eof";
     }
     stats.bytesReceived += n;
+    connection.heard = true;
     // FIN went out at the drain deadline while this read waited: too late to echo these.
     if (discardedAfterFin(connection, stats, n)) break;
     const chunk = n === buffer.length ? buffer : buffer.subarray(0, n);

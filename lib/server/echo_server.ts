@@ -63,6 +63,12 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   /** Milliseconds a connection has to send its whole PROXY header. Default 3000. */
   proxyTimeout?: number;
   /**
+   * With `proxyProtocol`: the networks (CIDR, such as `10.0.0.0/8`) PROXY headers are honoured
+   * from; a connection from elsewhere is refused (`proxy-refused`). Default: loopback and the
+   * private ranges (`DEFAULT_PROXY_TRUST`); Unix sockets are always trusted.
+   */
+  proxyTrust?: readonly string[];
+  /**
    * Counts the seconds from each chunk read to the end of its echo's write; omit it to read no
    * clock per chunk.
    */
@@ -145,6 +151,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       proxy: options.proxyProtocol === undefined ? undefined : loadProxyStage({
         mode: options.proxyProtocol,
         timeout: options.proxyTimeout,
+        trust: options.proxyTrust,
       }),
       tls: options.tls,
       greeting: options.greeting === undefined ? undefined : greetingTemplate(options.greeting),
@@ -183,9 +190,15 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
         conn = await this.#listener.accept();
       } catch (err) {
         if (this.#closing) break;
+        if (isPeerGone(err)) {
+          // The connection ended before its accept, as a health check's may: not an error.
+          this.#stats.closed["health-check"]++;
+          this.#onEvent?.({ type: "health-check", open: this.#stats.open });
+          continue;
+        }
         this.#onError?.(`accept failed: ${errorReason(err)}`);
         // Out of file descriptors and the like: back off instead of spinning on the same error.
-        if (!isPeerGone(err)) await sleep(50);
+        await sleep(50);
         continue;
       }
       this.#admit(conn);
@@ -214,6 +227,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       conn,
       state: session.tls || session.proxy ? "handshaking" : this.#closing ? "draining" : "open",
       reading: false,
+      heard: false,
       lastActive: performance.now(),
       done: Promise.resolve(),
       stop: session.faults && new AbortController(),

@@ -14,9 +14,23 @@ import type { ProxyInfo } from "../proxy/reader.ts";
  * Why a connection ended: the client closed or half-closed it (`eof`), reset or vanished
  * (`reset`), stayed silent past the idle timeout (`idle`), failed its TLS handshake (`tls`), was
  * cut by the server at the drain deadline or by `EchoServer.abort` (`shutdown`), a
- * reset fault ended it (`fault`), or something else failed (`error`).
+ * reset fault ended it (`fault`), or something else failed (`error`). On a server with a
+ * handshake (TLS or PROXY): the client ended the connection before its first byte, as a TCP or
+ * HAProxy health check does, or right after a PROXY LOCAL header (`health-check`); closed or
+ * reset it during the handshake (`early`); or did not complete the TLS handshake in time
+ * (`handshake-timeout`).
  */
-export type CloseReason = "eof" | "reset" | "idle" | "tls" | "shutdown" | "fault" | "error";
+export type CloseReason =
+  | "eof"
+  | "reset"
+  | "idle"
+  | "tls"
+  | "shutdown"
+  | "fault"
+  | "error"
+  | "health-check"
+  | "early"
+  | "handshake-timeout";
 
 /** One open connection, as events describe it. */
 export interface ConnectionInfo {
@@ -63,6 +77,11 @@ export type EchoEvent =
   }
   /** UDP: a fault was injected on datagram number `id` from `peer`. */
   | { type: "datagram-fault"; id: number; peer: Deno.Addr; fault: FaultKind; detail: string }
+  /**
+   * A connection ended before the server could accept it, as a health check's may: counted in
+   * `closed["health-check"]`, never an error.
+   */
+  | { type: "health-check"; open: number }
   /** The last open connection closed: the server waits for the next one. */
   | { type: "idle" }
   /**

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { errorReason, ProxyHeaderError } from "../base/errors.ts";
+import { errorReason, ProxyHeaderError, TlsHandshakeError } from "../base/errors.ts";
 import { writeAll } from "../base/io.ts";
 import { type ConnectionState, discardedAfterFin, moveTo } from "./connection_state.ts";
 import { echoLoop } from "./echo_loop.ts";
@@ -60,6 +60,8 @@ export interface Connection extends ConnectionInfo {
   reading: boolean;
   /** `performance.now()` of the last byte received or sent, for the idle timeout. */
   lastActive: number;
+  /** True once the echo has received a byte (the plain loop keeps it). */
+  heard: boolean;
   /** The idle timer, when the server has an idle timeout. */
   idleTimer?: ReturnType<typeof setTimeout>;
   /** Settles when the session has ended and the connection is released. */
@@ -133,12 +135,26 @@ export type SessionEnd =
 
 /**
  * Loads the PROXY codec (only a server that reads PROXY headers does) and returns the stage that
- * reads a header with `options`.
+ * reads a header with `options`, from a peer in one of the `trust` networks (CIDR; default
+ * `DEFAULT_PROXY_TRUST` of `proxy/trust.ts`: loopback and the private ranges) and from no other.
  */
-export async function loadProxyStage(options: ProxyReadOptions): Promise<ProxyStage> {
-  const { readProxyHeader } = await import("../proxy/reader.ts");
+export async function loadProxyStage(
+  options: ProxyReadOptions & { trust?: readonly string[] },
+): Promise<ProxyStage> {
+  const [{ readProxyHeader }, { DEFAULT_PROXY_TRUST, proxyTrust }] = await Promise.all([
+    import("../proxy/reader.ts"),
+    import("../proxy/trust.ts"),
+  ]);
+  const trusted = proxyTrust(options.trust ?? DEFAULT_PROXY_TRUST);
   return {
-    read: (conn) => readProxyHeader(conn, options),
+    read: (conn) =>
+      trusted(conn.remoteAddr) ? readProxyHeader(conn, options) : Promise.reject(
+        new ProxyHeaderError(
+          `PROXY header from ${
+            (conn.remoteAddr as Deno.NetAddr).hostname
+          }, which is not in a trusted network`,
+        ),
+      ),
     refusal: (error) => error instanceof ProxyHeaderError ? error.message : undefined,
   };
 }
@@ -275,13 +291,19 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
     await finishCut(connection, stats);
     return { event: "closed", reason: "shutdown" };
   }
-  return { event: "closed", reason: state === "half-closed" ? "shutdown" : "eof" };
+  if (state === "half-closed") return { event: "closed", reason: "shutdown" };
+  // Ended before its first byte, as a port check does (a faulted loop does not tell).
+  if (!faults && !connection.heard) return { event: "closed", reason: "health-check" };
+  return { event: "closed", reason: "eof" };
 }
 
 /** The end a failed stage leads to. */
 function ended(failure: StageFailure, connection: Connection, session: SessionContext): SessionEnd {
   const { stage, error } = failure;
   if (stage === "proxy") {
+    if (error instanceof ProxyHeaderError && error.beforeFirstByte) {
+      return { event: "closed", reason: "health-check" };
+    }
     const reason = failure.reason ??
       (connection.closedBy === "idle"
         ? idleDetail(session)
@@ -295,8 +317,29 @@ function ended(failure: StageFailure, connection: Connection, session: SessionCo
     return { event: "closed", reason: "shutdown" };
   }
   const detail = errorReason(error);
-  if (stage === "tls") return { event: "closed", reason: "tls", detail };
-  return { event: "closed", reason: isPeerGone(error) ? "reset" : "error", detail };
+  if (stage === "tls") return tlsEnd(error, detail, session.stats);
+  if (!isPeerGone(error)) return { event: "closed", reason: "error", detail };
+  // Reset before its first byte, as HAProxy's checks close: a health check.
+  const checked = stage === "echo" && !connection.heard && !session.faults;
+  return checked
+    ? { event: "closed", reason: "health-check" }
+    : { event: "closed", reason: "reset", detail };
+}
+
+/**
+ * The end of a failed TLS handshake, counted by why: a client that closed before its first byte
+ * (or its first after the PROXY header) was a health check; one that closed or reset during the
+ * handshake ended it `early`; one that stayed silent ran out of time.
+ */
+function tlsEnd(error: unknown, detail: string, stats: EchoStats): SessionEnd {
+  if (!(error instanceof TlsHandshakeError)) return { event: "closed", reason: "tls", detail };
+  const { failure } = error;
+  // A port check is not a failed handshake: it never began one.
+  if (error.beforeFirstByte) return { event: "closed", reason: "health-check" };
+  stats.tlsFailed[failure]++;
+  if (failure === "closed") return { event: "closed", reason: "early", detail };
+  if (failure === "timeout") return { event: "closed", reason: "handshake-timeout", detail };
+  return { event: "closed", reason: "tls", detail };
 }
 
 /** The end of a connection the server closed itself: idle, or shut down. */

@@ -7,6 +7,7 @@
  */
 
 import type { CloseReason } from "./events.ts";
+import type { TlsFailure } from "../base/errors.ts";
 import { type FaultCounts, noFaultCounts } from "../faults/settings.ts";
 
 /**
@@ -36,6 +37,8 @@ export interface EchoStats {
   proxyRefused: number;
   /** Connections closed so far, by reason; `shutdown` counts those cut at the drain deadline. */
   closed: Record<CloseReason, number>;
+  /** TLS handshakes that failed, by why. */
+  tlsFailed: Record<TlsFailure, number>;
   /** Faults injected, by kind. */
   faults: FaultCounts;
 }
@@ -51,7 +54,19 @@ export function noStats(): EchoStats {
     bytesDiscarded: 0,
     rejected: 0,
     proxyRefused: 0,
-    closed: { eof: 0, reset: 0, idle: 0, tls: 0, shutdown: 0, fault: 0, error: 0 },
+    closed: {
+      eof: 0,
+      reset: 0,
+      idle: 0,
+      tls: 0,
+      shutdown: 0,
+      fault: 0,
+      error: 0,
+      "health-check": 0,
+      early: 0,
+      "handshake-timeout": 0,
+    },
+    tlsFailed: { timeout: 0, closed: 0, certificate: 0, protocol: 0 },
     faults: noFaultCounts(),
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { deepEqual, equal, match } from "node:assert/strict";
+import { deepEqual, doesNotMatch, equal, match } from "node:assert/strict";
 import { makeCertificates, type TestCertificates } from "../certificates.ts";
 import {
   connect,
@@ -295,5 +295,43 @@ backend tls
     const tls = JSON.parse(await server.stdout.waitFor('"event":"tls"'));
     equal(tls.version, "TLSv1.3");
     equal(tls.sni, "localhost");
+  },
+);
+
+haproxyTest(
+  "HAProxy's health checks, plain and with send-proxy-v2, are counted as health checks, never as errors",
+  async () => {
+    const start = (...args: string[]) =>
+      ServeProcess.start(["--host", "127.0.0.1", ...args, "--metrics", "127.0.0.1:0"]);
+    await using plain = await start();
+    await using proxied = await start("--proxy-protocol", "v2");
+    const metricsOf = async (server: ServeProcess) => {
+      const base = (await server.stdout.waitFor(/^metrics at /)).match(/(http:\/\/[^/]+)/)![1];
+      return await (await fetch(`${base}/metrics`)).text();
+    };
+    const port = freePort();
+    await using _haproxy = await startHaproxy(`${DEFAULTS}
+frontend relay
+  bind 127.0.0.1:${port}
+  default_backend proxied
+backend plain
+  server tcpecho 127.0.0.1:${plain.port} check inter 200ms
+backend proxied
+  server tcpecho 127.0.0.1:${proxied.port} check send-proxy-v2 check-send-proxy inter 200ms
+`);
+    // A LOCAL header, then the end: the proxy itself, checking. Three of them take two intervals,
+    // in which the plain server got its checks too.
+    await proxied.stdout.waitForCount(/^health check from \('127\.0\.0\.1', \d+\)$/, 3);
+    const checks = (await metricsOf(proxied)).match(/reason="health_check"\} (\d+)/)?.[1];
+    equal(Number(checks) >= 3, true, `health checks counted: ${checks}`);
+    for (const server of [plain, proxied]) {
+      const body = await metricsOf(server);
+      for (const reason of ["reset", "error", "eof", "proxy"]) {
+        match(body, new RegExp(`tcpecho_connections_closed_total\\{reason="${reason}"\\} 0\n`));
+      }
+      equal((await server.stop()).code, 0);
+      equal(server.stderr.text, "");
+      doesNotMatch(server.stdout.text, /no data from|lost connection|dropped connection|error/);
+    }
   },
 );

@@ -207,7 +207,7 @@ Deno.test("serve --metrics explains a bad address, and a busy port, in one line"
   match(
     taken.stderr,
     new RegExp(
-      `^error: cannot listen on 127.0.0.1 port ${busy.addr.port}: the address is already in use\n$`,
+      `^error: metrics endpoint: cannot listen on 127.0.0.1 port ${busy.addr.port}: the address is already in use\n$`,
     ),
   );
 });

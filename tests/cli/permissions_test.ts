@@ -1,6 +1,6 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import config from "../../deno.json" with { type: "json" };
-import { startEchoServer } from "../../lib/mod.ts";
+import { makeSelfSignedCertificates, startEchoServer } from "../../lib/mod.ts";
 import {
   connect,
   hasLoopback6,
@@ -134,4 +134,44 @@ Deno.test({
     );
     await roundTrip(server.port, "::1");
   },
+});
+
+Deno.test("send and bench with mutual TLS work with the send task's permissions", async () => {
+  const server = await makeSelfSignedCertificates({ names: ["127.0.0.1"] });
+  const client = await makeSelfSignedCertificates({ names: ["alice"] });
+  const dir = await Deno.makeTempDir({ prefix: "tcpecho-permissions-" });
+  try {
+    await Deno.writeTextFile(`${dir}/ca.pem`, server.caCert);
+    await Deno.writeTextFile(`${dir}/alice.pem`, client.cert);
+    await Deno.writeTextFile(`${dir}/alice.key`, client.key);
+    await using echo = await startEchoServer({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: server.cert, key: server.key, clientCa: client.caCert },
+    });
+    const tls = [
+      ...["--host", "127.0.0.1", "--port", String(echo.addr.port), "--tls"],
+      ...[
+        "--ca",
+        `${dir}/ca.pem`,
+        "--tls-cert",
+        `${dir}/alice.pem`,
+        "--tls-key",
+        `${dir}/alice.key`,
+      ],
+    ];
+    const permissions = taskPermissions(config.tasks.send);
+    const send = await runCli(["send", ...tls, "--quiet", "mutual"], { permissions });
+    equal(send.stderr, "");
+    equal(send.code, 0);
+    const bench = await runCli(["bench", ...tls, "-c", "2", "--count", "10", "--json"], {
+      permissions,
+    });
+    equal(bench.stderr, "");
+    equal(bench.code, 0);
+    equal(JSON.parse(bench.stdout).messages, 20);
+    equal(echo.stats.closed.tls, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -273,3 +273,31 @@ Deno.test("what send --send-proxy writes first: the claimed client and the conne
     equal((await sending).code, 0);
   }
 });
+
+Deno.test("serve --proxy-trust honours PROXY headers from its networks only, and refuses the rest with one line", async () => {
+  const header = text("PROXY TCP4 203.0.113.7 192.0.2.1 4242 443\r\nhi");
+  for (
+    const [trust, served] of [["10.0.0.0/8,2001:db8::/32", false], ["127.0.0.1", true]] as const
+  ) {
+    await using server = await ServeProcess.start(
+      ["--host", "127.0.0.1", "--proxy-protocol", "v1", "--proxy-trust", trust],
+    );
+    equal(await roundTrip(server.port, header), served ? "hi" : "");
+    await server.stdout.waitForCount(/^waiting for a connection$/, 2);
+    equal((await server.stop()).code, 0);
+    if (served) match(server.stdout.text, /^connection from \('203\.0\.113\.7', 4242\) via /m);
+    else {
+      match(
+        server.stdout.text,
+        /^dropped connection from \('127\.0\.0\.1', \d+\): PROXY header from 127\.0\.0\.1, which is not in a trusted network$/m,
+      );
+    }
+  }
+  const bad = await runCli(["serve", "--proxy-protocol", "v1", "--proxy-trust", "10.0.0.0/33"]);
+  equal(
+    bad.stderr,
+    "error: --proxy-trust takes networks in CIDR notation separated by commas, such as " +
+      "10.0.0.0/8,2001:db8::/32, not '10.0.0.0/33'\n",
+  );
+  equal(bad.code, 2);
+});
