@@ -58,8 +58,8 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     },
     timeout: option({
       short: "t",
-      value: "S",
-      help: "give up after S seconds without progress; with --udp, how long to wait for the " +
+      value: "TIME",
+      help: "give up after TIME without progress; with --udp, how long to wait for the " +
         "echo before calling it lost",
       default: "10",
       parse: duration(),
@@ -74,8 +74,8 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     }),
     interval: option({
       short: "i",
-      value: "S",
-      help: "ping mode: seconds between a reply and the next message; with only --interval, " +
+      value: "TIME",
+      help: "ping mode: time between a reply and the next message; with only --interval, " +
         "pings until Ctrl-C",
       absent: "1",
       parse: duration({ allowZero: true }),
