@@ -79,7 +79,7 @@ const VALUE_ERRORS: [string[], string][] = [
   ],
   [["serve", "--port", "-1"], "--port must be a port number from 0 to 65535, not '-1'"],
   [["send", "--buffer-size", "-5"], "--buffer-size must be a size from 1 B to 16 MiB, not '-5'"],
-  [["bench", "-s", "-.5"], "--size must be a size from 1 B to 16 MiB, not '-.5'"],
+  [["bench", "-s", "-16"], "--size must be a size from 1 B to 16 MiB, not '-16'"],
   [["bench", "--rate", "0"], "--rate must be a whole number from 1 to 10000000, not '0'"],
   [
     ["bench", "--reconnect", "x"],
