@@ -238,7 +238,7 @@ export async function bench(args: string[]): Promise<number> {
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
         report.interrupted ? " (interrupted)" : ""
-      }`,
+      }${report.mixUp === undefined ? "" : `: ${report.mixUp}`}`,
     );
   }
   return report.interrupted ? ExitCode.interrupted : ExitCode.ok;

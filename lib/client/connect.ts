@@ -17,6 +17,7 @@ import { writeAll } from "../base/io.ts";
 import { explainCertificateError } from "../net/certificates.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
 import { type AddressFamily, dialTcp } from "./dial.ts";
+import { handshakeMixUpHint } from "./mix_up.ts";
 import { connectNodeTls } from "../net/tls_client.ts";
 import { describeEndpoint, targetOf } from "../net/transport.ts";
 import { encodeProxyHeaderFor, type ProxyHeaderInit } from "../proxy/header.ts";
@@ -144,7 +145,8 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
       throw new InterruptedError(`interrupted while connecting to ${describeEndpoint(options)}`);
     }
     if (err instanceof TlsHandshakeError) {
-      throw new TlsHandshakeError(explainCertificateError(err.reason), {
+      const reason = handshakeMixUpHint(err.reason) ?? explainCertificateError(err.reason);
+      throw new TlsHandshakeError(reason, {
         context: `cannot connect to ${describeEndpoint(options)}`,
         cause: err,
       });
