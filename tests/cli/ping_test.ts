@@ -173,6 +173,17 @@ Deno.test("ping mode's min/avg/max/mdev are exactly those of the round trips it 
   ok(max >= delays[2], `max ${max} ms`);
 });
 
+/** Reads one whole message of `length` bytes, or undefined when the connection ends first. */
+async function readMessage(conn: Deno.Conn, length: number): Promise<Uint8Array | undefined> {
+  const buffer = new Uint8Array(length);
+  for (let got = 0; got < length;) {
+    const n = await conn.read(buffer.subarray(got)).catch(() => null);
+    if (n === null) return undefined;
+    got += n;
+  }
+  return buffer;
+}
+
 Deno.test("ping mode counts a failed round trip and carries on over a new connection", async () => {
   // A server whose every connection echoes its first message, corrupts its second and closes.
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -180,17 +191,11 @@ Deno.test("ping mode counts a failed round trip and carries on over a new connec
   const serving = (async () => {
     for await (const conn of listener) {
       connections++;
-      const buffer = new Uint8Array(91);
       for (let round = 1; round <= 2; round++) {
-        let got = 0;
-        while (got < buffer.length) {
-          const n = await conn.read(buffer.subarray(got)).catch(() => null);
-          if (n === null) break;
-          got += n;
-        }
-        if (got < buffer.length) break;
-        if (round === 2) buffer[40] ^= 0xff;
-        await conn.write(buffer).catch(() => {});
+        const message = await readMessage(conn, 91);
+        if (message === undefined) break;
+        if (round === 2) message[40] ^= 0xff;
+        await conn.write(message).catch(() => {});
       }
       conn.close();
       if (connections === 2) return;
@@ -233,14 +238,8 @@ Deno.test("ping mode reconnects when the server closes the connection between me
   const serving = (async () => {
     for await (const conn of listener) {
       connections++;
-      const buffer = new Uint8Array(91);
-      let got = 0;
-      while (got < buffer.length) {
-        const n = await conn.read(buffer.subarray(got)).catch(() => null);
-        if (n === null) break;
-        got += n;
-      }
-      if (got === buffer.length) await conn.write(buffer).catch(() => {});
+      const message = await readMessage(conn, 91);
+      if (message) await conn.write(message).catch(() => {});
       conn.close();
       if (connections === 4) return;
     }
