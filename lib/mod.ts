@@ -116,7 +116,7 @@ export {
   type ConnectOptions,
   type TlsClientOptions,
 } from "./client/connect.ts";
-export { type AddressFamily, dialTcp, type DialOptions } from "./client/dial.ts";
+export { type AddressFamily, type DialOptions, dialTcp } from "./client/dial.ts";
 export {
   listenSockets,
   SocketConn,
