@@ -43,8 +43,8 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     }),
     size: option({
       short: "s",
-      value: "BYTES",
-      help: "bytes per message, 1 B to 16 MiB; takes suffixes KiB and MiB",
+      value: "SIZE",
+      help: "bytes per message, 1 B to 16 MiB",
       default: "16",
       parse: byteSize(1, MAX_SIZE),
     }),
@@ -57,8 +57,8 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     }),
     duration: option({
       short: "d",
-      value: "S",
-      help: "seconds to send for",
+      value: "TIME",
+      help: "how long to send for",
       absent: "5, unless --count",
       parse: duration(),
     }),
@@ -70,8 +70,8 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     }),
     timeout: option({
       short: "t",
-      value: "S",
-      help: "seconds an echo may take before it counts as an error",
+      value: "TIME",
+      help: "how long an echo may take before it counts as an error",
       default: "5",
       parse: duration(),
     }),
@@ -83,8 +83,8 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
       parse: wholeNumber(1, 10_000_000),
     }),
     ramp: option({
-      value: "S",
-      help: "raise the load linearly over S seconds: the rate with --rate, else the connections",
+      value: "TIME",
+      help: "raise the load linearly over TIME: the rate with --rate, else the connections",
       absent: "full load at once",
       parse: duration(),
     }),
@@ -238,7 +238,7 @@ export async function bench(args: string[]): Promise<number> {
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
         report.interrupted ? " (interrupted)" : ""
-      }`,
+      }${report.mixUp === undefined ? "" : `: ${report.mixUp}`}`,
     );
   }
   return report.interrupted ? ExitCode.interrupted : ExitCode.ok;

@@ -58,8 +58,8 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     },
     timeout: option({
       short: "t",
-      value: "S",
-      help: "give up after S seconds without progress; with --udp, how long to wait for the " +
+      value: "TIME",
+      help: "give up after TIME without progress; with --udp, how long to wait for the " +
         "echo before calling it lost",
       default: "10",
       parse: duration(),
@@ -74,11 +74,15 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     }),
     interval: option({
       short: "i",
-      value: "S",
-      help: "ping mode: seconds between a reply and the next message; with only --interval, " +
+      value: "TIME",
+      help: "ping mode: time between a reply and the next message; with only --interval, " +
         "pings until Ctrl-C",
       absent: "1",
       parse: duration({ allowZero: true }),
+    }),
+    "fail-fast": toggle({
+      help: "ping mode: stop at the first lost or failed round trip, with its error, instead " +
+        "of counting it and carrying on (over a new connection)",
     }),
     "expect-greeting": toggle({
       help: "read the server's greeting line (serve --greeting) first and print it; it is not " +
@@ -121,6 +125,12 @@ export async function send(args: string[]): Promise<number> {
         `not with --udp (see 'tcpecho send --help')`,
     );
   }
+  const pinging = values.count !== undefined || values.interval !== undefined;
+  if (values["fail-fast"] && !pinging) {
+    throw new UsageError(
+      "--fail-fast works in ping mode only, with --count or --interval (see 'tcpecho send --help')",
+    );
+  }
   const expectGreeting = values["expect-greeting"];
   if (udp && expectGreeting) {
     throw new UsageError(
@@ -141,7 +151,7 @@ export async function send(args: string[]): Promise<number> {
   const out = new LineWriter(Deno.stdout);
   let code: number;
   try {
-    if (count !== undefined || interval !== undefined) {
+    if (pinging) {
       const { pingMode } = await import("./cli/ping_mode.ts");
       code = await pingMode({
         endpoint,
@@ -151,6 +161,7 @@ export async function send(args: string[]): Promise<number> {
         bufferSize,
         timeout,
         expectGreeting,
+        failFast: values["fail-fast"],
         count: count ?? Infinity,
         interval: interval ?? 1000,
         output,

@@ -49,7 +49,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     ...SERVER_TRANSPORT_FLAGS,
     "buffer-size": {
       ...BUFFER_SIZE,
-      help: "bytes read and echoed at a time, 1 B to 16 MiB; takes suffixes KiB and MiB; " +
+      help: "bytes read and echoed at a time, 1 B to 16 MiB; " +
         "with --udp, bytes per received line of the log",
     },
     quiet: toggle({ short: "q", help: "log only the start-up line, errors and the summary" }),
@@ -60,8 +60,8 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       parse: oneOf("text", "json"),
     }),
     "idle-timeout": option({
-      value: "S",
-      help: "close a connection after S seconds with no byte in or out",
+      value: "TIME",
+      help: "close a connection after TIME with no byte in or out",
       absent: "never",
       parse: duration(),
     }),
@@ -73,8 +73,8 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       parse: wholeNumber(1, 1_000_000),
     }),
     "drain-timeout": option({
-      value: "S",
-      help: "at shutdown, seconds open connections get to end by themselves before they are " +
+      value: "TIME",
+      help: "at shutdown, how long open connections get to end by themselves before they are " +
         "cut cleanly (what was read is echoed, then FIN); a second signal stops at once",
       default: "5",
       parse: duration({ allowZero: true }),
@@ -96,14 +96,14 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       parse: networkList,
     }),
     "proxy-timeout": option({
-      value: "S",
-      help: "seconds a connection has to send its whole PROXY header",
+      value: "TIME",
+      help: "how long a connection has to send its whole PROXY header",
       default: "3",
       parse: duration(),
     }),
     "shutdown-delay": option({
-      value: "S",
-      help: "seconds to go on accepting after the first signal while /readyz reports not " +
+      value: "TIME",
+      help: "how long to go on accepting after the first signal while /readyz reports not " +
         "ready, before the drain",
       default: "0",
       parse: duration({ allowZero: true }),

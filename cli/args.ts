@@ -7,6 +7,15 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { UsageError } from "../lib/base/errors.ts";
+import { MAX_TIMER_MS } from "../lib/base/timers.ts";
+import {
+  type BareUnit,
+  durationForms,
+  parseByteSize,
+  parseDuration,
+  SIZE_FORMS,
+  sizeHint,
+} from "../lib/base/units.ts";
 
 /** The parsed flags (by long name) and positional arguments of one subcommand. */
 export interface ParsedArgs {
@@ -109,34 +118,26 @@ export function parseListenAddress(
   return { hostname, port: parsePort(match[3], flag) };
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1024,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1024 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1024 ** 3,
-  gib: 1024 ** 3,
-};
-
 /**
- * Parses a byte count such as `16`, `64KiB` or `1M` (units are powers of 1024) and checks it lies
- * within `min` and `max`.
+ * Parses a byte count such as `16`, `64KiB` (65,536) or `64kB` (64,000), as
+ * {@linkcode parseByteSize} reads it, and checks it lies within `min` and `max`. An ambiguous
+ * unit (`64kb`: bits or bytes?) is refused with what to write instead.
  */
 export function parseSize(text: string, flag: string, min: number, max: number): number {
-  const match = text.trim().match(/^(\d+)\s*([a-z]*)$/i);
-  const unit = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
-  const size = match && unit ? Number(match[1]) * unit : NaN;
-  if (!(size >= min && size <= max)) {
+  const size = parseByteSize(text);
+  if (size !== undefined && size >= min && size <= max) return size;
+  // "-5" is a size out of range, "5 parsecs" none at all.
+  if (parseByteSize(text.trim().replace(/^-/, "")) === undefined) {
+    const hint = sizeHint(text);
     throw new UsageError(
-      `${flag} must be a size from ${formatSize(min)} to ${formatSize(max)}, not '${text}'`,
+      hint === undefined
+        ? `${flag} must be ${SIZE_FORMS}, not '${text}'`
+        : `${flag} takes no '${text}': ${hint}`,
     );
   }
-  return size;
+  throw new UsageError(
+    `${flag} must be a size from ${formatSize(min)} to ${formatSize(max)}, not '${text}'`,
+  );
 }
 
 /** Parses a whole number within `min` and `max`. */
@@ -149,26 +150,21 @@ export function parseCount(text: string, flag: string, min: number, max: number)
 }
 
 /**
- * The longest time value, in seconds: timers take at most 2^31-1 ms, and a longer one would fire
- * at once (with a `TimeoutOverflowWarning`). That is 24.8 days.
+ * Parses a duration such as `250ms`, `1.5s` or `2m` (see {@linkcode parseDuration}; a bare
+ * number is in `bare` units) into milliseconds: from 1 ms, or 0 when `allowZero`, to the longest
+ * timer, {@linkcode MAX_TIMER_MS} (24.8 days).
  */
-export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
-
-/**
- * Parses a duration in seconds (fractions allowed, to the millisecond) into milliseconds: from
- * 0.001 s, or 0 when `allowZero`, to {@linkcode MAX_SECONDS}.
- */
-export function parseSeconds(text: string, flag: string, allowZero = false): number {
-  const trimmed = text.trim();
-  const seconds = /^\d+(\.\d+)?$|^\.\d+$/.test(trimmed) ? Number(trimmed) : NaN;
-  const min = allowZero ? 0 : 0.001;
-  if (!(seconds >= min && seconds <= MAX_SECONDS) || (seconds > 0 && seconds < 0.001)) {
-    throw new UsageError(
-      `${flag} must be a number of seconds from ${min} to ${MAX_SECONDS} (24.8 days), ` +
-        `not '${text}'`,
-    );
+export function parseTime(text: string, flag: string, bare: BareUnit, allowZero = false): number {
+  const ms = parseDuration(text, bare);
+  const min = allowZero ? 0 : 1;
+  if (ms !== undefined && ms >= min && ms <= MAX_TIMER_MS && !(ms > 0 && ms < 1)) return ms;
+  // "-3" is a duration out of range, "soon" none at all.
+  if (parseDuration(text.trim().replace(/^-/, ""), bare) === undefined) {
+    throw new UsageError(`${flag} must be ${durationForms(bare)}, not '${text}'`);
   }
-  return seconds * 1000;
+  throw new UsageError(
+    `${flag} must be a duration from ${allowZero ? "0" : "1ms"} to 24.8 days, not '${text}'`,
+  );
 }
 
 /** Writes a byte count the short way: `16 B`, `64 KiB`, `16 MiB`. */
@@ -179,8 +175,11 @@ export function formatSize(bytes: number): string {
   return `${bytes} B`;
 }
 
-/** Checks the text given to a flag (named `flag` in errors) and turns it into its value. */
-export type ValueParser<T> = (text: string, flag: string) => T;
+/**
+ * Checks the text given to a flag (named `flag` in errors) and turns it into its value; `forms`
+ * says which forms it takes when that needs saying (units), for `--help`.
+ */
+export type ValueParser<T> = ((text: string, flag: string) => T) & { readonly forms?: string };
 
 /** Any text, taken as given: paths, host names. */
 export const anyText: ValueParser<string> = (text) => text;
@@ -230,14 +229,24 @@ export function wholeNumber(min: number, max: number): ValueParser<number> {
   return (text, flag) => parseCount(text, flag, min, max);
 }
 
-/** A byte count from `min` to `max`, with optional unit (`64KiB`). */
+/** A byte count from `min` to `max`, with optional unit (`64KiB`, `64kB`). */
 export function byteSize(min: number, max: number): ValueParser<number> {
-  return (text, flag) => parseSize(text, flag, min, max);
+  return Object.assign((text: string, flag: string) => parseSize(text, flag, min, max), {
+    forms: SIZE_FORMS,
+  });
 }
 
-/** Seconds (fractions allowed) turned into milliseconds; 0 only when `allowZero`. */
-export function duration({ allowZero = false } = {}): ValueParser<number> {
-  return (text, flag) => parseSeconds(text, flag, allowZero);
+/**
+ * A duration in milliseconds (`250ms`, `1.5s`, `2m`); a bare number is in seconds, or in
+ * milliseconds when `bare` is `"ms"`; 0 only when `allowZero`.
+ */
+export function duration(
+  { allowZero = false, bare = "s" }: { allowZero?: boolean; bare?: BareUnit } = {},
+): ValueParser<number> {
+  return Object.assign(
+    (text: string, flag: string) => parseTime(text, flag, bare, allowZero),
+    { forms: durationForms(bare) },
+  );
 }
 
 /** One of a few words, such as `text` or `json`. */

@@ -9,7 +9,7 @@
 import { byteSize, duration, parseSize, type ValueParser, wholeNumber } from "./args.ts";
 import { type FlagValues, option, toggle } from "./flags.ts";
 import { UsageError } from "../lib/base/errors.ts";
-import { MAX_TIMER_MS } from "../lib/base/timers.ts";
+import { sizeHint } from "../lib/base/units.ts";
 import {
   checkFaults,
   describeFaults,
@@ -31,16 +31,8 @@ function decimal(text: string, min: number, max: number): number {
   return value >= min && value <= max ? value : NaN;
 }
 
-/** Milliseconds, fractions allowed, 0 included, up to the longest timer. */
-const milliseconds: ValueParser<number> = (text, flag) => {
-  const value = decimal(text, 0, MAX_TIMER_MS);
-  if (Number.isNaN(value)) {
-    throw new UsageError(
-      `${flag} must be a number of milliseconds from 0 to ${MAX_TIMER_MS} (24.8 days), not '${text}'`,
-    );
-  }
-  return value;
-};
+/** A duration, 0 included, where a bare number is in milliseconds (`--delay 50`). */
+const milliseconds = duration({ allowZero: true, bare: "ms" });
 
 /** A probability from 0 to 1. */
 const probability: ValueParser<number> = (text, flag) => {
@@ -56,8 +48,10 @@ const rate: ValueParser<number> = (text, flag) => {
   try {
     return parseSize(text.trim().replace(/\/s$/i, ""), flag, 1, MAX_BYTES);
   } catch {
+    const hint = sizeHint(text.trim().replace(/\/s$/i, ""));
     throw new UsageError(
-      `${flag} must be a rate from 1 B/s to 1024 GiB/s, such as 64KiB or 1MiB/s, not '${text}'`,
+      `${flag} must be a rate from 1 B/s to 1024 GiB/s, such as 64KiB or 1MiB/s, not '${text}'` +
+        (hint === undefined ? "" : `: ${hint} a second`),
     );
   }
 };
@@ -68,46 +62,46 @@ const bytes = byteSize(1, MAX_BYTES);
 export const FAULT_FLAGS = {
   delay: option({
     value: "MS",
-    help: "hold each echoed chunk MS milliseconds before writing it back (with --udp, each " +
+    help: "hold each echoed chunk MS before writing it back (with --udp, each " +
       "datagram)",
     parse: milliseconds,
   }),
   jitter: option({
     value: "MS",
-    help: "add a random 0 to MS milliseconds to each delay; a stream's bytes stay in order, " +
+    help: "add a random 0 to MS to each delay; a stream's bytes stay in order, " +
       "datagrams may not",
     parse: milliseconds,
   }),
   bandwidth: option({
     value: "RATE",
-    help: "cap each connection's echo at RATE bytes per second, paced smoothly; takes " +
-      "suffixes KiB and MiB (64KiB, 1MiB/s)",
+    help: "cap each connection's echo at RATE, a SIZE per second (64KiB, 1MiB/s), paced " +
+      "smoothly",
     parse: rate,
   }),
   slice: option({
-    value: "N",
-    help: "write each echoed chunk in pieces of at most N bytes; takes suffixes KiB and MiB",
+    value: "SIZE",
+    help: "write each echoed chunk in pieces of at most SIZE bytes",
     parse: bytes,
   }),
   "slice-delay": option({
     value: "MS",
-    help: "wait MS milliseconds between the pieces of --slice",
+    help: "wait MS between the pieces of --slice",
     parse: milliseconds,
   }),
   "reset-after": option({
-    value: "BYTES",
-    help: "end the connection with a TCP reset (the client sees ECONNRESET) once BYTES " +
+    value: "SIZE",
+    help: "end the connection with a TCP reset (the client sees ECONNRESET) once SIZE bytes " +
       "have been echoed; plain TCP only",
     parse: bytes,
   }),
   "reset-after-time": option({
-    value: "S",
-    help: "end the connection with a TCP reset S seconds after it was accepted; plain TCP only",
+    value: "TIME",
+    help: "end the connection with a TCP reset TIME after it was accepted; plain TCP only",
     parse: duration(),
   }),
   "close-after": option({
-    value: "BYTES",
-    help: "close the connection cleanly (FIN) once BYTES have been echoed; read and drop " +
+    value: "SIZE",
+    help: "close the connection cleanly (FIN) once SIZE bytes have been echoed; read and drop " +
       "the rest",
     parse: bytes,
   }),
@@ -116,12 +110,12 @@ export const FAULT_FLAGS = {
     help: "accept and never read, so that the client's writes fill the socket buffers",
   }),
   "stall-every": option({
-    value: "S",
-    help: "pause the echo for --stall-for seconds every S seconds",
+    value: "TIME",
+    help: "pause the echo for --stall-for every TIME",
     parse: duration(),
   }),
   "stall-for": option({
-    value: "S",
+    value: "TIME",
     help: "how long each pause of --stall-every lasts",
     parse: duration(),
   }),

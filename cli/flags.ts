@@ -10,9 +10,10 @@
  *
  * ```ts ignore
  * "idle-timeout": option({
- *   value: "S", // the value's placeholder in --help and the docs
- *   help: "close a connection after S seconds with no byte in or out", // one line, no period
- *   parse: duration(), // from args.ts: checks the text, names the flag in its usage error
+ *   value: "TIME", // the value's placeholder in --help and the docs
+ *   help: "close a connection after TIME with no byte in or out", // one line, no period
+ *   parse: duration(), // from args.ts: checks the text, names the flag in its usage error; its
+ *   // units (250ms, 1.5s, 2m) are explained once under "Units:" in --help, by placeholder
  *   absent: "never", // what happens without the flag, shown as its default; or instead
  *   // default: "5",  // a value parsed when the flag is absent: the value is never undefined
  * }),
@@ -125,8 +126,8 @@ export function command<F extends Flags>(spec: CommandSpec<F>): Command<F> {
 /** `--buffer-size`, shared by `serve` and `send`: 1 B to 16 MiB, default 16 B. */
 export const BUFFER_SIZE = option({
   short: "b",
-  value: "N",
-  help: "bytes read at a time, 1 B to 16 MiB; takes suffixes KiB and MiB",
+  value: "SIZE",
+  help: "bytes read at a time, 1 B to 16 MiB",
   default: "16",
   parse: byteSize(1, 16 * 1024 ** 2),
 });

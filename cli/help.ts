@@ -60,9 +60,27 @@ export function renderHelp(command: CommandSpec<Flags>): string {
     entry(`  ${flag.short === undefined ? "    " : ""}${flagLabel(name, flag)}`, describe(flag))
   );
   sections.push(["Options:", ...options].join("\n"));
+  const units = unitForms(command.flags);
+  if (units.length) {
+    sections.push(
+      ["Units:", ...units.map(([value, forms]) => entry(`  ${value}`, forms))].join("\n"),
+    );
+  }
   if (command.notes) sections.push(...paragraphs(command.notes));
   sections.push(["Examples:", ...command.examples.map((example) => `  ${example}`)].join("\n"));
   return sections.join("\n\n");
+}
+
+/**
+ * The placeholders of values with units (`TIME`, `SIZE`) and the forms each takes, once each:
+ * the flags' own help then need not repeat them.
+ */
+export function unitForms(flags: Flags): [string, string][] {
+  const forms = new Map<string, string>();
+  for (const flag of Object.values(flags)) {
+    if (flag.value !== undefined && flag.parse.forms) forms.set(flag.value, flag.parse.forms);
+  }
+  return [...forms];
 }
 
 /** A flag's or argument's help with its default: `port to connect to (default: 10000)`. */

@@ -19,6 +19,8 @@ export interface PingModeOptions {
   interval: number;
   timeout: number;
   bufferSize: number;
+  /** Stop at the first lost or failed round trip, or connection ended, with its error. */
+  failFast?: boolean;
   /** Read the server's greeting line first, and print it in the transcript. */
   expectGreeting?: boolean;
   /** `transcript`: a line per reply and the summary; `json`: one summary object; `quiet`: none. */
@@ -34,10 +36,12 @@ const milliseconds = new Intl.NumberFormat("en-US", {
 const percent = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 
 /**
- * Pings until `count` replies came back or Ctrl-C, then prints the summary. Returns 0 when at
- * least one reply came back and nothing went wrong; throws when the server misbehaved, could not
- * be reached (with `json`, after a summary that says so), or the output failed: a reader that
- * went away ends the run at once.
+ * Pings until `count` messages were sent or Ctrl-C, printing a line per reply and per lost or
+ * failed round trip, then prints the summary. Exits as iputils `ping` does: 0 when at least one
+ * reply came back, even with losses; 1 (throws) when none did. Also throws when the server could
+ * not be reached at first (with `json`, after a summary that says so), when `failFast` stopped
+ * the run or the server sent bytes after the last reply, and when the output failed: a reader
+ * that went away ends the run at once.
  */
 export async function pingMode(options: PingModeOptions): Promise<number> {
   const { endpoint, message, out, output } = options;
@@ -60,6 +64,7 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
       interval: options.interval,
       timeout: options.timeout,
       bufferSize: options.bufferSize,
+      failFast: options.failFast,
       signal: interrupt.signal,
       expectGreeting: options.expectGreeting,
       onGreeting: (line) => {
@@ -73,6 +78,14 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
           out.line(
             `ECHO ${target}${transportLabel(transport)}: ${message.length} bytes per message`,
           );
+        }
+      },
+      onFailure: ({ seq, kind, error }) => {
+        if (output === "transcript") out.line(`seq=${seq} ${kind}: ${error.message}`);
+      },
+      onDisconnected: (afterSeq, reason) => {
+        if (output === "transcript") {
+          out.line(`connection ended after seq=${afterSeq}: ${reason}; reconnecting`);
         }
       },
       onReply: (reply) => {
@@ -92,6 +105,8 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
         ...transportField(transport),
         sent: 0,
         received: 0,
+        lost: 0,
+        failed: 0,
         error: err instanceof Error ? err.message : String(err),
       }));
     }
@@ -103,10 +118,12 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
   const loss = result.sent === 0 ? 0 : (result.sent - result.received) / result.sent * 100;
   if (output === "transcript") {
     out.line(`--- ${server} echo statistics ---`);
+    // As ping prints "+N errors" only when there were some.
+    const lostAndFailed = (result.lost ? `, ${result.lost} lost` : "") +
+      (result.failed ? `, ${result.failed} failed` : "");
     out.line(
-      `${result.sent} message${result.sent === 1 ? "" : "s"} sent, ${result.received} received, ${
-        percent.format(loss)
-      }% loss, time ${Math.round(result.elapsedMs)}ms`,
+      `${result.sent} message${result.sent === 1 ? "" : "s"} sent, ${result.received} received` +
+        `${lostAndFailed}, ${percent.format(loss)}% loss, time ${Math.round(result.elapsedMs)}ms`,
     );
     if (result.rtt) {
       const { minMs, avgMs, maxMs, mdevMs } = result.rtt;
@@ -122,6 +139,8 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
       ...transportField(transport),
       sent: result.sent,
       received: result.received,
+      lost: result.lost,
+      failed: result.failed,
       loss_percent: Number(loss.toFixed(1)),
       time_ms: Math.round(result.elapsedMs),
       rtt_min_ms: round(result.rtt?.minMs),

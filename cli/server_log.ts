@@ -282,7 +282,9 @@ export class ServerLog {
         `${worker ? `[${worker}] ` : ""}health check (ended before its accept)`,
       );
     }
-    if (event.type === "datagram") return this.#textDatagram(event.peer, event.data);
+    if (event.type === "datagram") {
+      return this.#textDatagram(event.peer, event.data, event.dropped === undefined);
+    }
     if (event.type === "datagram-fault") return this.#out.line(`fault: ${event.detail}`);
     const others = event.type === "closed" ? event.open : event.open - 1;
     const prefix = worker
@@ -337,8 +339,8 @@ export class ServerLog {
     }
   }
 
-  /** A datagram in the classic shape: its bytes in `chunkSize` pieces, then the echo. */
-  #textDatagram(peer: Deno.Addr, data: Uint8Array): void {
+  /** A datagram in the classic shape: its bytes in `chunkSize` pieces, then the echo if any. */
+  #textDatagram(peer: Deno.Addr, data: Uint8Array, echoed: boolean): void {
     const out = this.#out;
     out.line(`datagram from ${formatPeer(peer)}`);
     let offset = 0;
@@ -346,7 +348,7 @@ export class ServerLog {
       out.line(`received ${formatBytesLiteral(data.subarray(offset, offset + this.#chunkSize))}`);
       offset += this.#chunkSize;
     } while (offset < data.length);
-    out.line("sending data back to the client");
+    if (echoed) out.line("sending data back to the client");
   }
 
   #json(event: EchoEvent): void {

@@ -71,8 +71,8 @@ export const SERVER_TRANSPORT_FLAGS = {
     parse: alpnList,
   }),
   "tls-handshake-timeout": option({
-    value: "S",
-    help: "with TLS: seconds a client has to complete its handshake before it is closed " +
+    value: "TIME",
+    help: "with TLS: how long a client has to complete its handshake before it is closed " +
       "(counted in /metrics), so that a silent client holds no slot",
     default: "10",
     parse: duration(),
@@ -99,6 +99,12 @@ export const CLIENT_TRANSPORT_FLAGS = {
     absent: String(DEFAULT_PORT),
     parse: portNumber(1),
   }),
+  ipv4: toggle({
+    short: "4",
+    help: "connect over IPv4 only (without -4 or -6, every address of the name is tried, " +
+      "both families taking turns)",
+  }),
+  ipv6: toggle({ short: "6", help: "connect over IPv6 only" }),
   unix: option({
     value: "PATH",
     help: "connect to a Unix domain socket instead of TCP",
@@ -310,7 +316,13 @@ export async function clientTransport(
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw usage(command, "--tls-cert and --tls-key go together: give both");
   }
-  const { endpoint, udp } = commonTransport(command, values, values.tls ? "--tls" : undefined);
+  const { endpoint: where, udp } = commonTransport(
+    command,
+    values,
+    values.tls ? "--tls" : undefined,
+  );
+  const family = addressFamily(command, values, where.unix !== undefined || udp);
+  const endpoint = family === undefined ? where : { ...where, family };
   if (!values.tls) return { endpoint, udp };
   const tls: TlsClientOptions = insecure ? { insecure } : {};
   if (caFile !== undefined) {
@@ -331,6 +343,20 @@ export async function clientTransport(
   }
   if (values.alpn !== undefined) tls.alpn = values.alpn;
   return { endpoint: { ...endpoint, tls }, udp };
+}
+
+/** The IP version `-4` or `-6` asks for: only one of them, and only over TCP. */
+function addressFamily(
+  command: string,
+  values: ClientTransportValues,
+  notTcp: boolean,
+): 4 | 6 | undefined {
+  if (values.ipv4 && values.ipv6) throw usage(command, "give either -4 or -6, not both");
+  const family = values.ipv4 ? 4 : values.ipv6 ? 6 : undefined;
+  if (family !== undefined && notTcp) {
+    throw usage(command, `-${family} chooses a TCP address: leave it out with --unix or --udp`);
+  }
+  return family;
 }
 
 function commonTransport(

@@ -117,6 +117,7 @@ export {
   type ConnectOptions,
   type TlsClientOptions,
 } from "./client/connect.ts";
+export { type AddressFamily, type DialOptions, dialTcp } from "./client/dial.ts";
 export {
   listenSockets,
   SocketConn,
@@ -149,7 +150,13 @@ export {
   UdpEchoServer,
   type UdpEchoServerOptions,
 } from "./server/udp_echo_server.ts";
-export { ping, type PingOptions, type PingReply, type PingResult } from "./client/ping.ts";
+export {
+  ping,
+  type PingFailure,
+  type PingOptions,
+  type PingReply,
+  type PingResult,
+} from "./client/ping.ts";
 export { RoundTripStats, type RoundTripSummary } from "./client/round_trip_stats.ts";
 export { LatencyHistogram, type LatencySummary } from "./metrics/latency_histogram.ts";
 export {

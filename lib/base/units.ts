@@ -3,8 +3,9 @@
  * `1M`. One parser for each, used by every flag, the control API and the library alike.
  *
  * Sizes follow GNU coreutils (`dd`, `head`): `K`, `M`, `G` and `KiB`, `MiB`, `GiB` are powers of
- * 1024; `kB`/`KB`, `MB`, `GB` are powers of 1000. A lower-case `b` means bits elsewhere (`kb`,
- * `Mb`), so those are refused rather than guessed.
+ * 1024 (so are `k`, `m`, `g`, as the flags always took them); `kB`/`KB`, `MB`, `GB` are powers of
+ * 1000. A lower-case `b` means bits elsewhere (`kb`, `Mb`), so those are refused rather than
+ * guessed.
  *
  * @module
  */
@@ -64,13 +65,16 @@ const SIZE_UNITS: Record<string, number> = {
   "": 1,
   B: 1,
   K: 1024,
+  k: 1024,
   KiB: 1024,
   kB: 1000,
   KB: 1000,
   M: 1024 ** 2,
+  m: 1024 ** 2,
   MiB: 1024 ** 2,
   MB: 1000 ** 2,
   G: 1024 ** 3,
+  g: 1024 ** 3,
   GiB: 1024 ** 3,
   GB: 1000 ** 3,
 };

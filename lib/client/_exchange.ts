@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import { describeMismatch, describeProgress } from "./echo_check.ts";
 import { explainCertificateError } from "../net/certificates.ts";
+import { mixUpHint } from "./mix_up.ts";
 import { EchoError, type EchoErrorCode, errorReason } from "../base/errors.ts";
 import { writeAll } from "../base/io.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
@@ -268,7 +269,9 @@ export class Exchange {
         }
         const problem = this.#check(chunk);
         if (problem) {
-          this.#fail(problem, "ECHO_MISMATCH");
+          // The first bytes of a connection may be another protocol's: say which.
+          const hint = this.#received === 0 ? mixUpHint(chunk) : undefined;
+          this.#fail(hint === undefined ? problem : `${problem}: ${hint}`, "ECHO_MISMATCH");
           return;
         }
         this.#received += n;

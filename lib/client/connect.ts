@@ -11,10 +11,13 @@ import {
   explainNetworkError,
   InterruptedError,
   TlsHandshakeError,
+  UsageError,
 } from "../base/errors.ts";
 import { writeAll } from "../base/io.ts";
 import { explainCertificateError } from "../net/certificates.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
+import { type AddressFamily, dialTcp } from "./dial.ts";
+import { handshakeMixUpHint } from "./mix_up.ts";
 import { connectNodeTls } from "../net/tls_client.ts";
 import { describeEndpoint, targetOf } from "../net/transport.ts";
 import { encodeProxyHeaderFor, type ProxyHeaderInit } from "../proxy/header.ts";
@@ -39,6 +42,11 @@ export interface ConnectOptions {
   hostname?: string;
   /** Server port. Default 10000. */
   port?: number;
+  /**
+   * Only addresses of this IP version: 4 or 6 (`-4`, `-6`). Without it every address of the
+   * name is tried, both families taking turns (Happy Eyeballs, see {@linkcode dialTcp}).
+   */
+  family?: AddressFamily;
   /** Connect to the Unix domain socket at this path instead of TCP. */
   unix?: string;
   /** Speak TLS; `true` checks the server against the system's root certificates. */
@@ -102,12 +110,12 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
         ((local: Deno.NetAddr, remote: Deno.NetAddr) =>
           encodeProxyHeaderFor(proxyHeader, local, remote));
       const { conn, handshakeMs, alpn } = await connectNodeTls(
-        { ...tls, hostname, port, signal, preface },
+        { ...tls, hostname, port, family: options.family, signal, preface },
         tls,
       );
       return Object.assign(conn, { tls: { handshakeMs, alpn } });
     }
-    const tcp = await Deno.connect({ hostname, port, signal });
+    const tcp = await dialTcp({ hostname, port, family: options.family, signal });
     tcp.setNoDelay(true);
     if (proxyHeader) await sendProxyHeader(tcp, proxyHeader);
     if (!tls) return tcp;
@@ -132,11 +140,13 @@ export async function connect(options: ConnectOptions): Promise<ClientConn> {
     }
     return Object.assign(conn, { tls: { handshakeMs: performance.now() - started, alpn } });
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     if (signal?.aborted) {
       throw new InterruptedError(`interrupted while connecting to ${describeEndpoint(options)}`);
     }
     if (err instanceof TlsHandshakeError) {
-      throw new TlsHandshakeError(explainCertificateError(err.reason), {
+      const reason = handshakeMixUpHint(err.reason) ?? explainCertificateError(err.reason);
+      throw new TlsHandshakeError(reason, {
         context: `cannot connect to ${describeEndpoint(options)}`,
         cause: err,
       });

@@ -1,12 +1,13 @@
 /**
- * Ping over an echo server: one connection, one message at a time, each reply timed and checked
- * byte for byte before the next message goes out.
+ * Ping over an echo server: one message at a time, each reply timed and checked byte for byte
+ * before the next message goes out. As `ping` does, a lost or failed round trip is counted and
+ * the run carries on, over a new connection when the old one is gone (as `tcping` does).
  *
  * @module
  */
 
 import { DEFAULT_READ_SIZE, DEFAULT_TIMEOUT_MS, Exchange } from "./_exchange.ts";
-import { EchoError, UsageError } from "../base/errors.ts";
+import { EchoError, RuntimeError, UsageError } from "../base/errors.ts";
 import { sleep } from "../base/timers.ts";
 import { receiveGreeting } from "../server/greeting.ts";
 import { RoundTripStats, type RoundTripSummary } from "./round_trip_stats.ts";
@@ -38,6 +39,28 @@ export interface PingOptions extends Omit<ConnectOptions, "signal"> {
   onGreeting?: (line: string) => void;
   /** Called for every reply that came back whole and unchanged. */
   onReply?: (reply: PingReply) => void;
+  /** Called for every round trip lost or failed, before the run carries on. */
+  onFailure?: (failure: PingFailure) => void;
+  /**
+   * Called when the connection ended between two messages (the next one goes over a new
+   * connection), with the message it followed and how it ended.
+   */
+  onDisconnected?: (afterSeq: number, reason: string) => void;
+  /**
+   * End the run at the first lost or failed round trip, or connection ended, with `error` set:
+   * what ping mode did before it counted losses. Default false: count them and carry on.
+   */
+  failFast?: boolean;
+}
+
+/** A round trip that did not come back whole and unchanged. */
+export interface PingFailure {
+  /** The message's number. */
+  seq: number;
+  /** `lost`: no reply within the timeout; `failed`: a wrong reply, or no connection. */
+  kind: "lost" | "failed";
+  /** What went wrong. */
+  error: RuntimeError;
 }
 
 /** One verified reply. */
@@ -56,21 +79,41 @@ export interface PingResult {
   sent: number;
   /** Replies that came back whole and unchanged. */
   received: number;
+  /** Messages whose reply did not come back within the timeout. */
+  lost: number;
+  /**
+   * Messages whose reply came back wrong (changed, cut short, with bytes more), or that could
+   * not be sent for want of a connection.
+   */
+  failed: number;
   /** Milliseconds from the first message sent to the end of the run. */
   elapsedMs: number;
   /** The round-trip times, or undefined when no reply came back. */
   rtt?: RoundTripSummary;
-  /** Why the run stopped early, if the server misbehaved or went silent. */
+  /**
+   * With `failFast`, why the run stopped early; without, bytes the server sent after the last
+   * reply.
+   */
   error?: EchoError;
 }
 
+/** One connection of a ping run, and its exchange. */
+interface Session {
+  conn: StreamConn;
+  exchange: Exchange;
+  /** Aborts when the connection ends by itself (reset, close, bytes nobody sent). */
+  ended: AbortSignal;
+}
+
 /**
- * Connects once, then sends `message` up to `count` times, waiting for each reply to come back
- * whole and unchanged before sleeping `interval` milliseconds and sending the next. A reply that
- * differs, is cut short, is late by more than `timeout`, or bytes the server sends beyond a
- * reply (while the next message waits, or after the last) end the run with `error` set, naming
- * the message they follow. Throws a {@linkcode RuntimeError} only when the
- * connection cannot be made.
+ * Connects, then sends `message` up to `count` times, waiting for each reply to come back whole
+ * and unchanged before sleeping `interval` milliseconds and sending the next. A reply late by
+ * more than `timeout` is lost; one that differs, is cut short or has bytes more has failed; both
+ * are counted (see {@linkcode PingFailure}) and the next message goes over a new connection, so
+ * that a late reply is never taken for the next one. A connection that ends between messages is
+ * replaced too, and one that cannot be replaced fails that message. With `failFast`, the first
+ * of these ends the run with `error` set, naming the message. Throws a
+ * {@linkcode RuntimeError} only when the first connection cannot be made.
  *
  * @example Three pings at a server on a free port
  * ```ts
@@ -86,7 +129,7 @@ export interface PingResult {
  *   interval: 0,
  * });
  * equal(result.received, 3);
- * equal(result.error, undefined);
+ * equal(result.lost + result.failed, 0);
  * ```
  */
 export async function ping(options: PingOptions): Promise<PingResult> {
@@ -96,68 +139,111 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
   if (message.length === 0) throw new UsageError("cannot ping with an empty message");
 
-  let conn: StreamConn;
+  const open = async (): Promise<Session> => {
+    const conn = await connect(options);
+    if (options.expectGreeting) {
+      try {
+        options.onGreeting?.(await receiveGreeting(conn, timeout));
+      } catch (err) {
+        conn.close();
+        throw err;
+      }
+    }
+    const exchange = new Exchange(conn, {
+      timeout,
+      bufferSize: options.bufferSize ?? DEFAULT_READ_SIZE,
+    });
+    const ended = new AbortController();
+    exchange.reading.then(() => ended.abort());
+    return { conn, exchange, ended: ended.signal };
+  };
+
+  let session: Session | undefined;
   try {
-    conn = await connect(options);
+    session = await open();
   } catch (err) {
-    if (signal?.aborted) return { sent: 0, received: 0, elapsedMs: 0 };
+    if (signal?.aborted) return { sent: 0, received: 0, lost: 0, failed: 0, elapsedMs: 0 };
     throw err;
   }
-  if (options.expectGreeting) {
-    try {
-      options.onGreeting?.(await receiveGreeting(conn, timeout));
-    } catch (err) {
-      conn.close();
-      throw err;
-    }
-  }
-  options.onConnected?.(conn.remoteAddr);
+  options.onConnected?.(session.conn.remoteAddr);
 
   const stats = new RoundTripStats();
-  const exchange = new Exchange(conn, {
-    timeout,
-    bufferSize: options.bufferSize ?? DEFAULT_READ_SIZE,
-  });
   let sent = 0;
   let received = 0;
+  let lost = 0;
+  let failed = 0;
   let error: EchoError | undefined;
   const started = performance.now();
-  const stop = () => exchange.close();
+  const stop = () => session?.exchange.close();
   signal?.addEventListener("abort", stop);
-  // The server sending more, or closing, between messages ends the wait for the next one.
-  const readerStopped = new AbortController();
-  exchange.reading.then(() => readerStopped.abort());
-  const wake = signal ? AbortSignal.any([signal, readerStopped.signal]) : readerStopped.signal;
+  const drop = () => {
+    session?.exchange.close();
+    session = undefined;
+  };
   try {
     while (sent < count && !signal?.aborted) {
       if (sent > 0) {
-        await sleep(interval, wake);
+        // Fail-fast: the server sending more, or closing, between messages ends the wait.
+        const ended = options.failFast ? session?.ended : undefined;
+        await sleep(interval, ended && signal ? AbortSignal.any([signal, ended]) : ended ?? signal);
         if (signal?.aborted) break;
       }
-      if (exchange.failure) throw exchange.failure;
+      const failure = session?.exchange.failure;
+      if (failure && options.failFast) {
+        error = new EchoError(`seq=${sent}: ${failure.message}`, received, undefined, failure.code);
+        break;
+      }
+      if (session?.exchange.stopped && !options.failFast) {
+        options.onDisconnected?.(sent, failure?.message ?? "the server closed the connection");
+        drop();
+      }
       sent++;
-      exchange.mark();
-      const sentAt = performance.now();
-      await exchange.send(message);
-      await exchange.echoed();
-      const timeMs = performance.now() - sentAt;
-      received++;
-      stats.add(timeMs);
-      options.onReply?.({ seq: sent, bytes: message.length, timeMs });
+      try {
+        session ??= await open();
+        const { exchange } = session;
+        exchange.mark();
+        const sentAt = performance.now();
+        await exchange.send(message);
+        await exchange.echoed();
+        const timeMs = performance.now() - sentAt;
+        received++;
+        stats.add(timeMs);
+        options.onReply?.({ seq: sent, bytes: message.length, timeMs });
+      } catch (err) {
+        if (signal?.aborted) break;
+        if (!(err instanceof RuntimeError)) throw err;
+        const kind = err instanceof EchoError && err.code === "ECHO_TIMEOUT" ? "lost" : "failed";
+        if (kind === "lost") lost++;
+        else failed++;
+        if (options.failFast) {
+          const code = err instanceof EchoError ? err.code : undefined;
+          error = new EchoError(`seq=${sent}: ${err.message}`, received, undefined, code);
+          break;
+        }
+        options.onFailure?.({ seq: sent, kind, error: err });
+        drop();
+      }
     }
-    if (!signal?.aborted) await exchange.finish();
-  } catch (err) {
-    if (!(err instanceof EchoError)) throw err;
-    if (!signal?.aborted) {
-      error = new EchoError(`seq=${sent}: ${err.message}`, received, undefined, err.code);
+    if (!signal?.aborted && !error && session) {
+      try {
+        await session.exchange.finish();
+      } catch (err) {
+        if (!(err instanceof EchoError)) throw err;
+        // Bytes after the last reply are the server's fault; a connection ended is not.
+        if (options.failFast || err.code === "ECHO_MISMATCH") {
+          error = new EchoError(`seq=${sent}: ${err.message}`, received, undefined, err.code);
+        }
+      }
     }
   } finally {
     signal?.removeEventListener("abort", stop);
-    exchange.close();
+    drop();
   }
   return {
     sent,
     received,
+    lost,
+    failed,
     elapsedMs: performance.now() - started,
     rtt: stats.summary(),
     error,

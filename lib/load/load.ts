@@ -21,6 +21,7 @@ import { OpenLoopSchedule, Pacer } from "./open_loop.ts";
 import { pattern, PATTERN_PERIOD } from "./pattern.ts";
 import { DEFAULT_PORT, describeEndpoint } from "../net/transport.ts";
 import { type ClientConn, connect, type ConnectOptions } from "../client/connect.ts";
+import { mixUpHint } from "../client/mix_up.ts";
 
 /**
  * What to load and for how long. The server is reached as {@linkcode ConnectOptions} say: TCP,
@@ -182,6 +183,11 @@ export interface LoadReport {
   backends: BackendReport[];
   /** What went wrong, counted by kind. */
   errors: LoadErrors;
+  /**
+   * What the first wrong reply on a connection showed, when it was another protocol's: `the
+   * server speaks TLS: add --tls`.
+   */
+  mixUp?: string;
   /** True when no error of any kind was counted. */
   ok: boolean;
   /** True when `signal` ended the run before its duration or count. */
@@ -262,6 +268,8 @@ class Run {
   stopping = false;
   /** Why the last connection that could not be opened was not, in a few words. */
   lastFailure = "";
+  /** What the first wrong reply on a connection looked like, when another protocol's. */
+  mixUp?: string;
   /** An error that ends the run, thrown once every connection is closed. */
   fatal?: unknown;
   target?: Deno.Addr;
@@ -584,6 +592,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     connects: run.connects,
     backends: [...run.backends.values()],
     errors: { ...run.errors },
+    mixUp: run.mixUp,
     ok: totalErrors(run.errors) === 0,
     interrupted,
   };
@@ -801,6 +810,7 @@ class LoadConnection {
     const start = this.#received % PATTERN_PERIOD;
     const expected = source.subarray(start, start + Math.min(chunk.length, owed));
     if (chunk.length <= owed && Buffer.compare(chunk, expected) === 0) return;
+    if (this.#received === 0) this.#run.mixUp ??= mixUpHint(chunk);
     if (chunk.length > owed) errors.mismatches++; // bytes nobody sent
     // Something differs: find which messages, one comparison per message.
     for (let offset = 0; offset < expected.length;) {

@@ -89,9 +89,11 @@ export function parsePrivateKey(text: string, file: string): KeyObject {
     );
   }
   if (key === "ENCRYPTED PRIVATE KEY" || /Proc-Type: 4,ENCRYPTED/.test(text)) {
+    // `file` may name its flag too ("key.pem (--tls-key)"): the command takes the path alone.
+    const path = file.replace(/ \(--[\w-]+\)$/, "");
     throw new RuntimeError(
-      `${file} holds an encrypted private key: decrypt it first ` +
-        `(openssl pkey -in ${file} -out key.pem)`,
+      `${file} holds an encrypted private key: decrypt it first with ` +
+        `openssl pkey -in ${path} -out decrypted-${path.split("/").at(-1)}`,
     );
   }
   try {

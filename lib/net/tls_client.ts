@@ -18,6 +18,8 @@ export interface NodeTlsOptions {
   hostname: string;
   /** Server port. */
   port: number;
+  /** Only addresses of this IP version (`-4`, `-6`); else node:net tries them all. */
+  family?: 4 | 6;
   /** Aborts the attempt. */
   signal?: AbortSignal;
   /** Extra trusted root certificates (PEM), on top of the system's. */
@@ -75,7 +77,12 @@ export function connectNodeTls(
   settings: object = options,
 ): Promise<NodeTlsConn> {
   return new Promise((resolve, reject) => {
-    const tcp = connectTcp({ host: options.hostname, port: options.port, noDelay: true });
+    const tcp = connectTcp({
+      host: options.hostname,
+      port: options.port,
+      noDelay: true,
+      ...(options.family ? { family: options.family } : { autoSelectFamily: true }),
+    });
     let socket: ReturnType<typeof connectTls> | undefined;
     let handshaking = false;
     const onAbort = () => {

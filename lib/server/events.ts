@@ -85,7 +85,14 @@ export type EchoEvent =
   /** The last open connection closed: the server waits for the next one. */
   | { type: "idle" }
   /**
-   * UDP: datagram number `id` arrived from `peer` and is echoed right away. `data` is only valid
-   * during the callback.
+   * UDP: datagram number `id` arrived from `peer` and is echoed right away (later under a delay
+   * fault), or not at all when `dropped`. `data` is only valid during the callback.
    */
-  | { type: "datagram"; id: number; peer: Deno.Addr; data: Uint8Array };
+  | {
+    type: "datagram";
+    id: number;
+    peer: Deno.Addr;
+    data: Uint8Array;
+    /** Set when a fault drops the datagram: no echo follows. */
+    dropped?: true;
+  };

@@ -107,8 +107,8 @@ export class UdpEchoServer implements AsyncDisposable {
       const receivedAt = this.#echoTimes ? performance.now() : 0;
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
-      this.#onEvent?.({ type: "datagram", id, peer, data });
       const faults = plan?.forDatagram(id);
+      this.#onEvent?.({ type: "datagram", id, peer, data, ...(faults?.drop && { dropped: true }) });
       if (faults) await this.#echoWithFaults(id, data, peer, receivedAt, faults);
       else if (!await this.#send(id, data, peer, receivedAt)) break;
     }

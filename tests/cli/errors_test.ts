@@ -22,6 +22,20 @@ const USAGE_ERRORS: [string[], string][] = [
   [["serve", "--port", "abc"], "--port must be a port number from 0 to 65535, not 'abc'"],
   [["send", "--port", "70000"], "--port must be a port number from 1 to 65535, not '70000'"],
   [["send", "-b", "17MiB"], "--buffer-size must be a size from 1 B to 16 MiB, not '17MiB'"],
+  [
+    ["send", "-b", "64kb"],
+    "--buffer-size takes no '64kb': write 64kB for 64,000 bytes or 64KiB for 65,536",
+  ],
+  [
+    ["bench", "--duration", "3 days"],
+    "--duration must be a duration such as 250ms, 1.5s, 2m or 1h (a bare number is in seconds), " +
+    "not '3 days'",
+  ],
+  [
+    ["serve", "--delay", "soon"],
+    "--delay must be a duration such as 250ms, 1.5s, 2m or 1h (a bare number is in " +
+    "milliseconds), not 'soon'",
+  ],
   [["serve", "--log", "xml"], "--log must be text or json, not 'xml'"],
   [
     ["send", "--file", "x", "msg"],
@@ -53,19 +67,19 @@ const VALUE_ERRORS: [string[], string][] = [
   [["send", "-c", "-1"], "--count must be a whole number from 1 to 9007199254740991, not '-1'"],
   [
     ["send", "--interval", "-1"],
-    "--interval must be a number of seconds from 0 to 2147483 (24.8 days), not '-1'",
+    "--interval must be a duration from 0 to 24.8 days, not '-1'",
   ],
   [
     ["send", "--timeout", "-3"],
-    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '-3'",
+    "--timeout must be a duration from 1ms to 24.8 days, not '-3'",
   ],
   [
     ["send", "--timeout", "0"],
-    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0'",
+    "--timeout must be a duration from 1ms to 24.8 days, not '0'",
   ],
   [["serve", "--port", "-1"], "--port must be a port number from 0 to 65535, not '-1'"],
   [["send", "--buffer-size", "-5"], "--buffer-size must be a size from 1 B to 16 MiB, not '-5'"],
-  [["bench", "-s", "-.5"], "--size must be a size from 1 B to 16 MiB, not '-.5'"],
+  [["bench", "-s", "-16"], "--size must be a size from 1 B to 16 MiB, not '-16'"],
   [["bench", "--rate", "0"], "--rate must be a whole number from 1 to 10000000, not '0'"],
   [
     ["bench", "--reconnect", "x"],
@@ -77,32 +91,32 @@ const VALUE_ERRORS: [string[], string][] = [
   ],
   [
     ["bench", "--ramp", "0"],
-    "--ramp must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0'",
+    "--ramp must be a duration from 1ms to 24.8 days, not '0'",
   ],
   // Timers take at most 2^31-1 ms: longer waits are refused, never cut short.
   [
     ["serve", "--idle-timeout", "2592000"],
-    "--idle-timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '2592000'",
+    "--idle-timeout must be a duration from 1ms to 24.8 days, not '2592000'",
   ],
   [
     ["send", "--timeout", "3000000"],
-    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '3000000'",
+    "--timeout must be a duration from 1ms to 24.8 days, not '3000000'",
   ],
   [
     ["send", "--count", "3", "--interval", "3000000"],
-    "--interval must be a number of seconds from 0 to 2147483 (24.8 days), not '3000000'",
+    "--interval must be a duration from 0 to 24.8 days, not '3000000'",
   ],
   [
     ["bench", "--duration", "3000000"],
-    "--duration must be a number of seconds from 0.001 to 2147483 (24.8 days), not '3000000'",
+    "--duration must be a duration from 1ms to 24.8 days, not '3000000'",
   ],
   [
     ["serve", "--drain-timeout", "2147484"],
-    "--drain-timeout must be a number of seconds from 0 to 2147483 (24.8 days), not '2147484'",
+    "--drain-timeout must be a duration from 0 to 24.8 days, not '2147484'",
   ],
   [
     ["bench", "--timeout", "0.0001"],
-    "--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0.0001'",
+    "--timeout must be a duration from 1ms to 24.8 days, not '0.0001'",
   ],
   // A client needs a real port; the host must name something.
   [["send", "--port", "0"], "--port must be a port number from 1 to 65535, not '0'"],

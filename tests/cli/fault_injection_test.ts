@@ -240,3 +240,21 @@ Deno.test("fault flags that do not fit the transport or each other are usage err
     equal(result.stderr.trim().split("\n").length, 1, result.stderr);
   }
 });
+
+Deno.test("a dropped datagram's log says it was dropped and not that it was sent back", async () => {
+  await using server = await ServeProcess.start([...LOOPBACK, "--udp", "--drop-rate", "1"]);
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+  try {
+    await socket.send(new TextEncoder().encode("lost"), target);
+    await server.stdout.waitFor(/^fault: /);
+  } finally {
+    socket.close();
+  }
+  const lines = server.stdout.lines;
+  deepEqual(lines.slice(lines.indexOf("waiting for a datagram") + 1), [
+    `datagram from ('127.0.0.1', ${(socket.addr as Deno.NetAddr).port})`,
+    "received b'lost'",
+    "fault: datagram 1 dropped",
+  ]);
+});

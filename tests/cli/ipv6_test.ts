@@ -48,3 +48,24 @@ Deno.test({
     equal(peers.length, hasProgram("socat") ? 2 : 1);
   },
 });
+
+Deno.test("-4 and -6 keep send to one address family, and say so when the address is the other", async () => {
+  await using server = await ServeProcess.start([]);
+  const port = String(server.port);
+  const ok = await runCli(["send", "-4", "--host", "localhost", "--port", port, "-q", "four"]);
+  equal(ok.stderr, "");
+  equal(ok.code, 0);
+  const wrong = await runCli(["send", "-4", "--host", "::1", "--port", port]);
+  equal(wrong.stderr, "error: ::1 is an IPv6 address, but -4 asks for IPv4\n");
+  equal(wrong.code, 2);
+  const both = await runCli(["send", "-4", "-6", "--port", port]);
+  equal(both.stderr, "error: give either -4 or -6, not both (see 'tcpecho send --help')\n");
+  equal(both.code, 2);
+  const unix = await runCli(["bench", "-6", "--unix", "/nonexistent.sock", "-n", "1"]);
+  equal(
+    unix.stderr,
+    "error: -6 chooses a TCP address: leave it out with --unix or --udp (see 'tcpecho bench " +
+      "--help')\n",
+  );
+  equal((await server.stop()).code, 0);
+});

@@ -123,18 +123,19 @@ Deno.test("serve rejects bad limit values as usage errors", async () => {
       [
         "--idle-timeout",
         "0",
-        "--idle-timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '0'",
+        "--idle-timeout must be a duration from 1ms to 24.8 days, not '0'",
       ],
       [
         "--idle-timeout",
         "soon",
-        "--idle-timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not 'soon'",
+        "--idle-timeout must be a duration such as 250ms, 1.5s, 2m or 1h (a bare number is in " +
+        "seconds), not 'soon'",
       ],
       ["--max-connections", "0", "--max-connections must be a whole number from 1 to 1000000"],
       [
         "--drain-timeout",
         "-1",
-        "--drain-timeout must be a number of seconds from 0 to 2147483 (24.8 days), not '-1'",
+        "--drain-timeout must be a duration from 0 to 24.8 days, not '-1'",
       ],
     ]
   ) {

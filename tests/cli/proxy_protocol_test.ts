@@ -227,7 +227,7 @@ Deno.test("serve --proxy-protocol over a Unix socket, and on several workers", a
 Deno.test("the PROXY flags refuse what makes no sense, with exit code 2", async () => {
   const cases: [string[], string][] = [
     [["serve", "--proxy-protocol", "v3"], "--proxy-protocol must be v1, v2 or any, not 'v3'"],
-    [["serve", "--proxy-timeout", "0"], "--proxy-timeout must be a number of seconds from 0.001"],
+    [["serve", "--proxy-timeout", "0"], "--proxy-timeout must be a duration from 1ms"],
     [["serve", "--udp", "--proxy-protocol", "v1"], "--proxy-protocol works over TCP and Unix"],
     [["send", "--proxy-source", "1.2.3.4:5"], "--proxy-source needs --send-proxy"],
     [["send", "--send-proxy", "v1", "--proxy-tlv", "alpn=00"], "--proxy-tlv needs --send-proxy v2"],

@@ -6,8 +6,8 @@ import {
   parseCount,
   parseFlags,
   parsePort,
-  parseSeconds,
   parseSize,
+  parseTime,
 } from "../../cli/args.ts";
 import { UsageError } from "../../lib/base/errors.ts";
 
@@ -76,36 +76,61 @@ Deno.test("parsePort accepts 0 (or the minimum given) to 65535 and nothing else"
   );
 });
 
-Deno.test("parseSize takes suffixes in powers of 1024 and checks the range", () => {
+Deno.test("parseSize reads KiB as 1024 and kB as 1000, refuses kb, and checks the range", () => {
   const max = 16 * 1024 ** 2;
   equal(parseSize("16", "-b", 1, max), 16);
   equal(parseSize("64KiB", "-b", 1, max), 65536);
+  equal(parseSize("64kB", "-b", 1, max), 64_000);
   equal(parseSize("1m", "-b", 1, max), 1024 ** 2);
   equal(parseSize("16 MiB", "-b", 1, max), max);
-  for (const bad of ["0", "17MiB", "1.5K", "12parsecs", "KiB", ""]) {
+  for (const bad of ["0", "17MiB", "-5"]) {
     throwsUsage(
       () => parseSize(bad, "-b", 1, max),
       `-b must be a size from 1 B to 16 MiB, not '${bad}'`,
     );
   }
-});
-
-Deno.test("parseSeconds returns milliseconds and rejects zero unless allowed", () => {
-  equal(parseSeconds("0.5", "--timeout"), 500);
-  equal(parseSeconds(".25", "--timeout"), 250);
-  equal(parseSeconds("10", "--timeout"), 10_000);
-  equal(parseSeconds("0", "--drain-timeout", true), 0);
-  equal(parseSeconds(" 2 ", "--timeout"), 2000);
-  equal(parseSeconds("2147483", "--timeout"), 2_147_483_000);
-  for (const bad of ["0", "0.0009", "-1", "soon", "1e3", "", "2147483.648", "3000000"]) {
+  for (const bad of ["1.5K1", "12parsecs", "KiB", "", "16b"]) {
     throwsUsage(
-      () => parseSeconds(bad, "--timeout"),
-      `--timeout must be a number of seconds from 0.001 to 2147483 (24.8 days), not '${bad}'`,
+      () => parseSize(bad, "-b", 1, max),
+      `-b must be a size such as 16, 64KiB (65,536 bytes), 64kB (64,000), 1M or 1MiB ` +
+        `(1,048,576), not '${bad}'`,
     );
   }
   throwsUsage(
-    () => parseSeconds("0.0001", "--interval", true),
-    "--interval must be a number of seconds from 0 to 2147483 (24.8 days), not '0.0001'",
+    () => parseSize("64kb", "-b", 1, max),
+    "-b takes no '64kb': write 64kB for 64,000 bytes or 64KiB for 65,536",
+  );
+});
+
+Deno.test("parseTime takes units, reads a bare number in the flag's unit, checks the range", () => {
+  equal(parseTime("0.5", "--timeout", "s"), 500);
+  equal(parseTime(".25", "--timeout", "s"), 250);
+  equal(parseTime("10", "--timeout", "s"), 10_000);
+  equal(parseTime("250ms", "--timeout", "s"), 250);
+  equal(parseTime("1.5s", "--timeout", "s"), 1500);
+  equal(parseTime("2m", "--timeout", "s"), 120_000);
+  equal(parseTime("1h", "--timeout", "s"), 3_600_000);
+  equal(parseTime("50", "--delay", "ms"), 50);
+  equal(parseTime("2s", "--delay", "ms"), 2000);
+  equal(parseTime("0", "--drain-timeout", "s", true), 0);
+  equal(parseTime(" 2 ", "--timeout", "s"), 2000);
+  equal(parseTime("2147483", "--timeout", "s"), 2_147_483_000);
+  for (const bad of ["0", "0.0009", "-1", "2147483.648", "3000000", "0ms"]) {
+    throwsUsage(
+      () => parseTime(bad, "--timeout", "s"),
+      `--timeout must be a duration from 1ms to 24.8 days, not '${bad}'`,
+    );
+  }
+  for (const bad of ["soon", "1e3", "", "5 parsecs", "2d"]) {
+    throwsUsage(
+      () => parseTime(bad, "--timeout", "s"),
+      `--timeout must be a duration such as 250ms, 1.5s, 2m or 1h (a bare number is in ` +
+        `seconds), not '${bad}'`,
+    );
+  }
+  throwsUsage(
+    () => parseTime("0.0001", "--interval", "s", true),
+    "--interval must be a duration from 0 to 24.8 days, not '0.0001'",
   );
 });
 

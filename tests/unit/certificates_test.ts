@@ -41,6 +41,11 @@ Deno.test("parsePrivateKey reads a key and names the file when it holds somethin
     () => parsePrivateKey(encrypted, "locked.pem"),
     /locked\.pem holds an encrypted private key/,
   );
+  // The command it suggests can be pasted as it is: the flag's name stays outside it.
+  throws(() => parsePrivateKey(encrypted, "keys/locked.pem (--tls-key)"), {
+    message: "keys/locked.pem (--tls-key) holds an encrypted private key: decrypt it first with " +
+      "openssl pkey -in keys/locked.pem -out decrypted-locked.pem",
+  });
 });
 
 Deno.test("checkCertifiedKey refuses a key that is not the certificate's", () => {

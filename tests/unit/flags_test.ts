@@ -79,6 +79,10 @@ Options:
   -q, --quiet            say nothing
   -h, --help             show this help
 
+Units:
+  S                      a duration such as 250ms, 1.5s, 2m or 1h (a bare number
+                         is in seconds)
+
 Examples:
   tcpecho demo -p 8`,
   );
