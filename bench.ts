@@ -15,6 +15,12 @@ import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.t
 import { transportField, transportName, warnIfInsecure } from "./cli/transport_label.ts";
 import { printLine } from "./cli/output.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
+import {
+  checkThresholds,
+  parseThreshold,
+  type Threshold,
+  type ThresholdResult,
+} from "./lib/load/thresholds.ts";
 import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 
 const MAX_SIZE = 16 * 1024 * 1024;
@@ -118,6 +124,15 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
       absent: "not written",
       parse: anyText,
     }),
+    assert: option({
+      value: "EXPR",
+      help: "a threshold the run must meet, else exit 99: p99<5ms, p99.9<20ms, service.p99<1ms, " +
+        "connect.p99<2ms, errors=0, mismatches=0, msgs/s>=1000, kept-up; repeatable, or " +
+        "comma-separated (latency is the corrected one with --rate unless service. is named)",
+      absent: "no threshold",
+      parse: thresholdList,
+      repeatable: true,
+    }),
     json: toggle({ help: "print one JSON object instead of the report" }),
   },
   notes: "On a terminal, a progress line is shown once a second on standard error. Refused and " +
@@ -135,6 +150,11 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     "tcpecho bench --port 8000 --expect-greeting -c 10",
   ],
 });
+
+/** Parses `p99<5ms,errors=0` into thresholds. */
+function thresholdList(text: string, flag: string): Threshold[] {
+  return text.split(",").map((part) => parseThreshold(part, flag));
+}
 
 /** Parses `50,99,99.9` into percentiles, ascending and without repeats. */
 function percentileList(text: string, flag: string): number[] {
@@ -162,6 +182,13 @@ export async function bench(args: string[]): Promise<number> {
   if (values.duration !== undefined && values.count !== undefined) {
     throw new UsageError(
       "give either --duration or --count, not both (see 'tcpecho bench --help')",
+    );
+  }
+  const thresholds = values.assert ?? [];
+  const needsRate = thresholds.find((threshold) => threshold.needsRate);
+  if (needsRate && values.rate === undefined) {
+    throw new UsageError(
+      `--assert ${needsRate.expression} needs an open loop: add --rate (see 'tcpecho bench --help')`,
     );
   }
   const { endpoint, udp } = await clientTransport("bench", values);
@@ -225,15 +252,25 @@ export async function bench(args: string[]): Promise<number> {
     if (progress) endProgress(interrupt.signal.aborted);
   }
   const percentiles = values.percentiles;
+  const verdicts = checkThresholds(thresholds, report);
   printLine(
-    values.json ? JSON.stringify(toJson(report, percentiles)) : formatReport(report, {
+    values.json ? JSON.stringify(toJson(report, percentiles, verdicts)) : formatReport(report, {
       percentiles,
       // Connections are worth a table when they come and go.
       connections: values.reconnect !== undefined || values["connect-rate"] !== undefined,
+      thresholds: verdicts,
     }),
   );
   if (!values.json && Deno.stdout.isTerminal()) printLine(formatChart(report));
   if (values.histogram !== undefined) await writeHistograms(values.histogram, report);
+  return exitCodeOf(report, verdicts);
+}
+
+/**
+ * The exit code of a run reported: 1 (thrown) when errors were counted, else 130 when
+ * interrupted, else 99 when a threshold failed (said in one line), else 0.
+ */
+export function exitCodeOf(report: LoadReport, verdicts: ThresholdResult[]): number {
   if (!report.ok) {
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
@@ -241,7 +278,17 @@ export async function bench(args: string[]): Promise<number> {
       }`,
     );
   }
-  return report.interrupted ? ExitCode.interrupted : ExitCode.ok;
+  if (report.interrupted) return ExitCode.interrupted;
+  const failed = verdicts.filter((verdict) => !verdict.ok);
+  if (failed.length > 0) {
+    console.error(
+      `error: ${failed.length} of ${verdicts.length} threshold${
+        verdicts.length === 1 ? "" : "s"
+      } failed: ${failed.map(describeVerdict).join("; ")}`,
+    );
+    return ExitCode.thresholdFailed;
+  }
+  return ExitCode.ok;
 }
 
 const encoder = new TextEncoder();
@@ -260,8 +307,20 @@ function endProgress(keep: boolean): void {
 /** The percentiles a report shows when `--percentiles` is not given. */
 const DEFAULT_PERCENTILES = [50, 90, 99, 99.9];
 
+/** `p99<5ms (7.2 ms, 2.2 ms over)`: a threshold, what was measured and by how much it missed. */
+function describeVerdict({ threshold, value }: ThresholdResult): string {
+  if (value === null) return `${threshold.expression} (nothing measured)`;
+  if (typeof value === "boolean") return `${threshold.expression} (${value ? "yes" : "no"})`;
+  const show = (n: number) => threshold.latency ? formatMicros(n) : decimals.format(n);
+  const missed = Math.abs(value - threshold.limit!);
+  const side = value > threshold.limit! ? "over" : "under";
+  return `${threshold.expression} (${show(value)}${missed > 0 ? `, ${show(missed)} ${side}` : ""})`;
+}
+
 /** What a report shows beyond the main table. */
 export interface ReportOptions {
+  /** Thresholds checked (`--assert`): a line each, with its verdict. */
+  thresholds?: ThresholdResult[];
   /** The latency percentiles, ascending. Default 50, 90, 99 and 99.9. */
   percentiles?: number[];
   /** Add how connections were opened: connect, TLS handshake and first echo byte times. */
@@ -342,6 +401,14 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
         `| ${backend.greeting.replaceAll("|", "\\|")} | ${numbers.format(backend.connections)} | ${
           numbers.format(backend.messages)
         } | ${latencyOf(backend.histogram).join(" | ")} |`
+      ),
+    );
+  }
+  if (options.thresholds?.length) {
+    lines.push(
+      "",
+      ...options.thresholds.map((verdict) =>
+        `threshold ${verdict.ok ? "met" : "FAILED"}: ${describeVerdict(verdict)}`
       ),
     );
   }
@@ -442,7 +509,11 @@ function percentileKey(percentile: number): string {
   return `p${String(percentile).replace(".", "_")}`;
 }
 
-function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<string, unknown> {
+function toJson(
+  report: LoadReport,
+  percentiles = DEFAULT_PERCENTILES,
+  verdicts: ThresholdResult[] = [],
+): Record<string, unknown> {
   const round = (value: number, digits: number) => Number(value.toFixed(digits));
   const { errors, connects } = report;
   const latency = (histogram: LatencyHistogram) => {
@@ -498,6 +569,14 @@ function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<s
       connect_timeouts: errors.connectTimeouts,
     },
     ok: report.ok,
+    ...(verdicts.length > 0 && {
+      thresholds: verdicts.map(({ threshold, value, ok }) => ({
+        expression: threshold.expression,
+        value: typeof value === "number" ? round(value, 2) : value,
+        ...(threshold.latency && { unit: "us" }),
+        ok,
+      })),
+    }),
     ...(report.interrupted ? { interrupted: true } : {}),
   };
 }
