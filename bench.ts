@@ -8,6 +8,9 @@ import { anyText, byteSize, duration, formatSize, wholeNumber } from "./cli/args
 import { command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { errorReason, RuntimeError, UsageError } from "./lib/base/errors.ts";
+import { durationForms, parseDuration } from "./lib/base/units.ts";
+import { sleep } from "./lib/base/timers.ts";
+import { shardOf } from "./lib/load/shard.ts";
 import type { LatencyHistogram } from "./lib/metrics/latency_histogram.ts";
 import { type LoadProgress, type LoadReport, runLoad } from "./lib/load/load.ts";
 import { formatAddress, isLoopback } from "./lib/net/peer.ts";
@@ -124,6 +127,27 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
       absent: "not written",
       parse: anyText,
     }),
+    "hdr-log": option({
+      value: "FILE",
+      help: "write the run to FILE as an HdrHistogram interval log (tags latency, service, " +
+        "connect, handshake, first-byte), which 'tcpecho bench merge' adds up exactly",
+      absent: "not written",
+      parse: anyText,
+    }),
+    shard: option({
+      value: "I/N",
+      help: "make share I (from 0) of N generators' load: 1/N of the connections and of --rate; " +
+        "N alone takes I from JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it",
+      absent: "the whole load",
+      parse: shardSpec,
+    }),
+    "start-at": option({
+      value: "TIME",
+      help: "wait until TIME to start: a UTC time such as 2026-12-06T03:30:00Z, or +DURATION " +
+        "from now, such as +10s; generators given the same TIME start together",
+      absent: "at once",
+      parse: startTime,
+    }),
     assert: option({
       value: "EXPR",
       help: "a threshold the run must meet, else exit 99: p99<5ms, p99.9<20ms, service.p99<1ms, " +
@@ -151,6 +175,35 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
   ],
 });
 
+/** `2/4` or `4` (the index to come from the environment). */
+function shardSpec(text: string, flag: string): { index?: number; count: number } {
+  const match = text.trim().match(/^(?:(\d+)\/)?(\d+)$/);
+  const index = match?.[1] === undefined ? undefined : Number(match[1]);
+  const count = Number(match?.[2]);
+  if (!match || !(count >= 1 && count <= 10000) || (index !== undefined && index >= count)) {
+    throw new UsageError(
+      `${flag} must be I/N with 0 <= I < N <= 10000 (such as 0/4), or N alone, not '${text}'`,
+    );
+  }
+  return { index, count };
+}
+
+/** `2026-12-06T03:30:00Z` or `+10s`, as milliseconds since the epoch or from now. */
+function startTime(text: string, flag: string): { at?: number; after?: number } {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("+")) {
+    const after = parseDuration(trimmed.slice(1), "s");
+    if (after !== undefined) return { after };
+  } else if (/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(trimmed)) {
+    const at = Date.parse(trimmed);
+    if (!Number.isNaN(at)) return { at };
+  }
+  throw new UsageError(
+    `${flag} must be a time with its zone such as 2026-12-06T03:30:00Z, or + and ` +
+      `${durationForms("s")}, not '${text}'`,
+  );
+}
+
 /** Parses `p99<5ms,errors=0` into thresholds. */
 function thresholdList(text: string, flag: string): Threshold[] {
   return text.split(",").map((part) => parseThreshold(part, flag));
@@ -174,6 +227,7 @@ const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
 /** Runs `tcpecho bench` with `args`; returns the exit code. */
 export async function bench(args: string[]): Promise<number> {
+  if (args[0] === "merge") return await benchMerge(args.slice(1));
   const { flags: values } = parseCommand(BENCH, args);
   if (values.help) {
     printLine(renderHelp(BENCH));
@@ -195,16 +249,21 @@ export async function bench(args: string[]): Promise<number> {
   if (udp) {
     throw new UsageError("bench loads stream servers only, not --udp (see 'tcpecho bench --help')");
   }
+  const share = values.shard === undefined
+    ? { connections: values.connections, rate: values.rate }
+    : shardOf(values, {
+      index: values.shard.index ?? jobIndex(values.shard.count),
+      ...values.shard,
+    });
   const options = {
     ...endpoint,
     proxyHeader: proxyHeaderFromFlags("bench", values),
-    connections: values.connections,
+    ...share,
     size: values.size,
     window: values.window,
     duration: values.duration,
     count: values.count,
     timeout: values.timeout,
-    rate: values.rate,
     ramp: values.ramp,
     reconnect: values.reconnect,
     connectRate: values["connect-rate"],
@@ -219,6 +278,7 @@ export async function bench(args: string[]): Promise<number> {
   warnIfInsecure(endpoint);
   // Say so before a long run, not after it.
   if (values.histogram !== undefined) checkWritable(histogramFiles(values.histogram, options.rate));
+  if (values["hdr-log"] !== undefined) checkWritable([values["hdr-log"]]);
   const progress = !values.json && Deno.stderr.isTerminal();
   // The first Ctrl-C ends the run and still reports it; a second one exits at once.
   const interrupt = new AbortController();
@@ -226,7 +286,21 @@ export async function bench(args: string[]): Promise<number> {
     interrupt.signal.aborted ? Deno.exit(ExitCode.interrupted) : interrupt.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   let report: LoadReport;
+  let startedAt = Date.now();
   try {
+    if (values["start-at"] !== undefined) {
+      const { at = startedAt + values["start-at"].after! } = values["start-at"];
+      // A generator that starts late would skew the sum of all: refuse rather than start alone.
+      if (at < startedAt - 1000) {
+        throw new RuntimeError(
+          `--start-at ${new Date(at).toISOString()} is ${
+            formatSeconds((startedAt - at) / 1000)
+          } past: give a later time`,
+        );
+      }
+      await sleep(at - startedAt, interrupt.signal);
+      startedAt = Math.max(at, Date.now());
+    }
     report = await runLoad({
       ...options,
       signal: interrupt.signal,
@@ -263,7 +337,84 @@ export async function bench(args: string[]): Promise<number> {
   );
   if (!values.json && Deno.stdout.isTerminal()) printLine(formatChart(report));
   if (values.histogram !== undefined) await writeHistograms(values.histogram, report);
+  if (values["hdr-log"] !== undefined) {
+    const { formatHdrLog } = await import("./lib/load/hdr_log.ts");
+    await writeText(values["hdr-log"], formatHdrLog(report, startedAt));
+  }
   return exitCodeOf(report, verdicts);
+}
+
+/** The Job's index of this pod, for `--shard N`. */
+function jobIndex(count: number): number {
+  const name = "JOB_COMPLETION_INDEX";
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    throw new RuntimeError(
+      `--shard ${count} reads ${name}: missing permission, run deno with --allow-env=${name}`,
+    );
+  }
+  const text = Deno.env.get(name);
+  if (text === undefined) {
+    throw new UsageError(
+      `--shard ${count} takes its index from ${name}, which is not set: give --shard I/${count}`,
+    );
+  }
+  return shardSpec(`${text}/${count}`, name).index!;
+}
+
+/** `tcpecho bench merge`: what it does and the flags it takes. */
+export const BENCH_MERGE = command({
+  name: "bench merge",
+  summary: "add the HdrHistogram logs of several bench runs into one report",
+  description: `Adds the logs that 'tcpecho bench --hdr-log' wrote, as if one generator had made
+all their load at once: messages, errors and rates add, the time is the longest run's, and each
+histogram is the exact sum of theirs (percentiles cannot be averaged; histograms add). Prints the
+same report as a run, and checks --assert thresholds on the sum.`,
+  arguments: [
+    { name: "FILE", usage: "FILE...", help: "logs written by bench --hdr-log", repeatable: true },
+  ],
+  flags: {
+    percentiles: BENCH.flags.percentiles,
+    assert: BENCH.flags.assert,
+    json: BENCH.flags.json,
+  },
+  examples: ["tcpecho bench merge shard-*.hlog --assert 'p99<5ms'"],
+});
+
+/** Runs `tcpecho bench merge` with `args`; returns the exit code. */
+async function benchMerge(args: string[]): Promise<number> {
+  const { flags: values, positionals: files } = parseCommand(BENCH_MERGE, args);
+  if (values.help) {
+    printLine(renderHelp(BENCH_MERGE));
+    return 0;
+  }
+  if (files.length === 0) {
+    throw new UsageError("bench merge needs the logs to add (see 'tcpecho bench merge --help')");
+  }
+  const logs = await Promise.all(files.map(async (file) => {
+    try {
+      return await Deno.readTextFile(file);
+    } catch (err) {
+      throw new RuntimeError(`cannot read ${file}: ${errorReason(err)}`);
+    }
+  }));
+  const { mergeHdrLogs } = await import("./lib/load/hdr_log.ts");
+  const report = mergeHdrLogs(logs, files);
+  const verdicts = checkThresholds(values.assert ?? [], report);
+  printLine(
+    values.json
+      ? JSON.stringify(toJson(report, values.percentiles, verdicts))
+      : formatReport(report, { percentiles: values.percentiles, thresholds: verdicts }),
+  );
+  return exitCodeOf(report, verdicts);
+}
+
+/** Writes `text` to `file`, saying which file could not be written. */
+async function writeText(file: string, text: string): Promise<void> {
+  try {
+    await Deno.writeTextFile(file, text);
+  } catch (err) {
+    throw new RuntimeError(`cannot write ${file}: ${errorReason(err)}`);
+  }
 }
 
 /**

@@ -96,6 +96,8 @@ export interface Argument {
   readonly help: string;
   /** What happens without it. */
   readonly absent?: string;
+  /** The last argument may be given any number of times (`FILE...`). */
+  readonly repeatable?: boolean;
 }
 
 /** Everything `--help` and the docs say about one command, and the flags it takes. */
@@ -196,6 +198,8 @@ export function parseCommand<F extends Flags>(
       flags[name] = text === undefined || !checked ? undefined : flag.parse(text, `--${name}`);
     }
   }
-  if (checked) checkPositionals(command.name, positionals, command.arguments?.length ?? 0);
+  const declared = command.arguments ?? [];
+  const max = declared.at(-1)?.repeatable ? Infinity : declared.length;
+  if (checked) checkPositionals(command.name, positionals, max);
   return { flags: flags as FlagValues<F>, positionals };
 }

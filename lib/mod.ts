@@ -150,7 +150,11 @@ export {
 } from "./server/udp_echo_server.ts";
 export { ping, type PingOptions, type PingReply, type PingResult } from "./client/ping.ts";
 export { RoundTripStats, type RoundTripSummary } from "./client/round_trip_stats.ts";
-export { LatencyHistogram, type LatencySummary } from "./metrics/latency_histogram.ts";
+export {
+  type HistogramInterval,
+  LatencyHistogram,
+  type LatencySummary,
+} from "./metrics/latency_histogram.ts";
 export {
   type BackendReport,
   type ConnectReport,
@@ -179,6 +183,15 @@ export {
   receiveGreeting,
 } from "./server/greeting.ts";
 export { pattern } from "./load/pattern.ts";
+export {
+  checkThresholds,
+  parseThreshold,
+  type Threshold,
+  type ThresholdOperator,
+  type ThresholdResult,
+} from "./load/thresholds.ts";
+export { formatHdrLog, mergeHdrLogs } from "./load/hdr_log.ts";
+export { type Shard, shardOf } from "./load/shard.ts";
 export {
   describeProxyTlvs,
   encodeProxyHeader,
