@@ -252,8 +252,8 @@ export async function bench(args: string[]): Promise<number> {
   const share = values.shard === undefined
     ? { connections: values.connections, rate: values.rate }
     : shardOf(values, {
+      count: values.shard.count,
       index: values.shard.index ?? jobIndex(values.shard.count),
-      ...values.shard,
     });
   const options = {
     ...endpoint,
