@@ -344,6 +344,17 @@ export async function bench(args: string[]): Promise<number> {
   return exitCodeOf(report, verdicts);
 }
 
+/**
+ * A hint when the mismatches look like a greeting taken for an echo: at least one a connection,
+ * more than the messages echoed, and no greeting expected.
+ */
+function greetingHint(report: LoadReport): string {
+  const { mismatches } = report.errors;
+  if (report.backends.length > 0 || mismatches === 0) return "";
+  if (mismatches < report.connects.made || mismatches <= report.messages) return "";
+  return " (does the server send a greeting first? try --expect-greeting)";
+}
+
 /** The Job's index of this pod, for `--shard N`. */
 function jobIndex(count: number): number {
   const name = "JOB_COMPLETION_INDEX";
@@ -426,7 +437,7 @@ export function exitCodeOf(report: LoadReport, verdicts: ThresholdResult[]): num
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
         report.interrupted ? " (interrupted)" : ""
-      }`,
+      }${greetingHint(report)}`,
     );
   }
   if (report.interrupted) return ExitCode.interrupted;
@@ -485,12 +496,16 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
     `${formatSize(report.size)}, ${report.window} in flight each`;
   const columns = percentiles.map((p) => `p${p}`);
   const latencyOf = (histogram: LatencyHistogram) =>
-    [...percentiles.map((p) => histogram.percentile(p)), histogram.summary().max].map(
-      formatMicros,
-    );
+    histogram.count === 0
+      ? Array(percentiles.length + 1).fill("-")
+      : [...percentiles.map((p) => histogram.percentile(p)), histogram.summary().max].map(
+        formatMicros,
+      );
   const lines = [
     `bench ${formatAddress(report.target)}: ${load}, ${formatSeconds(report.seconds)}${
-      report.interrupted ? " (interrupted)" : ""
+      report.interrupted
+        ? ` (interrupted${report.unfinished > 0 ? `, ${report.unfinished} echoes unfinished` : ""})`
+        : ""
     }`,
     "",
     `| messages | msgs/s | MiB/s | ${columns.join(" | ")} | max | errors |`,
@@ -617,8 +632,22 @@ function histogramFiles(path: string, rate: number | undefined): string[] {
   return rate === undefined ? [path] : [path, servicePath(path)];
 }
 
-/** Fails at once when Deno may not write `files`, naming the flag that allows it. */
+/**
+ * Fails at once when Deno may not write `files`, naming the flag that allows it, or when the
+ * folder of one is missing: better before a long run than after it.
+ */
 function checkWritable(files: string[]): void {
+  for (const file of files) {
+    const folder = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
+    let isFolder = true;
+    try {
+      isFolder = Deno.statSync(folder).isDirectory;
+    } catch (err) {
+      // Without read permission the write itself will say what is wrong.
+      if (err instanceof Deno.errors.NotFound) isFolder = false;
+    }
+    if (!isFolder) throw new RuntimeError(`cannot write ${file}: no folder ${folder}`);
+  }
   const denied = files.find((path) =>
     Deno.permissions.querySync({ name: "write", path }).state !== "granted"
   );
@@ -669,6 +698,11 @@ function toJson(
   const { errors, connects } = report;
   const latency = (histogram: LatencyHistogram) => {
     const summary = histogram.summary();
+    // Nothing measured is no figure at all, not 0 µs.
+    if (summary.count === 0) {
+      const keys = ["min", "mean", ...percentiles.map(percentileKey), "max"];
+      return Object.fromEntries(keys.map((key) => [key, null]));
+    }
     return {
       min: summary.min,
       mean: round(summary.mean, 1),
@@ -728,6 +762,6 @@ function toJson(
         ok,
       })),
     }),
-    ...(report.interrupted ? { interrupted: true } : {}),
+    ...(report.interrupted ? { interrupted: true, unfinished: report.unfinished } : {}),
   };
 }

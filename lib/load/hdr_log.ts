@@ -31,6 +31,7 @@ interface LoggedCounts {
   connects: number;
   errors: LoadErrors;
   interrupted: boolean;
+  unfinished: number;
 }
 
 /** The histograms of a report, by the tag each has in the log. */
@@ -81,6 +82,7 @@ export function formatHdrLog(report: LoadReport, startTimeMs: number): string {
     connects: report.connects.made,
     errors: report.errors,
     interrupted: report.interrupted,
+    unfinished: report.unfinished,
   };
   const intervals = taggedHistograms(report).flatMap(([tag, histogram]) =>
     histogram ? [{ tag, start: 0, end: report.seconds, histogram }] : []
@@ -136,6 +138,7 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
         ]),
       ) as unknown as LoadErrors,
       interrupted: merged.interrupted || counts.interrupted,
+      unfinished: merged.unfinished + (counts.unfinished ?? 0),
     };
   });
   if (merged === undefined) throw new RuntimeError("no log to merge");
@@ -171,5 +174,6 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
     errors: merged.errors,
     ok: totalErrors(merged.errors) === 0,
     interrupted: merged.interrupted,
+    unfinished: merged.unfinished,
   };
 }

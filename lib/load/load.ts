@@ -186,6 +186,11 @@ export interface LoadReport {
   ok: boolean;
   /** True when `signal` ended the run before its duration or count. */
   interrupted: boolean;
+  /**
+   * After `signal`: messages sent whose echo had not come back within `timeout` of the
+   * interruption, counted here rather than as timeouts. 0 otherwise.
+   */
+  unfinished: number;
 }
 
 /** Backends told apart by their greeting; connections greeted otherwise are lumped together. */
@@ -216,6 +221,11 @@ function countedAs(err: unknown): keyof LoadErrors {
   if (err instanceof Deno.errors.InvalidData) return "mismatches";
   return "resets";
 }
+
+/** The first wait before a slot tries again to open a connection that was not opened. */
+const MIN_BACKOFF_MS = 1;
+/** The longest wait between two attempts of one slot. */
+const MAX_BACKOFF_MS = 1000;
 
 /** A connection not opened: refused, timed out or its greeting wrong (counted), or the run over. */
 const NOT_OPENED = Symbol("not opened");
@@ -260,6 +270,10 @@ class Run {
   messages = 0;
   /** No more messages will fall due (closed loop: none will be started). */
   stopping = false;
+  /** The caller's signal ended the run early. */
+  interrupted = false;
+  /** Messages sent but not echoed when the wait after an interruption ran out. */
+  unfinished = 0;
   /** Why the last connection that could not be opened was not, in a few words. */
   lastFailure = "";
   /** An error that ends the run, thrown once every connection is closed. */
@@ -513,6 +527,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let interrupted = false;
   const interrupt = () => {
     interrupted = !run.stopping;
+    // Echoes still owed once the wait for them runs out are unfinished, whenever it came.
+    run.interrupted = true;
     stop();
   };
   options.signal?.addEventListener("abort", interrupt, { once: true });
@@ -586,6 +602,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     errors: { ...run.errors },
     ok: totalErrors(run.errors) === 0,
     interrupted,
+    unfinished: run.unfinished,
   };
 }
 
@@ -626,6 +643,7 @@ async function openAll(run: Run): Promise<Opened[]> {
 async function runSlot(run: Run, slot: Slot, ready: Opened | undefined, delay: number) {
   const { reconnect } = run.options;
   let failingSince: number | undefined;
+  let backoff = MIN_BACKOFF_MS;
   try {
     await run.sleep(delay);
     while (slot.sent < run.count && !(run.stopping && slot.sent >= slot.released)) {
@@ -638,13 +656,23 @@ async function runSlot(run: Run, slot: Slot, ready: Opened | undefined, delay: n
         opened = await run.open();
       }
       if (opened === NOT_OPENED) {
+        // Never reached at all: the target is not there, which a count would only hide.
+        if (run.connects.made === 0 && run.errors.refused > 0) {
+          throw new RuntimeError(
+            `cannot connect to ${describeEndpoint(run.options)}: ${run.lastFailure}`,
+          );
+        }
         const now = performance.now();
         failingSince ??= now;
         // Give up on a server that has refused this slot for longer than the timeout.
         if (now - failingSince > run.timeout) break;
+        // Back off, doubling up to a second, rather than retry thousands of times a second.
+        await run.sleep(backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         continue;
       }
       failingSince = undefined;
+      backoff = MIN_BACKOFF_MS;
       const limit = Math.min(reconnect ?? Infinity, run.count - slot.sent);
       const connection = new LoadConnection(run, slot, opened, limit);
       slot.connection = connection;
@@ -709,7 +737,9 @@ class LoadConnection {
     if (this.#closed || this.#started === this.#echoed) return;
     const oldest = this.#sentAt[this.#echoed % this.#run.window];
     if (now - oldest > this.#run.timeout) {
-      this.#run.errors.timeouts++;
+      // After Ctrl-C the user stopped waiting, not the server: unfinished, not an error.
+      if (this.#run.interrupted) this.#run.unfinished += this.#started - this.#echoed;
+      else this.#run.errors.timeouts++;
       this.#close();
     }
   }

@@ -7,7 +7,7 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { build, HistogramLogReader } from "npm:hdr-histogram-js@^3.0.1";
 import { startEchoServer } from "../../lib/mod.ts";
-import { benchJson, runCli, ServeProcess } from "../helpers.ts";
+import { benchJson, cliCommand, runCli, ServeProcess, TcpFixture, within } from "../helpers.ts";
 
 Deno.test("bench --assert: met thresholds exit 0; a failed one exits 99, says by how much, and JSON lists each", async () => {
   await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
@@ -240,4 +240,99 @@ Deno.test("bench --shard and --start-at refuse bad values, and --shard N needs J
   const late = await runCli(["bench", "--port", "1", "--start-at", "2020-01-01T00:00:00Z"]);
   equal(late.code, 1);
   match(late.stderr, /^error: --start-at 2020-01-01T00:00:00.000Z is [\d,.]+ s past/);
+});
+
+Deno.test("bench --reconnect against a closed port stops at once with one line", async () => {
+  const fixture = new TcpFixture(async () => {});
+  const port = fixture.port;
+  await fixture[Symbol.asyncDispose]();
+  const { code, stdout, stderr } = await runCli([
+    "bench",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--reconnect",
+    "1",
+    "-c",
+    "4",
+    "-d",
+    "30",
+  ]);
+  equal(code, 1);
+  equal(stdout, "");
+  equal(stderr, `error: cannot connect to 127.0.0.1 port ${port}: connection refused\n`);
+});
+
+Deno.test("bench reports nothing measured as null, not 0, and hints at a greeting taken for an echo", async () => {
+  // Every connection is closed before any echo: no round trip is ever timed.
+  await using closing = new TcpFixture(async () => {});
+  const closed = await benchJson(closing.port, "--reconnect", "1", "-d", "0.3", "-t", "0.3");
+  equal(closed.code, 1);
+  ok(closed.report.errors.early_closes > 0, JSON.stringify(closed.report.errors));
+  deepEqual(closed.report.latency_us, {
+    min: null,
+    mean: null,
+    p50: null,
+    p90: null,
+    p99: null,
+    p99_9: null,
+    max: null,
+  });
+
+  await using greeter = await ServeProcess.start(["--host", "127.0.0.1", "--greeting", "hi"]);
+  const greeted = await runCli(["bench", "--host", "127.0.0.1", "--port", String(greeter.port)]
+    .concat(["-c", "2", "-n", "50"]));
+  equal(greeted.code, 1);
+  match(
+    greeted.stderr,
+    /^error: the echo check failed: \d+ mismatches \(does the server send a greeting first\? try --expect-greeting\)\n$/,
+  );
+});
+
+Deno.test("bench checks its output files' folders before the run", async () => {
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  for (const flag of ["--hdr-log", "--histogram"]) {
+    const { code, stdout, stderr } = await runCli([
+      "bench",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(server.addr.port),
+      "-n",
+      "5",
+      flag,
+      "/nonexistent-folder/run.log",
+    ]);
+    equal(code, 1);
+    equal(stdout, "", "no run was made");
+    equal(
+      stderr,
+      "error: cannot write /nonexistent-folder/run.log: no folder /nonexistent-folder\n",
+    );
+  }
+  equal(server.stats.connections, 0);
+});
+
+Deno.test("Ctrl-C while echoes are owed exits 130 and counts them unfinished, not as timeouts", async () => {
+  // A server that reads and never answers: the echo in flight never comes.
+  const loaded = Promise.withResolvers<void>();
+  await using server = new TcpFixture(async (conn) => {
+    const sink = new Uint8Array(1024);
+    while (await conn.read(sink) !== null) loaded.resolve();
+  });
+  const child = cliCommand(
+    ["bench", "--host", "127.0.0.1", "-p", String(server.port), "-c", "2", "-t", "0.5", "--json"],
+    { killAfter: 20_000 },
+  ).spawn();
+  await within("bench's first message", loaded.promise);
+  child.kill("SIGINT");
+  const { code, signal, stdout } = await child.output();
+  equal(signal, null);
+  equal(code, 130);
+  const report = JSON.parse(new TextDecoder().decode(stdout));
+  equal(report.interrupted, true);
+  equal(report.ok, true);
+  equal(report.errors.timeouts, 0);
+  ok(report.unfinished >= 1 && report.unfinished <= 2, `unfinished ${report.unfinished}`);
 });
