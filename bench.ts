@@ -12,7 +12,12 @@ import { durationForms, parseDuration } from "./lib/base/units.ts";
 import { sleep } from "./lib/base/timers.ts";
 import { shardOf } from "./lib/load/shard.ts";
 import type { LatencyHistogram } from "./lib/metrics/latency_histogram.ts";
-import { type LoadProgress, type LoadReport, runLoad } from "./lib/load/load.ts";
+import {
+  type IntervalReport,
+  type LoadProgress,
+  type LoadReport,
+  runLoad,
+} from "./lib/load/load.ts";
 import { formatAddress, isLoopback } from "./lib/net/peer.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 import { transportField, transportName, warnIfInsecure } from "./cli/transport_label.ts";
@@ -126,6 +131,17 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
         "ms), and with --rate the service time to FILE with .service before its extension",
       absent: "not written",
       parse: anyText,
+    }),
+    interval: option({
+      value: "S",
+      help: "print one line per S seconds (messages, bytes, errors, connects and that " +
+        "interval's percentiles), and with --hdr-log log each interval's histograms",
+      absent: "a progress line on a terminal only",
+      parse: duration(),
+    }),
+    "json-stream": toggle({
+      help: "print one JSON object per --interval (1 s unless given), then the report's, one a " +
+        "line (NDJSON); --json with --interval does the same",
     }),
     "hdr-log": option({
       value: "FILE",
@@ -279,7 +295,19 @@ export async function bench(args: string[]): Promise<number> {
   // Say so before a long run, not after it.
   if (values.histogram !== undefined) checkWritable(histogramFiles(values.histogram, options.rate));
   if (values["hdr-log"] !== undefined) checkWritable([values["hdr-log"]]);
-  const progress = !values.json && Deno.stderr.isTerminal();
+  const stream = values["json-stream"];
+  const json = values.json || stream;
+  const interval = values.interval ?? (stream ? 1000 : undefined);
+  const intervals: IntervalReport[] = [];
+  const onInterval = interval === undefined ? undefined : (stretch: IntervalReport) => {
+    if (values["hdr-log"] !== undefined) intervals.push(stretch);
+    printLine(
+      json
+        ? JSON.stringify(intervalJson(stretch, values.percentiles))
+        : formatInterval(stretch, values.percentiles),
+    );
+  };
+  const progress = !json && interval === undefined && Deno.stderr.isTerminal();
   // The first Ctrl-C ends the run and still reports it; a second one exits at once.
   const interrupt = new AbortController();
   const onSignal = () =>
@@ -305,9 +333,11 @@ export async function bench(args: string[]): Promise<number> {
       ...options,
       signal: interrupt.signal,
       onProgress: progress ? showProgress : undefined,
+      interval,
+      onInterval,
     });
   } catch (err) {
-    if (values.json) {
+    if (json) {
       printLine(JSON.stringify({
         target: formatAddress(
           endpoint.unix === undefined
@@ -328,18 +358,18 @@ export async function bench(args: string[]): Promise<number> {
   const percentiles = values.percentiles;
   const verdicts = checkThresholds(thresholds, report);
   printLine(
-    values.json ? JSON.stringify(toJson(report, percentiles, verdicts)) : formatReport(report, {
+    json ? JSON.stringify(toJson(report, percentiles, verdicts)) : formatReport(report, {
       percentiles,
       // Connections are worth a table when they come and go.
       connections: values.reconnect !== undefined || values["connect-rate"] !== undefined,
       thresholds: verdicts,
     }),
   );
-  if (!values.json && Deno.stdout.isTerminal()) printLine(formatChart(report));
+  if (!json && Deno.stdout.isTerminal()) printLine(formatChart(report));
   if (values.histogram !== undefined) await writeHistograms(values.histogram, report);
   if (values["hdr-log"] !== undefined) {
     const { formatHdrLog } = await import("./lib/load/hdr_log.ts");
-    await writeText(values["hdr-log"], formatHdrLog(report, startedAt));
+    await writeText(values["hdr-log"], formatHdrLog(report, startedAt, intervals));
   }
   return exitCodeOf(report, verdicts);
 }
@@ -464,6 +494,52 @@ function showProgress(p: LoadProgress): void {
 
 function endProgress(keep: boolean): void {
   Deno.stderr.writeSync(encoder.encode(keep ? "\n" : "\r\x1b[K"));
+}
+
+/** One interval as a line of text: `1-2 s: 20,011 messages, 20,011/s, ... p99 210 µs`. */
+function formatInterval(stretch: IntervalReport, percentiles: number[]): string {
+  const seconds = stretch.end - stretch.start;
+  const { histogram } = stretch;
+  const figures = histogram.count === 0
+    ? "no echo"
+    : percentiles.map((p) => `p${p} ${formatMicros(histogram.percentile(p))}`).join(", ");
+  return `${decimals.format(stretch.start)}-${decimals.format(stretch.end)} s: ` +
+    `${numbers.format(stretch.messages)} messages, ` +
+    `${numbers.format(seconds > 0 ? stretch.messages / seconds : 0)}/s, ${figures}, ` +
+    `${stretch.errors} error${stretch.errors === 1 ? "" : "s"}, ` +
+    `${numbers.format(stretch.connects)} connect${stretch.connects === 1 ? "" : "s"}`;
+}
+
+/** One interval as a JSON object of `--json-stream`. */
+function intervalJson(stretch: IntervalReport, percentiles: number[]): Record<string, unknown> {
+  const round = (value: number) => Number(value.toFixed(3));
+  return {
+    interval: { start: round(stretch.start), end: round(stretch.end) },
+    messages: stretch.messages,
+    bytes: stretch.bytes,
+    errors: stretch.errors,
+    connects: stretch.connects,
+    latency_us: latencyJson(stretch.histogram, percentiles),
+    ...(stretch.serviceTime && {
+      service_time_us: latencyJson(stretch.serviceTime, percentiles),
+    }),
+  };
+}
+
+/** A histogram's min, mean, percentiles and max in JSON; all null when nothing was measured. */
+function latencyJson(histogram: LatencyHistogram, percentiles: number[]): Record<string, unknown> {
+  const summary = histogram.summary();
+  // Nothing measured is no figure at all, not 0 µs.
+  if (summary.count === 0) {
+    const keys = ["min", "mean", ...percentiles.map(percentileKey), "max"];
+    return Object.fromEntries(keys.map((key) => [key, null]));
+  }
+  return {
+    min: summary.min,
+    mean: Number(summary.mean.toFixed(1)),
+    ...Object.fromEntries(percentiles.map((p) => [percentileKey(p), histogram.percentile(p)])),
+    max: summary.max,
+  };
 }
 
 /** The percentiles a report shows when `--percentiles` is not given. */
@@ -696,20 +772,7 @@ function toJson(
 ): Record<string, unknown> {
   const round = (value: number, digits: number) => Number(value.toFixed(digits));
   const { errors, connects } = report;
-  const latency = (histogram: LatencyHistogram) => {
-    const summary = histogram.summary();
-    // Nothing measured is no figure at all, not 0 µs.
-    if (summary.count === 0) {
-      const keys = ["min", "mean", ...percentiles.map(percentileKey), "max"];
-      return Object.fromEntries(keys.map((key) => [key, null]));
-    }
-    return {
-      min: summary.min,
-      mean: round(summary.mean, 1),
-      ...Object.fromEntries(percentiles.map((p) => [percentileKey(p), histogram.percentile(p)])),
-      max: summary.max,
-    };
-  };
+  const latency = (histogram: LatencyHistogram) => latencyJson(histogram, percentiles);
   return {
     target: formatAddress(report.target),
     connections: report.connections,

@@ -12,7 +12,7 @@
 
 import { RuntimeError } from "../base/errors.ts";
 import { type HistogramInterval, LatencyHistogram } from "../metrics/latency_histogram.ts";
-import type { LoadErrors, LoadReport } from "./load.ts";
+import type { IntervalReport, LoadErrors, LoadReport } from "./load.ts";
 import { totalErrors } from "./load.ts";
 
 /** The comment that carries a run's counts. */
@@ -46,8 +46,9 @@ function taggedHistograms(report: LoadReport): [string, LatencyHistogram | undef
 }
 
 /**
- * `report` as an HdrHistogram interval log: one interval per histogram, from the run's start
- * (`startTimeMs`, milliseconds since the epoch) to its end.
+ * `report` as an HdrHistogram interval log, its start `startTimeMs` (milliseconds since the
+ * epoch): latency and service time interval by interval when `intervals` (from `onInterval`) are
+ * given, else, like the other histograms, as one interval from the run's start to its end.
  *
  * @example
  * ```ts
@@ -65,7 +66,11 @@ function taggedHistograms(report: LoadReport): [string, LatencyHistogram | undef
  * equal(merged.histogram.count, 100);
  * ```
  */
-export function formatHdrLog(report: LoadReport, startTimeMs: number): string {
+export function formatHdrLog(
+  report: LoadReport,
+  startTimeMs: number,
+  intervals: IntervalReport[] = [],
+): string {
   const counts: LoggedCounts = {
     target: report.target,
     connections: report.connections,
@@ -84,10 +89,19 @@ export function formatHdrLog(report: LoadReport, startTimeMs: number): string {
     interrupted: report.interrupted,
     unfinished: report.unfinished,
   };
-  const intervals = taggedHistograms(report).flatMap(([tag, histogram]) =>
-    histogram ? [{ tag, start: 0, end: report.seconds, histogram }] : []
-  );
-  return LatencyHistogram.formatIntervalLog(intervals, startTimeMs, [
+  // Latency and service time interval by interval when the run was cut into intervals; the rest,
+  // and everything otherwise, as one interval for the whole run.
+  const split = intervals.length > 0 ? ["latency", "service"] : [];
+  const lines: HistogramInterval[] = intervals.flatMap(({ start, end, histogram, serviceTime }) => [
+    { tag: "latency", start, end, histogram },
+    ...(serviceTime ? [{ tag: "service", start, end, histogram: serviceTime }] : []),
+  ]);
+  for (const [tag, histogram] of taggedHistograms(report)) {
+    if (histogram && !split.includes(tag)) {
+      lines.push({ tag, start: 0, end: report.seconds, histogram });
+    }
+  }
+  return LatencyHistogram.formatIntervalLog(lines, startTimeMs, [
     `${COUNTS_PREFIX}${JSON.stringify(counts)}]`,
   ]);
 }

@@ -64,6 +64,13 @@ export interface LoadOptions extends Omit<ConnectOptions, "signal"> {
   expectGreeting?: boolean;
   /** Called about once a second while the load runs. */
   onProgress?: (progress: LoadProgress) => void;
+  /** Milliseconds per interval for `onInterval`. Default 1000. */
+  interval?: number;
+  /**
+   * Called at the end of every `interval` and once at the end of the run with what that stretch
+   * measured, its own histograms included (for interval logs and per-interval percentiles).
+   */
+  onInterval?: (interval: IntervalReport) => void;
   /**
    * Ends the run early (Ctrl-C): no more messages are sent, the echoes in flight are awaited
    * (each for at most `timeout`), and the report covers what was measured, marked `interrupted`.
@@ -83,6 +90,26 @@ export interface LoadProgress {
   p50: number;
   /** All errors counted so far. */
   errors: number;
+}
+
+/** What one interval of a run measured. */
+export interface IntervalReport {
+  /** Seconds from the start of the load to the start of the interval. */
+  start: number;
+  /** Seconds from the start of the load to the end of the interval. */
+  end: number;
+  /** Messages echoed and checked in the interval. */
+  messages: number;
+  /** Bytes echoed and checked in the interval. */
+  bytes: number;
+  /** Errors of every kind counted in the interval. */
+  errors: number;
+  /** Connections opened in the interval. */
+  connects: number;
+  /** The interval's latency (corrected with `rate`), in microseconds. */
+  histogram: LatencyHistogram;
+  /** With `rate`: the interval's service time, in microseconds. */
+  serviceTime?: LatencyHistogram;
 }
 
 /** What went wrong during a run; any of them makes the run fail. */
@@ -270,6 +297,9 @@ class Run {
   messages = 0;
   /** No more messages will fall due (closed loop: none will be started). */
   stopping = false;
+  /** With `onInterval`: the current interval's latency and service time. */
+  intervalHistogram?: LatencyHistogram;
+  intervalServiceTime?: LatencyHistogram;
   /** The caller's signal ended the run early. */
   interrupted = false;
   /** Messages sent but not echoed when the wait after an interruption ran out. */
@@ -534,8 +564,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   options.signal?.addEventListener("abort", interrupt, { once: true });
   if (options.signal?.aborted) interrupt();
   let last = { at: run.started, messages: 0 };
+  const intervals = options.onInterval && new IntervalCounter(run, options.interval ?? 1000);
   const watchdog = setInterval(() => {
     const now = performance.now();
+    intervals?.tick(now, false);
     for (const slot of slots) slot.connection?.checkTimeout(now);
     if (options.onProgress && now - last.at >= 1000) {
       options.onProgress({
@@ -564,6 +596,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     options.signal?.removeEventListener("abort", interrupt);
   }
   if (run.fatal !== undefined) throw run.fatal;
+  intervals?.tick(performance.now(), true);
 
   let seconds = (Math.min(performance.now(), stopped) - run.started) / 1000;
   let rate: RateReport | undefined;
@@ -604,6 +637,53 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     interrupted,
     unfinished: run.unfinished,
   };
+}
+
+/** Cuts a run into intervals for `onInterval`: counts at each boundary and fresh histograms. */
+class IntervalCounter {
+  readonly #run: Run;
+  readonly #length: number;
+  #start: number;
+  #counts = { messages: 0, errors: 0, connects: 0 };
+
+  constructor(run: Run, length: number) {
+    this.#run = run;
+    this.#length = length;
+    this.#start = run.started;
+    this.#fresh();
+  }
+
+  #fresh(): void {
+    this.#run.intervalHistogram = new LatencyHistogram();
+    if (this.#run.serviceTime) this.#run.intervalServiceTime = new LatencyHistogram();
+  }
+
+  /** Reports the interval if it is over by `now`, or the last stretch at the end of the run. */
+  tick(now: number, last: boolean): void {
+    const run = this.#run;
+    // Whole intervals on the run's own clock, so that they line up from one run to the next.
+    const end = last ? now : this.#start + this.#length;
+    if (!last && now < end) return;
+    const counts = {
+      messages: run.messages,
+      errors: totalErrors(run.errors),
+      connects: run.connects.made,
+    };
+    const messages = counts.messages - this.#counts.messages;
+    run.options.onInterval!({
+      start: (this.#start - run.started) / 1000,
+      end: (end - run.started) / 1000,
+      messages,
+      bytes: messages * run.size,
+      errors: counts.errors - this.#counts.errors,
+      connects: counts.connects - this.#counts.connects,
+      histogram: run.intervalHistogram!,
+      serviceTime: run.intervalServiceTime,
+    });
+    this.#counts = counts;
+    this.#start = end;
+    this.#fresh();
+  }
 }
 
 /** All errors of a run, added up. */
@@ -804,10 +884,12 @@ class LoadConnection {
           const index = this.#echoed % window;
           const latency = (now - this.#dueAt[index]) * 1000;
           histogram.record(latency);
+          run.intervalHistogram?.record(latency);
           backend?.histogram.record(latency);
           if (serviceTime) {
             const service = (now - this.#sentAt[index]) * 1000;
             serviceTime.record(service);
+            run.intervalServiceTime?.record(service);
             backend?.serviceTime?.record(service);
           }
           if (backend) backend.messages++;

@@ -336,3 +336,58 @@ Deno.test("Ctrl-C while echoes are owed exits 130 and counts them unfinished, no
   equal(report.errors.timeouts, 0);
   ok(report.unfinished >= 1 && report.unfinished <= 2, `unfinished ${report.unfinished}`);
 });
+
+Deno.test("bench --json-stream: one object per interval adding up to the report, and --hdr-log logs each interval", async () => {
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = `${dir}/intervals.hlog`;
+    const { code, stdout, stderr } = await runCli([
+      "bench",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(server.addr.port),
+      "-c",
+      "2",
+      "--rate",
+      "1000",
+      "-d",
+      "1.2",
+      "--json-stream",
+      "--interval",
+      "0.5",
+      "--hdr-log",
+      log,
+    ]);
+    equal(code, 0, stderr);
+    const objects = stdout.trimEnd().split("\n").map((line) => JSON.parse(line));
+    const report = objects.pop();
+    ok(objects.length >= 2, stdout);
+    let at = 0;
+    for (const stretch of objects) {
+      equal(stretch.interval.start, at, "intervals follow each other");
+      at = stretch.interval.end;
+      deepEqual(Object.keys(stretch), [
+        "interval",
+        "messages",
+        "bytes",
+        "errors",
+        "connects",
+        "latency_us",
+        "service_time_us",
+      ]);
+    }
+    equal(objects.reduce((sum, s) => sum + s.messages, 0), report.messages);
+    equal(objects.reduce((sum, s) => sum + s.connects, 0), 2);
+    // The log holds one latency histogram per interval, their counts those of the stream.
+    const reader = new HistogramLogReader(await Deno.readTextFile(log));
+    const counts = [];
+    for (let h = reader.nextIntervalHistogram(); h; h = reader.nextIntervalHistogram()) {
+      if (h.tag === "latency") counts.push(h.totalCount);
+    }
+    deepEqual(counts, objects.map((s) => s.messages));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
