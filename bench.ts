@@ -13,6 +13,7 @@ import { sleep } from "./lib/base/timers.ts";
 import { shardOf } from "./lib/load/shard.ts";
 import type { LatencyHistogram } from "./lib/metrics/latency_histogram.ts";
 import {
+  GENERATOR_LAG_LIMIT_US,
   type IntervalReport,
   type LoadProgress,
   type LoadReport,
@@ -167,7 +168,7 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     assert: option({
       value: "EXPR",
       help: "a threshold the run must meet, else exit 99: p99<5ms, p99.9<20ms, service.p99<1ms, " +
-        "connect.p99<2ms, errors=0, mismatches=0, msgs/s>=1000, kept-up; repeatable, or " +
+        "connect.p99<2ms, errors=0, mismatches=0, msgs/s>=1000, kept-up, not-generator-bound; repeatable, or " +
         "comma-separated (latency is the corrected one with --rate unless service. is named)",
       absent: "no threshold",
       parse: thresholdList,
@@ -609,6 +610,7 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
     lines.push(...table("latency", [
       ["corrected (from when due)", report.histogram],
       ["service time (from when sent)", report.serviceTime],
+      ["send delay (from when due to sent)", report.audit.sendDelay],
     ]));
   }
   const { connects } = report;
@@ -644,6 +646,16 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
           numbers.format(backend.messages)
         } | ${latencyOf(backend.histogram).join(" | ")} |`
       ),
+    );
+  }
+  if (report.audit.generatorBound) {
+    lines.push(
+      "",
+      `GENERATOR-BOUND: bench's own event loop ran ${
+        formatMicros(report.audit.eventLoopLag.percentile(99))
+      } late at p99 (over ${
+        formatMicros(GENERATOR_LAG_LIMIT_US)
+      }): this machine limited the run, and its figures include its own delays`,
     );
   }
   if (options.thresholds?.length) {
@@ -796,6 +808,7 @@ function toJson(
     ...(report.serviceTime && { service_time_us: latency(report.serviceTime) }),
     connects: {
       made: connects.made,
+      attempted: connects.attempted,
       connect_us: latency(connects.connectTime),
       first_byte_us: latency(connects.firstByte),
     },
@@ -808,6 +821,11 @@ function toJson(
         ...(backend.serviceTime && { service_time_us: latency(backend.serviceTime) }),
       })),
     }),
+    generator: {
+      event_loop_lag_us: latency(report.audit.eventLoopLag),
+      ...(report.audit.sendDelay && { send_delay_us: latency(report.audit.sendDelay) }),
+      bound: report.audit.generatorBound,
+    },
     errors: {
       mismatches: errors.mismatches,
       early_closes: errors.earlyCloses,

@@ -4,7 +4,7 @@
  * the logs of N generators sharing one load give the percentiles of the whole load.
  *
  * Each histogram is one tagged interval line: `latency` (corrected with `rate`), `service`,
- * `connect`, `handshake` and `first-byte`. The run's counts ride along in one comment line,
+ * `connect`, `handshake`, `first-byte`, and the generator's own `send-delay` and `loop-lag`. The run's counts ride along in one comment line,
  * `#[tcpecho bench: {...}]`, which other readers skip as they skip every comment.
  *
  * @module
@@ -29,9 +29,11 @@ interface LoggedCounts {
   bytes: number;
   rate?: { target: number; scheduled: number; scheduledPerSecond: number };
   connects: number;
+  connectsAttempted: number;
   errors: LoadErrors;
   interrupted: boolean;
   unfinished: number;
+  generatorBound: boolean;
 }
 
 /** The histograms of a report, by the tag each has in the log. */
@@ -42,6 +44,8 @@ function taggedHistograms(report: LoadReport): [string, LatencyHistogram | undef
     ["connect", report.connects.connectTime],
     ["handshake", report.connects.handshakeTime],
     ["first-byte", report.connects.firstByte],
+    ["send-delay", report.audit.sendDelay],
+    ["loop-lag", report.audit.eventLoopLag],
   ];
 }
 
@@ -85,9 +89,11 @@ export function formatHdrLog(
       scheduledPerSecond: report.rate.scheduledPerSecond,
     },
     connects: report.connects.made,
+    connectsAttempted: report.connects.attempted,
     errors: report.errors,
     interrupted: report.interrupted,
     unfinished: report.unfinished,
+    generatorBound: report.audit.generatorBound,
   };
   // Latency and service time interval by interval when the run was cut into intervals; the rest,
   // and everything otherwise, as one interval for the whole run.
@@ -145,6 +151,7 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
         scheduledPerSecond: 0,
       },
       connects: merged.connects + counts.connects,
+      connectsAttempted: merged.connectsAttempted + counts.connectsAttempted,
       errors: Object.fromEntries(
         Object.entries(merged.errors).map(([key, n]) => [
           key,
@@ -152,13 +159,15 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
         ]),
       ) as unknown as LoadErrors,
       interrupted: merged.interrupted || counts.interrupted,
-      unfinished: merged.unfinished + (counts.unfinished ?? 0),
+      unfinished: merged.unfinished + counts.unfinished,
+      generatorBound: merged.generatorBound || counts.generatorBound,
     };
   });
   if (merged === undefined) throw new RuntimeError("no log to merge");
   const { seconds, messages, bytes } = merged;
   const messagesPerSecond = seconds > 0 ? messages / seconds : 0;
   const histogram = histograms.get("latency")!;
+  const eventLoopLag = histograms.get("loop-lag") ?? new LatencyHistogram();
   return {
     target: merged.target,
     connections: merged.connections,
@@ -179,6 +188,7 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
     histogram,
     serviceTime: histograms.get("service"),
     connects: {
+      attempted: merged.connectsAttempted,
       made: merged.connects,
       connectTime: histograms.get("connect") ?? new LatencyHistogram(),
       handshakeTime: histograms.get("handshake"),
@@ -189,5 +199,11 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
     ok: totalErrors(merged.errors) === 0,
     interrupted: merged.interrupted,
     unfinished: merged.unfinished,
+    audit: {
+      eventLoopLag,
+      sendDelay: histograms.get("send-delay"),
+      // Any generator that limited its share limited the whole.
+      generatorBound: merged.generatorBound,
+    },
   };
 }

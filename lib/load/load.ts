@@ -145,6 +145,8 @@ export interface RateReport {
 
 /** How the connections of a run were opened. */
 export interface ConnectReport {
+  /** Connections attempted: made, refused, timed out or failed. */
+  attempted: number;
   /** Connections opened (connected, TLS handshake and greeting done). */
   made: number;
   /** Microseconds from the start of each connect to the TCP (or Unix) connection. */
@@ -154,6 +156,32 @@ export interface ConnectReport {
   /** Microseconds from the start of each connect to the first byte of its first echo. */
   firstByte: LatencyHistogram;
 }
+
+/**
+ * How the generator itself kept up: a load generator must say when it, not the server, limited
+ * the run, or its figures measure the wrong machine.
+ */
+export interface GeneratorAudit {
+  /**
+   * Microseconds the event loop was late for a 5 ms timer, every 5 ms of the run: the time
+   * bench's own work kept it from sending, reading and timing.
+   */
+  eventLoopLag: LatencyHistogram;
+  /** With `rate`: microseconds from when each message was due to when it was sent. */
+  sendDelay?: LatencyHistogram;
+  /**
+   * True when the generator limited the run: its event loop was late by more than
+   * {@linkcode GENERATOR_LAG_LIMIT_US} at the 99th percentile (and, with `rate`, so were its
+   * sends), so that its figures include its own delays.
+   */
+  generatorBound: boolean;
+}
+
+/** Event-loop lag (p99, µs) above which a run is marked generator-bound. */
+export const GENERATOR_LAG_LIMIT_US = 5000;
+
+/** The timer whose lateness measures the event loop's lag, in milliseconds. */
+const LAG_PROBE_MS = 5;
 
 /** One backend's share of a run, as told apart by its greeting. */
 export interface BackendReport {
@@ -213,6 +241,8 @@ export interface LoadReport {
   ok: boolean;
   /** True when `signal` ended the run before its duration or count. */
   interrupted: boolean;
+  /** Whether the generator kept up, or limited the run itself. */
+  audit: GeneratorAudit;
   /**
    * After `signal`: messages sent whose echo had not come back within `timeout` of the
    * interruption, counted here rather than as timeouts. 0 otherwise.
@@ -279,6 +309,8 @@ class Run {
   readonly readSize: number;
   readonly histogram = new LatencyHistogram();
   readonly serviceTime?: LatencyHistogram;
+  /** With `rate`: how late each message was sent against its schedule. */
+  readonly sendDelay?: LatencyHistogram;
   readonly errors: LoadErrors = {
     mismatches: 0,
     earlyCloses: 0,
@@ -327,8 +359,12 @@ class Run {
     this.readSize = Math.min(Math.max(size * window, 16), MAX_READ);
     this.source = pattern(PATTERN_PERIOD + Math.max(size, this.readSize));
     this.slots = Array.from({ length: connections }, (_, index) => new Slot(index));
-    if (options.rate !== undefined) this.serviceTime = new LatencyHistogram();
+    if (options.rate !== undefined) {
+      this.serviceTime = new LatencyHistogram();
+      this.sendDelay = new LatencyHistogram();
+    }
     this.connects = {
+      attempted: 0,
       made: 0,
       connectTime: new LatencyHistogram(),
       handshakeTime: options.tls && options.unix === undefined ? new LatencyHistogram() : undefined,
@@ -352,6 +388,7 @@ class Run {
       if (this.stopping && this.schedule === undefined) return NOT_OPENED;
     }
     const start = performance.now();
+    this.connects.attempted++;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.timeout);
     let conn: ClientConn;
@@ -565,6 +602,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   if (options.signal?.aborted) interrupt();
   let last = { at: run.started, messages: 0 };
   const intervals = options.onInterval && new IntervalCounter(run, options.interval ?? 1000);
+  const lag = new LagProbe();
   const watchdog = setInterval(() => {
     const now = performance.now();
     intervals?.tick(now, false);
@@ -593,6 +631,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     pacer?.stop();
     clearTimeout(deadline);
     clearInterval(watchdog);
+    lag.stop();
     options.signal?.removeEventListener("abort", interrupt);
   }
   if (run.fatal !== undefined) throw run.fatal;
@@ -636,7 +675,36 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     ok: totalErrors(run.errors) === 0,
     interrupted,
     unfinished: run.unfinished,
+    audit: {
+      eventLoopLag: lag.histogram,
+      sendDelay: run.sendDelay,
+      generatorBound: lag.histogram.percentile(99) > GENERATOR_LAG_LIMIT_US &&
+        // In an open loop, only when its sends went out late too.
+        (run.sendDelay === undefined || run.sendDelay.percentile(99) > GENERATOR_LAG_LIMIT_US),
+    },
   };
+}
+
+/** Measures how late the event loop runs a short timer, again and again until stopped. */
+class LagProbe {
+  readonly histogram = new LatencyHistogram();
+  #timer: ReturnType<typeof setTimeout>;
+
+  constructor() {
+    this.#timer = this.#arm();
+  }
+
+  #arm(): ReturnType<typeof setTimeout> {
+    const due = performance.now() + LAG_PROBE_MS;
+    return setTimeout(() => {
+      this.histogram.record((performance.now() - due) * 1000);
+      this.#timer = this.#arm();
+    }, LAG_PROBE_MS);
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
 }
 
 /** Cuts a run into intervals for `onInterval`: counts at each boundary and fresh histograms. */
@@ -852,6 +920,7 @@ class LoadConnection {
         this.#dueAt[slotIndex] = schedule
           ? run.started + schedule.dueAt(slot.sent * schedule.connections + slot.index)
           : now;
+        run.sendDelay?.record((now - this.#dueAt[slotIndex]) * 1000);
         run.lastSent = now;
         slot.sent++;
         this.#started++;

@@ -18,15 +18,15 @@ export type ThresholdOperator = "<" | "<=" | ">" | ">=" | "=";
 export interface Threshold {
   /** The expression as given, such as `p99<5ms`. */
   expression: string;
-  /** What it measures: `p99`, `service.p99`, `errors`, `kept-up`... */
+  /** What it measures: `p99`, `service.p99`, `errors`, `kept-up`, `not-generator-bound`... */
   metric: string;
-  /** How the value compares with `limit`; absent for `kept-up`. */
+  /** How the value compares with `limit`; absent for `kept-up` and `not-generator-bound`. */
   operator?: ThresholdOperator;
   /** The limit: microseconds for a latency, a plain number for a count or a rate. */
   limit?: number;
   /** Whether the value is a latency in microseconds (shown as a duration). */
   latency: boolean;
-  /** Whether the threshold needs an open loop (`--rate`): `kept-up` and `service.*`. */
+  /** Whether the threshold needs an open loop (`--rate`): `kept-up`, `service.*`, `send-delay.*`. */
   needsRate: boolean;
 }
 
@@ -50,6 +50,8 @@ const HISTOGRAMS: Record<string, (report: LoadReport) => LatencyHistogram | unde
   "connect.": (report) => report.connects.connectTime,
   "handshake.": (report) => report.connects.handshakeTime,
   "first-byte.": (report) => report.connects.firstByte,
+  "send-delay.": (report) => report.audit.sendDelay,
+  "loop-lag.": (report) => report.audit.eventLoopLag,
 };
 
 /** Counts and rates a threshold can name. */
@@ -72,13 +74,15 @@ const COUNTS: Record<string, (report: LoadReport) => number> = {
   ),
 };
 
-const FORMS = "p99<5ms, service.p99.9<20ms, connect.max<1s, errors=0, msgs/s>=1000 or kept-up";
+const FORMS =
+  "p99<5ms, service.p99.9<20ms, connect.max<1s, errors=0, msgs/s>=1000, kept-up or not-generator-bound";
 
 /**
  * Parses one threshold expression: a latency (`p99`, `p99.9`, `min`, `mean`, `max`, optionally
- * after `service.`, `connect.`, `handshake.` or `first-byte.`) against a duration (a bare number
- * is in milliseconds), a count (`errors`, `mismatches`, `timeouts`, `messages`, `connects`...) or
- * `msgs/s` against a number, or `kept-up` alone. Throws a {@linkcode UsageError} otherwise.
+ * after `service.`, `connect.`, `handshake.`, `first-byte.`, `send-delay.` or `loop-lag.`)
+ * against a duration (a bare number is in milliseconds), a count (`errors`, `mismatches`,
+ * `timeouts`, `messages`, `connects`...) or `msgs/s` against a number, or `kept-up` or
+ * `not-generator-bound` alone. Throws a {@linkcode UsageError} otherwise.
  *
  * @example
  * ```ts
@@ -92,8 +96,8 @@ const FORMS = "p99<5ms, service.p99.9<20ms, connect.max<1s, errors=0, msgs/s>=10
  */
 export function parseThreshold(expression: string, flag = "--assert"): Threshold {
   const text = expression.trim();
-  if (text === "kept-up") {
-    return { expression: text, metric: text, latency: false, needsRate: true };
+  if (text === "kept-up" || text === "not-generator-bound") {
+    return { expression: text, metric: text, latency: false, needsRate: text === "kept-up" };
   }
   const match = text.match(/^([a-z./-]+?(?:\d+(?:\.\d+)?)?)\s*(<=|>=|<|>|=)\s*(\S+)$/);
   const bad = (why: string) => new UsageError(`${flag} '${expression}': ${why} (such as ${FORMS})`);
@@ -125,7 +129,7 @@ export function parseThreshold(expression: string, flag = "--assert"): Threshold
     operator: operator as ThresholdOperator,
     limit: millis * 1000,
     latency: true,
-    needsRate: prefix === "service.",
+    needsRate: prefix === "service." || prefix === "send-delay.",
   };
 }
 
@@ -133,6 +137,7 @@ export function parseThreshold(expression: string, flag = "--assert"): Threshold
 function measure(threshold: Threshold, report: LoadReport): number | boolean | null {
   const { metric } = threshold;
   if (metric === "kept-up") return report.rate?.keptUp ?? null;
+  if (metric === "not-generator-bound") return !report.audit.generatorBound;
   if (metric in COUNTS) return COUNTS[metric](report);
   const prefix = Object.keys(HISTOGRAMS).find((p) => p !== "" && metric.startsWith(p)) ?? "";
   const histogram = HISTOGRAMS[prefix](report);

@@ -125,7 +125,10 @@ Deno.test("bench --hdr-log files decode with hdr-histogram-js's reader, and benc
         service: runs[i].messages,
         connect: i + 1,
         "first-byte": i + 1,
+        "send-delay": runs[i].messages,
+        "loop-lag": tags.get("loop-lag"),
       });
+      ok(tags.get("loop-lag")! > 0, "the event loop's lag was sampled");
     }
     const merged = await runCli(["bench", "merge", ...files, "--json", "--percentiles", "50,99"]);
     equal(merged.code, 0, merged.stderr);
