@@ -158,6 +158,9 @@ export {
 export {
   type BackendReport,
   type ConnectReport,
+  GENERATOR_LAG_LIMIT_US,
+  type GeneratorAudit,
+  type IntervalReport,
   type LoadErrors,
   type LoadOptions,
   type LoadProgress,
