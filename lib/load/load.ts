@@ -153,7 +153,10 @@ export interface ConnectReport {
   connectTime: LatencyHistogram;
   /** Over TLS: microseconds from the TCP connection to the end of the TLS handshake. */
   handshakeTime?: LatencyHistogram;
-  /** Microseconds from the start of each connect to the first byte of its first echo. */
+  /**
+   * Microseconds from the start of each connect to the first byte of its first echo, without
+   * bench's own wait between the two (for the other connections to open, or for a message due).
+   */
   firstByte: LatencyHistogram;
 }
 
@@ -290,8 +293,8 @@ const NOT_OPENED = Symbol("not opened");
 /** A connection ready for messages, and what its opening learned. */
 interface Opened {
   conn: ClientConn;
-  /** When its connect started (`performance.now()`). */
-  start: number;
+  /** Milliseconds its opening took: connect, TLS handshake and greeting. */
+  openMs: number;
   /** The backend that greeted it, with `expectGreeting`. */
   backend?: BackendReport;
 }
@@ -423,7 +426,7 @@ class Run {
       : { transport: "unix", path: this.options.unix };
     if (!this.options.expectGreeting) {
       this.connects.made++;
-      return { conn, start };
+      return { conn, openMs: performance.now() - start };
     }
     try {
       const greeting = await readGreeting(conn, this.timeout);
@@ -431,7 +434,7 @@ class Run {
       const backend = this.#backend(greeting.line);
       backend.connections++;
       this.connects.made++;
-      return { conn, start, backend };
+      return { conn, openMs: performance.now() - start, backend };
     } catch (err) {
       this.countFailure(err);
       this.lastFailure = `no greeting: ${(err as Error).message}`;
@@ -839,7 +842,9 @@ class LoadConnection {
   readonly #run: Run;
   readonly #slot: Slot;
   readonly #conn: ClientConn;
-  readonly #start: number;
+  readonly #openMs: number;
+  /** When the first message was handed to the socket. */
+  #firstSentAt = 0;
   readonly #backend?: BackendReport;
   /** Messages this connection may carry. */
   readonly #limit: number;
@@ -861,7 +866,7 @@ class LoadConnection {
     this.#run = run;
     this.#slot = slot;
     this.#conn = opened.conn;
-    this.#start = opened.start;
+    this.#openMs = opened.openMs;
     this.#backend = opened.backend;
     this.#limit = limit;
     this.#sentAt = new Float64Array(run.window);
@@ -922,6 +927,7 @@ class LoadConnection {
           : now;
         run.sendDelay?.record((now - this.#dueAt[slotIndex]) * 1000);
         run.lastSent = now;
+        if (this.#started === 0) this.#firstSentAt = now;
         slot.sent++;
         this.#started++;
         const written = await this.#conn.write(message);
@@ -946,7 +952,11 @@ class LoadConnection {
           break;
         }
         const now = performance.now();
-        if (this.#received === 0) run.connects.firstByte.record((now - this.#start) * 1000);
+        // The opening plus the first round trip: bench's own wait between them (the other
+        // connections opening, a message not yet due) is not the server's.
+        if (this.#received === 0) {
+          run.connects.firstByte.record((this.#openMs + now - this.#firstSentAt) * 1000);
+        }
         this.#check(buffer.subarray(0, n));
         this.#received += n;
         while (this.#received >= (this.#echoed + 1) * size && this.#echoed < this.#started) {

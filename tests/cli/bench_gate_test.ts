@@ -394,3 +394,22 @@ Deno.test("bench --json-stream: one object per interval adding up to the report,
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("bench times the first echo byte from each connect's own start, not from bench's wait", async () => {
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  // Two connects a second: the first connection waits a second for the third before any message.
+  const { code, report, stderr } = await benchJson(
+    server.addr.port,
+    "-c",
+    "3",
+    "--connect-rate",
+    "2",
+    "-n",
+    "1",
+  );
+  equal(code, 0, stderr);
+  equal(report.connects.made, 3);
+  // The wait for the others (1 s) is not in it; a loopback connect and echo are far below 0.5 s.
+  ok(report.connects.first_byte_us.max < 500_000, JSON.stringify(report.connects));
+  ok(report.connects.first_byte_us.min >= report.connects.connect_us.min);
+});
