@@ -48,7 +48,10 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
   flags: {
     ...CLIENT_TRANSPORT_FLAGS,
     ...SEND_PROXY_FLAGS,
-    udp: toggle({ help: "refused: bench loads stream servers only (TCP, TLS, Unix sockets)" }),
+    udp: toggle({
+      help: "load a UDP echo server: numbered datagrams of --size bytes (8 at least), --window " +
+        "in flight or at --rate, with loss, duplicates and reordering counted",
+    }),
     connections: option({
       short: "c",
       value: "N",
@@ -263,9 +266,7 @@ export async function bench(args: string[]): Promise<number> {
     );
   }
   const { endpoint, udp } = await clientTransport("bench", values);
-  if (udp) {
-    throw new UsageError("bench loads stream servers only, not --udp (see 'tcpecho bench --help')");
-  }
+  if (udp) checkUdpFlags(values);
   const share = values.shard === undefined
     ? { connections: values.connections, rate: values.rate }
     : shardOf(values, {
@@ -330,13 +331,18 @@ export async function bench(args: string[]): Promise<number> {
       await sleep(at - startedAt, interrupt.signal);
       startedAt = Math.max(at, Date.now());
     }
-    report = await runLoad({
-      ...options,
-      signal: interrupt.signal,
-      onProgress: progress ? showProgress : undefined,
-      interval,
-      onInterval,
-    });
+    report = udp
+      ? await (await import("./lib/load/udp_load.ts")).runUdpLoad({
+        ...options,
+        signal: interrupt.signal,
+      })
+      : await runLoad({
+        ...options,
+        signal: interrupt.signal,
+        onProgress: progress ? showProgress : undefined,
+        interval,
+        onInterval,
+      });
   } catch (err) {
     if (json) {
       printLine(JSON.stringify({
@@ -384,6 +390,26 @@ function greetingHint(report: LoadReport): string {
   if (report.backends.length > 0 || mismatches === 0) return "";
   if (mismatches < report.connects.made || mismatches <= report.messages) return "";
   return " (does the server send a greeting first? try --expect-greeting)";
+}
+
+/** Refuses the flags that mean nothing over UDP, naming the first one given. */
+function checkUdpFlags(values: Record<string, unknown>): void {
+  const streamOnly = [
+    "reconnect",
+    "connect-rate",
+    "expect-greeting",
+    "ramp",
+    "interval",
+    "json-stream",
+    "send-proxy",
+  ];
+  const given = streamOnly.find((flag) => values[flag] !== undefined && values[flag] !== false);
+  const flag = given ?? (values.connections !== 1 ? "connections" : undefined);
+  if (flag !== undefined) {
+    throw new UsageError(
+      `--${flag} works over streams only, not with --udp (see 'tcpecho bench --help')`,
+    );
+  }
 }
 
 /** The Job's index of this pod, for `--shard N`. */
@@ -569,8 +595,10 @@ export interface ReportOptions {
 /** The report as small markdown tables, readable as plain text too. */
 export function formatReport(report: LoadReport, options: ReportOptions = {}): string {
   const { percentiles = DEFAULT_PERCENTILES } = options;
-  const load = `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
-    `${formatSize(report.size)}, ${report.window} in flight each`;
+  const load = report.datagrams
+    ? `UDP, ${formatSize(report.size)} datagrams, ${report.window} in flight`
+    : `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
+      `${formatSize(report.size)}, ${report.window} in flight each`;
   const columns = percentiles.map((p) => `p${p}`);
   const latencyOf = (histogram: LatencyHistogram) =>
     histogram.count === 0
@@ -597,6 +625,17 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
       ].join(" | ")
     } |`,
   ];
+  if (report.datagrams) {
+    const { sent, lost, duplicates, reordered } = report.datagrams;
+    lines.push(
+      "",
+      `datagrams: ${numbers.format(sent)} sent, ${numbers.format(report.messages)} echoed, ` +
+        `${numbers.format(lost)} lost (${
+          decimals.format(sent > 0 ? (lost / sent) * 100 : 0)
+        } %), ` +
+        `${numbers.format(duplicates)} duplicated, ${numbers.format(reordered)} reordered`,
+    );
+  }
   const table = (title: string, rows: [string, LatencyHistogram | undefined][]) => [
     "",
     `| ${title} | ${columns.join(" | ")} | max |`,
@@ -821,6 +860,7 @@ function toJson(
         ...(backend.serviceTime && { service_time_us: latency(backend.serviceTime) }),
       })),
     }),
+    ...(report.datagrams && { datagrams: report.datagrams }),
     generator: {
       event_loop_lag_us: latency(report.audit.eventLoopLag),
       ...(report.audit.sendDelay && { send_delay_us: latency(report.audit.sendDelay) }),

@@ -158,6 +158,7 @@ export {
 export {
   type BackendReport,
   type ConnectReport,
+  type DatagramReport,
   GENERATOR_LAG_LIMIT_US,
   type GeneratorAudit,
   type IntervalReport,
@@ -194,6 +195,7 @@ export {
   type ThresholdResult,
 } from "./load/thresholds.ts";
 export { formatHdrLog, mergeHdrLogs } from "./load/hdr_log.ts";
+export { runUdpLoad, UDP_HEADER_SIZE, type UdpLoadOptions } from "./load/udp_load.ts";
 export { type Shard, shardOf } from "./load/shard.ts";
 export {
   describeProxyTlvs,

@@ -112,6 +112,18 @@ export interface IntervalReport {
   serviceTime?: LatencyHistogram;
 }
 
+/** What the datagrams of a UDP run went through. */
+export interface DatagramReport {
+  /** Datagrams sent. */
+  sent: number;
+  /** Datagrams whose echo never came within the timeout. */
+  lost: number;
+  /** Echoes that came more than once (each extra one counted). */
+  duplicates: number;
+  /** Echoes that came after the echo of a datagram sent later. */
+  reordered: number;
+}
+
 /** What went wrong during a run; any of them makes the run fail. */
 export interface LoadErrors {
   /** Messages whose echo differed from what was sent (or bytes nobody sent). */
@@ -246,6 +258,8 @@ export interface LoadReport {
   interrupted: boolean;
   /** Whether the generator kept up, or limited the run itself. */
   audit: GeneratorAudit;
+  /** Over UDP (`runUdpLoad`): what the datagrams went through. */
+  datagrams?: DatagramReport;
   /**
    * After `signal`: messages sent whose echo had not come back within `timeout` of the
    * interruption, counted here rather than as timeouts. 0 otherwise.

@@ -60,6 +60,9 @@ const COUNTS: Record<string, (report: LoadReport) => number> = {
   messages: (report) => report.messages,
   "msgs/s": (report) => report.messagesPerSecond,
   connects: (report) => report.connects.made,
+  lost: (report) => report.datagrams?.lost ?? 0,
+  duplicates: (report) => report.datagrams?.duplicates ?? 0,
+  reordered: (report) => report.datagrams?.reordered ?? 0,
   ...Object.fromEntries(
     (
       [

@@ -413,3 +413,56 @@ Deno.test("bench times the first echo byte from each connect's own start, not fr
   ok(report.connects.first_byte_us.max < 500_000, JSON.stringify(report.connects));
   ok(report.connects.first_byte_us.min >= report.connects.connect_us.min);
 });
+
+Deno.test("bench --udp counts the losses and duplicates of serve --udp's faults, and --assert judges them", async () => {
+  await using server = await ServeProcess.start([
+    "--udp",
+    "--host",
+    "127.0.0.1",
+    "--drop-rate",
+    "0.3",
+    "--duplicate-rate",
+    "0.3",
+    "--seed",
+    "7",
+  ]);
+  const { code, report, stderr } = await benchJson(
+    server.port,
+    "--udp",
+    "-n",
+    "400",
+    "-w",
+    "8",
+    "-t",
+    "0.3",
+    "--assert",
+    "lost=0",
+  );
+  equal(code, 99, stderr);
+  equal(report.datagrams.sent, 400);
+  ok(report.datagrams.lost > 0 && report.datagrams.duplicates > 0, JSON.stringify(report));
+  // Every datagram was echoed once or lost; duplicates are extra, not messages.
+  equal(report.messages + report.datagrams.lost, 400);
+  deepEqual(report.errors, { ...report.errors, mismatches: 0 });
+  equal(report.latency_us.p50 > 0, true);
+  match(stderr, /^error: 1 of 1 threshold failed: lost=0 \(\d+, \d+ over\)\n$/);
+});
+
+Deno.test("bench --udp at a rate keeps the schedule and reports UDP in its header; stream-only flags are refused", async () => {
+  await using server = await ServeProcess.start(["--udp", "--host", "127.0.0.1"]);
+  const text = await runCli(
+    ["bench", "--udp", "--host", "127.0.0.1", "--port", String(server.port)]
+      .concat(["--rate", "500", "-d", "0.5"]),
+  );
+  equal(text.code, 0, text.stderr);
+  match(text.stdout, /^bench 127\.0\.0\.1:\d+: UDP, 16 B datagrams, 1 in flight, /);
+  match(
+    text.stdout,
+    /\ndatagrams: 250 sent, 250 echoed, 0 lost \(0 %\), 0 duplicated, \d+ reordered\n/,
+  );
+  for (const flag of [["--reconnect", "1"], ["-c", "2"], ["--expect-greeting"]]) {
+    const refused = await runCli(["bench", "--udp", "--port", String(server.port), ...flag]);
+    equal(refused.code, 2);
+    match(refused.stderr, /works over streams only, not with --udp/);
+  }
+});
