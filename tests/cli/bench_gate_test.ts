@@ -443,8 +443,8 @@ Deno.test("bench --udp counts the losses and duplicates of serve --udp's faults,
   ok(report.datagrams.lost > 0 && report.datagrams.duplicates > 0, JSON.stringify(report));
   // Every datagram was echoed once or lost; duplicates are extra, not messages.
   equal(report.messages + report.datagrams.lost, 400);
-  deepEqual(report.errors, { ...report.errors, mismatches: 0 });
-  equal(report.latency_us.p50 > 0, true);
+  equal(report.errors.mismatches, 0);
+  ok(report.latency_us.p50 > 0);
   match(stderr, /^error: 1 of 1 threshold failed: lost=0 \(\d+, \d+ over\)\n$/);
 });
 

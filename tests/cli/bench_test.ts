@@ -229,11 +229,11 @@ Deno.test("bench rejects bad flags with exit 2 and an unreachable server with ex
   const zero = await runCli(["bench", "--window", "0"]);
   equal(zero.code, 2);
   equal(zero.stderr, "error: --window must be a whole number from 1 to 1024, not '0'\n");
-  const udp = await runCli(["bench", "--udp"]);
+  const udp = await runCli(["bench", "--udp", "--reconnect", "1"]);
   equal(udp.code, 2);
   equal(
     udp.stderr,
-    "error: bench loads stream servers only, not --udp (see 'tcpecho bench --help')\n",
+    "error: --reconnect works over streams only, not with --udp (see 'tcpecho bench --help')\n",
   );
   const insecure = await runCli(["bench", "--insecure"]);
   equal(insecure.code, 2);
