@@ -363,6 +363,11 @@ class Run {
   readonly #connectSchedule?: OpenLoopSchedule;
   #connectsStarted = 0;
   #connectStart = 0;
+  /** The connects under way, each ended by the caller's signal. */
+  readonly #connecting = new Set<AbortController>();
+  readonly #onSignal = () => {
+    for (const attempt of this.#connecting) attempt.abort();
+  };
   /** Aborted when the run stops, waking every sleep. */
   readonly #stopped = new AbortController();
 
@@ -390,6 +395,12 @@ class Run {
     if (options.connectRate !== undefined) {
       this.#connectSchedule = new OpenLoopSchedule({ rate: options.connectRate, connections: 1 });
     }
+    options.signal?.addEventListener("abort", this.#onSignal, { once: true });
+  }
+
+  /** Stops listening to the caller's signal: the run is over. */
+  dispose(): void {
+    this.options.signal?.removeEventListener("abort", this.#onSignal);
   }
 
   /**
@@ -407,17 +418,20 @@ class Run {
     const start = performance.now();
     this.connects.attempted++;
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this.timeout);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, this.timeout);
+    // The caller's signal (Ctrl-C) ends the attempt too, as an interruption, not a timeout: one
+    // listener for the run rather than a signal combined anew for every connect.
+    if (this.options.signal?.aborted) abort.abort();
+    this.#connecting.add(abort);
     let conn: ClientConn;
     try {
-      // The caller's signal (Ctrl-C) ends the attempt too, as an interruption, not a timeout.
-      const { signal } = this.options;
-      conn = await connect({
-        ...this.options,
-        signal: signal ? AbortSignal.any([abort.signal, signal]) : abort.signal,
-      });
+      conn = await connect({ ...this.options, signal: abort.signal });
     } catch (err) {
-      if (abort.signal.aborted) {
+      if (timedOut) {
         this.errors.connectTimeouts++;
         this.lastFailure = `timed out after ${this.timeout / 1000} s`;
         return NOT_OPENED;
@@ -430,6 +444,7 @@ class Run {
       throw err;
     } finally {
       clearTimeout(timer);
+      this.#connecting.delete(abort);
     }
     // TLS timed its handshake from the TCP connection on: the rest is the connect.
     const handshakeMs = conn.tls?.handshakeMs ?? 0;
@@ -586,7 +601,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   // Churned or ramped connections are opened as the run goes; otherwise all at once before it,
   // and one that cannot be opened ends the run before it starts.
   const upFront = options.reconnect === undefined && (open || ramp === 0);
-  const ready = upFront ? await openAll(run) : [];
+  const ready = upFront
+    ? await openAll(run).catch((err) => {
+      run.dispose();
+      throw err;
+    })
+    : [];
   const duration = options.duration ?? (options.count === undefined ? 5000 : Infinity);
   run.started = performance.now();
   let stopped = Infinity;
@@ -650,6 +670,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     clearInterval(watchdog);
     lag.stop();
     options.signal?.removeEventListener("abort", interrupt);
+    run.dispose();
   }
   if (run.fatal !== undefined) throw run.fatal;
   intervals?.tick(performance.now(), true);
