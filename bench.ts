@@ -192,6 +192,10 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     "tcpecho bench --rate 20000 -c 10 --duration 3 --histogram latency.hgrm",
     "tcpecho bench --reconnect 1 -c 50 --connect-rate 5000",
     "tcpecho bench --port 8000 --expect-greeting -c 10",
+    "tcpecho bench --rate 5000 -c 20 --assert p99<5ms,errors=0,kept-up",
+    "tcpecho bench --rate 5000 -c 20 --interval 1 --json-stream",
+    "tcpecho bench --rate 40000 -c 200 --shard 0/4 --start-at +30s --hdr-log 0.hlog",
+    "tcpecho bench --udp --port 7 --rate 1000 --duration 10 --assert lost=0",
   ],
 });
 

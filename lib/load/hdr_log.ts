@@ -12,7 +12,7 @@
 
 import { RuntimeError } from "../base/errors.ts";
 import { type HistogramInterval, LatencyHistogram } from "../metrics/latency_histogram.ts";
-import type { IntervalReport, LoadErrors, LoadReport } from "./load.ts";
+import type { DatagramReport, IntervalReport, LoadErrors, LoadReport } from "./load.ts";
 import { totalErrors } from "./load.ts";
 
 /** The comment that carries a run's counts. */
@@ -34,6 +34,7 @@ interface LoggedCounts {
   interrupted: boolean;
   unfinished: number;
   generatorBound: boolean;
+  datagrams?: DatagramReport;
 }
 
 /** The histograms of a report, by the tag each has in the log. */
@@ -94,6 +95,7 @@ export function formatHdrLog(
     interrupted: report.interrupted,
     unfinished: report.unfinished,
     generatorBound: report.audit.generatorBound,
+    datagrams: report.datagrams,
   };
   // Latency and service time interval by interval when the run was cut into intervals; the rest,
   // and everything otherwise, as one interval for the whole run.
@@ -161,6 +163,12 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
       interrupted: merged.interrupted || counts.interrupted,
       unfinished: merged.unfinished + counts.unfinished,
       generatorBound: merged.generatorBound || counts.generatorBound,
+      datagrams: merged.datagrams && counts.datagrams && {
+        sent: merged.datagrams.sent + counts.datagrams.sent,
+        lost: merged.datagrams.lost + counts.datagrams.lost,
+        duplicates: merged.datagrams.duplicates + counts.datagrams.duplicates,
+        reordered: merged.datagrams.reordered + counts.datagrams.reordered,
+      },
     };
   });
   if (merged === undefined) throw new RuntimeError("no log to merge");
@@ -205,5 +213,6 @@ export function mergeHdrLogs(logs: string[], names: string[] = []): LoadReport {
       // Any generator that limited its share limited the whole.
       generatorBound: merged.generatorBound,
     },
+    datagrams: merged.datagrams,
   };
 }
