@@ -801,11 +801,7 @@ async function writeHistograms(path: string, report: LoadReport): Promise<void> 
   ];
   for (const [file, histogram] of files) {
     if (file === undefined || histogram === undefined) continue;
-    try {
-      await Deno.writeTextFile(file, histogram.percentileDistribution());
-    } catch (err) {
-      throw new RuntimeError(`cannot write ${file}: ${errorReason(err)}`);
-    }
+    await writeText(file, histogram.percentileDistribution());
   }
 }
 

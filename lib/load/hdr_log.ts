@@ -12,30 +12,34 @@
 
 import { RuntimeError } from "../base/errors.ts";
 import { type HistogramInterval, LatencyHistogram } from "../metrics/latency_histogram.ts";
-import type { DatagramReport, IntervalReport, LoadErrors, LoadReport } from "./load.ts";
+import type { IntervalReport, LoadErrors, LoadReport, RateReport } from "./load.ts";
 import { totalErrors } from "./load.ts";
 
 /** The comment that carries a run's counts. */
 const COUNTS_PREFIX = "[tcpecho bench: ";
 
-/** A run's counts, as the log keeps them. */
-interface LoggedCounts {
-  target: Deno.Addr;
-  connections: number;
-  size: number;
-  window: number;
-  seconds: number;
-  messages: number;
-  bytes: number;
-  rate?: { target: number; scheduled: number; scheduledPerSecond: number };
-  connects: number;
-  connectsAttempted: number;
-  errors: LoadErrors;
-  interrupted: boolean;
-  unfinished: number;
-  generatorBound: boolean;
-  datagrams?: DatagramReport;
-}
+/** A run's counts, as the log keeps them: the report's, without its histograms. */
+type LoggedCounts =
+  & Pick<
+    LoadReport,
+    | "target"
+    | "connections"
+    | "size"
+    | "window"
+    | "seconds"
+    | "messages"
+    | "bytes"
+    | "errors"
+    | "interrupted"
+    | "unfinished"
+    | "datagrams"
+  >
+  & {
+    rate?: Omit<RateReport, "keptUp">;
+    connects: number;
+    connectsAttempted: number;
+    generatorBound: boolean;
+  };
 
 /** The histograms of a report, by the tag each has in the log. */
 function taggedHistograms(report: LoadReport): [string, LatencyHistogram | undefined][] {
