@@ -8,13 +8,28 @@ import { anyText, byteSize, duration, formatSize, wholeNumber } from "./cli/args
 import { command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { errorReason, RuntimeError, UsageError } from "./lib/base/errors.ts";
+import { durationForms, parseDuration } from "./lib/base/units.ts";
+import { sleep } from "./lib/base/timers.ts";
+import { shardOf } from "./lib/load/shard.ts";
 import type { LatencyHistogram } from "./lib/metrics/latency_histogram.ts";
-import { type LoadProgress, type LoadReport, runLoad } from "./lib/load/load.ts";
+import {
+  GENERATOR_LAG_LIMIT_US,
+  type IntervalReport,
+  type LoadProgress,
+  type LoadReport,
+  runLoad,
+} from "./lib/load/load.ts";
 import { formatAddress, isLoopback } from "./lib/net/peer.ts";
 import { CLIENT_TRANSPORT_FLAGS, clientTransport } from "./cli/transport_flags.ts";
 import { transportField, transportName, warnIfInsecure } from "./cli/transport_label.ts";
 import { printLine } from "./cli/output.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
+import {
+  checkThresholds,
+  parseThreshold,
+  type Threshold,
+  type ThresholdResult,
+} from "./lib/load/thresholds.ts";
 import { proxyHeaderFromFlags, SEND_PROXY_FLAGS } from "./cli/proxy_flags.ts";
 
 const MAX_SIZE = 16 * 1024 * 1024;
@@ -33,7 +48,10 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
   flags: {
     ...CLIENT_TRANSPORT_FLAGS,
     ...SEND_PROXY_FLAGS,
-    udp: toggle({ help: "refused: bench loads stream servers only (TCP, TLS, Unix sockets)" }),
+    udp: toggle({
+      help: "load a UDP echo server: numbered datagrams of --size bytes (8 at least), --window " +
+        "in flight or at --rate, with loss, duplicates and reordering counted",
+    }),
     connections: option({
       short: "c",
       value: "N",
@@ -118,6 +136,47 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
       absent: "not written",
       parse: anyText,
     }),
+    interval: option({
+      value: "TIME",
+      help: "print one line per TIME (messages, bytes, errors, connects and that " +
+        "interval's percentiles), and with --hdr-log log each interval's histograms",
+      absent: "a progress line on a terminal only",
+      parse: duration(),
+    }),
+    "json-stream": toggle({
+      help: "print one JSON object per --interval (1 s unless given), then the report's, one a " +
+        "line (NDJSON); --json with --interval does the same",
+    }),
+    "hdr-log": option({
+      value: "FILE",
+      help: "write the run to FILE as an HdrHistogram interval log (tags latency, service, " +
+        "connect, handshake, first-byte), which 'tcpecho bench merge' adds up exactly",
+      absent: "not written",
+      parse: anyText,
+    }),
+    shard: option({
+      value: "I/N",
+      help: "make share I (from 0) of N generators' load: 1/N of the connections and of --rate; " +
+        "N alone takes I from JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it",
+      absent: "the whole load",
+      parse: shardSpec,
+    }),
+    "start-at": option({
+      value: "TIME",
+      help: "wait until TIME to start: a UTC time such as 2026-12-06T03:30:00Z, or +DURATION " +
+        "from now, such as +10s; generators given the same TIME start together",
+      absent: "at once",
+      parse: startTime,
+    }),
+    assert: option({
+      value: "EXPR",
+      help: "a threshold the run must meet, else exit 99: p99<5ms, p99.9<20ms, service.p99<1ms, " +
+        "connect.p99<2ms, errors=0, mismatches=0, msgs/s>=1000, kept-up, not-generator-bound; repeatable, or " +
+        "comma-separated (latency is the corrected one with --rate unless service. is named)",
+      absent: "no threshold",
+      parse: thresholdList,
+      repeatable: true,
+    }),
     json: toggle({ help: "print one JSON object instead of the report" }),
   },
   notes: "On a terminal, a progress line is shown once a second on standard error. Refused and " +
@@ -133,8 +192,46 @@ loopback address. Speaks TCP (IPv4 or IPv6), TLS or Unix domain sockets.`,
     "tcpecho bench --rate 20000 -c 10 --duration 3 --histogram latency.hgrm",
     "tcpecho bench --reconnect 1 -c 50 --connect-rate 5000",
     "tcpecho bench --port 8000 --expect-greeting -c 10",
+    "tcpecho bench --rate 5000 -c 20 --assert p99<5ms,errors=0,kept-up",
+    "tcpecho bench --rate 5000 -c 20 --interval 1 --json-stream",
+    "tcpecho bench --rate 40000 -c 200 --shard 0/4 --start-at +30s --hdr-log 0.hlog",
+    "tcpecho bench --udp --port 7 --rate 1000 --duration 10 --assert lost=0",
   ],
 });
+
+/** `2/4` or `4` (the index to come from the environment). */
+function shardSpec(text: string, flag: string): { index?: number; count: number } {
+  const match = text.trim().match(/^(?:(\d+)\/)?(\d+)$/);
+  const index = match?.[1] === undefined ? undefined : Number(match[1]);
+  const count = Number(match?.[2]);
+  if (!match || !(count >= 1 && count <= 10000) || (index !== undefined && index >= count)) {
+    throw new UsageError(
+      `${flag} must be I/N with 0 <= I < N <= 10000 (such as 0/4), or N alone, not '${text}'`,
+    );
+  }
+  return { index, count };
+}
+
+/** `2026-12-06T03:30:00Z` or `+10s`, as milliseconds since the epoch or from now. */
+function startTime(text: string, flag: string): { at?: number; after?: number } {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("+")) {
+    const after = parseDuration(trimmed.slice(1), "s");
+    if (after !== undefined) return { after };
+  } else if (/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(trimmed)) {
+    const at = Date.parse(trimmed);
+    if (!Number.isNaN(at)) return { at };
+  }
+  throw new UsageError(
+    `${flag} must be a time with its zone such as 2026-12-06T03:30:00Z, or + and ` +
+      `${durationForms("s")}, not '${text}'`,
+  );
+}
+
+/** Parses `p99<5ms,errors=0` into thresholds. */
+function thresholdList(text: string, flag: string): Threshold[] {
+  return text.split(",").map((part) => parseThreshold(part, flag));
+}
 
 /** Parses `50,99,99.9` into percentiles, ascending and without repeats. */
 function percentileList(text: string, flag: string): number[] {
@@ -154,6 +251,7 @@ const decimals = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
 
 /** Runs `tcpecho bench` with `args`; returns the exit code. */
 export async function bench(args: string[]): Promise<number> {
+  if (args[0] === "merge") return await benchMerge(args.slice(1));
   const { flags: values } = parseCommand(BENCH, args);
   if (values.help) {
     printLine(renderHelp(BENCH));
@@ -164,20 +262,30 @@ export async function bench(args: string[]): Promise<number> {
       "give either --duration or --count, not both (see 'tcpecho bench --help')",
     );
   }
-  const { endpoint, udp } = await clientTransport("bench", values);
-  if (udp) {
-    throw new UsageError("bench loads stream servers only, not --udp (see 'tcpecho bench --help')");
+  const thresholds = values.assert ?? [];
+  const needsRate = thresholds.find((threshold) => threshold.needsRate);
+  if (needsRate && values.rate === undefined) {
+    throw new UsageError(
+      `--assert ${needsRate.expression} needs an open loop: add --rate (see 'tcpecho bench --help')`,
+    );
   }
+  const { endpoint, udp } = await clientTransport("bench", values);
+  if (udp) checkUdpFlags(values);
+  const share = values.shard === undefined
+    ? { connections: values.connections, rate: values.rate }
+    : shardOf(values, {
+      count: values.shard.count,
+      index: values.shard.index ?? jobIndex(values.shard.count),
+    });
   const options = {
     ...endpoint,
     proxyHeader: proxyHeaderFromFlags("bench", values),
-    connections: values.connections,
+    ...share,
     size: values.size,
     window: values.window,
     duration: values.duration,
     count: values.count,
     timeout: values.timeout,
-    rate: values.rate,
     ramp: values.ramp,
     reconnect: values.reconnect,
     connectRate: values["connect-rate"],
@@ -192,21 +300,55 @@ export async function bench(args: string[]): Promise<number> {
   warnIfInsecure(endpoint);
   // Say so before a long run, not after it.
   if (values.histogram !== undefined) checkWritable(histogramFiles(values.histogram, options.rate));
-  const progress = !values.json && Deno.stderr.isTerminal();
+  if (values["hdr-log"] !== undefined) checkWritable([values["hdr-log"]]);
+  const stream = values["json-stream"];
+  const json = values.json || stream;
+  const interval = values.interval ?? (stream ? 1000 : undefined);
+  const intervals: IntervalReport[] = [];
+  const onInterval = interval === undefined ? undefined : (stretch: IntervalReport) => {
+    if (values["hdr-log"] !== undefined) intervals.push(stretch);
+    printLine(
+      json
+        ? JSON.stringify(intervalJson(stretch, values.percentiles))
+        : formatInterval(stretch, values.percentiles),
+    );
+  };
+  const progress = !json && interval === undefined && Deno.stderr.isTerminal();
   // The first Ctrl-C ends the run and still reports it; a second one exits at once.
   const interrupt = new AbortController();
   const onSignal = () =>
     interrupt.signal.aborted ? Deno.exit(ExitCode.interrupted) : interrupt.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   let report: LoadReport;
+  let startedAt = Date.now();
   try {
-    report = await runLoad({
-      ...options,
-      signal: interrupt.signal,
-      onProgress: progress ? showProgress : undefined,
-    });
+    if (values["start-at"] !== undefined) {
+      const { at = startedAt + values["start-at"].after! } = values["start-at"];
+      // A generator that starts late would skew the sum of all: refuse rather than start alone.
+      if (at < startedAt - 1000) {
+        throw new RuntimeError(
+          `--start-at ${new Date(at).toISOString()} is ${
+            formatSeconds((startedAt - at) / 1000)
+          } past: give a later time`,
+        );
+      }
+      await sleep(at - startedAt, interrupt.signal);
+      startedAt = Math.max(at, Date.now());
+    }
+    report = udp
+      ? await (await import("./lib/load/udp_load.ts")).runUdpLoad({
+        ...options,
+        signal: interrupt.signal,
+      })
+      : await runLoad({
+        ...options,
+        signal: interrupt.signal,
+        onProgress: progress ? showProgress : undefined,
+        interval,
+        onInterval,
+      });
   } catch (err) {
-    if (values.json) {
+    if (json) {
       printLine(JSON.stringify({
         target: formatAddress(
           endpoint.unix === undefined
@@ -225,23 +367,151 @@ export async function bench(args: string[]): Promise<number> {
     if (progress) endProgress(interrupt.signal.aborted);
   }
   const percentiles = values.percentiles;
+  const verdicts = checkThresholds(thresholds, report);
   printLine(
-    values.json ? JSON.stringify(toJson(report, percentiles)) : formatReport(report, {
+    json ? JSON.stringify(toJson(report, percentiles, verdicts)) : formatReport(report, {
       percentiles,
       // Connections are worth a table when they come and go.
       connections: values.reconnect !== undefined || values["connect-rate"] !== undefined,
+      thresholds: verdicts,
     }),
   );
-  if (!values.json && Deno.stdout.isTerminal()) printLine(formatChart(report));
+  if (!json && Deno.stdout.isTerminal()) printLine(formatChart(report));
   if (values.histogram !== undefined) await writeHistograms(values.histogram, report);
+  if (values["hdr-log"] !== undefined) {
+    const { formatHdrLog } = await import("./lib/load/hdr_log.ts");
+    await writeText(values["hdr-log"], formatHdrLog(report, startedAt, intervals));
+  }
+  return exitCodeOf(report, verdicts);
+}
+
+/**
+ * A hint when the mismatches look like a greeting taken for an echo: at least one a connection,
+ * more than the messages echoed, and no greeting expected.
+ */
+function greetingHint(report: LoadReport): string {
+  const { mismatches } = report.errors;
+  if (report.backends.length > 0 || mismatches === 0) return "";
+  if (mismatches < report.connects.made || mismatches <= report.messages) return "";
+  return " (does the server send a greeting first? try --expect-greeting)";
+}
+
+/** Refuses the flags that mean nothing over UDP, naming the first one given. */
+function checkUdpFlags(values: Record<string, unknown>): void {
+  const streamOnly = [
+    "reconnect",
+    "connect-rate",
+    "expect-greeting",
+    "ramp",
+    "interval",
+    "json-stream",
+    "send-proxy",
+  ];
+  const given = streamOnly.find((flag) => values[flag] !== undefined && values[flag] !== false);
+  const flag = given ?? (values.connections !== 1 ? "connections" : undefined);
+  if (flag !== undefined) {
+    throw new UsageError(
+      `--${flag} works over streams only, not with --udp (see 'tcpecho bench --help')`,
+    );
+  }
+}
+
+/** The Job's index of this pod, for `--shard N`. */
+function jobIndex(count: number): number {
+  const name = "JOB_COMPLETION_INDEX";
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    throw new RuntimeError(
+      `--shard ${count} reads ${name}: missing permission, run deno with --allow-env=${name}`,
+    );
+  }
+  const text = Deno.env.get(name);
+  if (text === undefined) {
+    throw new UsageError(
+      `--shard ${count} takes its index from ${name}, which is not set: give --shard I/${count}`,
+    );
+  }
+  return shardSpec(`${text}/${count}`, name).index!;
+}
+
+/** `tcpecho bench merge`: what it does and the flags it takes. */
+export const BENCH_MERGE = command({
+  name: "bench merge",
+  summary: "add the HdrHistogram logs of several bench runs into one report",
+  description: `Adds the logs that 'tcpecho bench --hdr-log' wrote, as if one generator had made
+all their load at once: messages, errors and rates add, the time is the longest run's, and each
+histogram is the exact sum of theirs (percentiles cannot be averaged; histograms add). Prints the
+same report as a run, and checks --assert thresholds on the sum.`,
+  arguments: [
+    { name: "FILE", usage: "FILE...", help: "logs written by bench --hdr-log", repeatable: true },
+  ],
+  flags: {
+    percentiles: BENCH.flags.percentiles,
+    assert: BENCH.flags.assert,
+    json: BENCH.flags.json,
+  },
+  examples: ["tcpecho bench merge shard-*.hlog --assert 'p99<5ms'"],
+});
+
+/** Runs `tcpecho bench merge` with `args`; returns the exit code. */
+async function benchMerge(args: string[]): Promise<number> {
+  const { flags: values, positionals: files } = parseCommand(BENCH_MERGE, args);
+  if (values.help) {
+    printLine(renderHelp(BENCH_MERGE));
+    return 0;
+  }
+  if (files.length === 0) {
+    throw new UsageError("bench merge needs the logs to add (see 'tcpecho bench merge --help')");
+  }
+  const logs = await Promise.all(files.map(async (file) => {
+    try {
+      return await Deno.readTextFile(file);
+    } catch (err) {
+      throw new RuntimeError(`cannot read ${file}: ${errorReason(err)}`);
+    }
+  }));
+  const { mergeHdrLogs } = await import("./lib/load/hdr_log.ts");
+  const report = mergeHdrLogs(logs, files);
+  const verdicts = checkThresholds(values.assert ?? [], report);
+  printLine(
+    values.json
+      ? JSON.stringify(toJson(report, values.percentiles, verdicts))
+      : formatReport(report, { percentiles: values.percentiles, thresholds: verdicts }),
+  );
+  return exitCodeOf(report, verdicts);
+}
+
+/** Writes `text` to `file`, saying which file could not be written. */
+async function writeText(file: string, text: string): Promise<void> {
+  try {
+    await Deno.writeTextFile(file, text);
+  } catch (err) {
+    throw new RuntimeError(`cannot write ${file}: ${errorReason(err)}`);
+  }
+}
+
+/**
+ * The exit code of a run reported: 1 (thrown) when errors were counted, else 130 when
+ * interrupted, else 99 when a threshold failed (said in one line), else 0.
+ */
+export function exitCodeOf(report: LoadReport, verdicts: ThresholdResult[]): number {
   if (!report.ok) {
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
         report.interrupted ? " (interrupted)" : ""
-      }${report.mixUp === undefined ? "" : `: ${report.mixUp}`}`,
+      }${report.mixUp === undefined ? "" : `: ${report.mixUp}`}${greetingHint(report)}`,
     );
   }
-  return report.interrupted ? ExitCode.interrupted : ExitCode.ok;
+  if (report.interrupted) return ExitCode.interrupted;
+  const failed = verdicts.filter((verdict) => !verdict.ok);
+  if (failed.length > 0) {
+    console.error(
+      `error: ${failed.length} of ${verdicts.length} threshold${
+        verdicts.length === 1 ? "" : "s"
+      } failed: ${failed.map(describeVerdict).join("; ")}`,
+    );
+    return ExitCode.thresholdFailed;
+  }
+  return ExitCode.ok;
 }
 
 const encoder = new TextEncoder();
@@ -257,11 +527,69 @@ function endProgress(keep: boolean): void {
   Deno.stderr.writeSync(encoder.encode(keep ? "\n" : "\r\x1b[K"));
 }
 
+/** One interval as a line of text: `1-2 s: 20,011 messages, 20,011/s, ... p99 210 µs`. */
+function formatInterval(stretch: IntervalReport, percentiles: number[]): string {
+  const seconds = stretch.end - stretch.start;
+  const { histogram } = stretch;
+  const figures = histogram.count === 0
+    ? "no echo"
+    : percentiles.map((p) => `p${p} ${formatMicros(histogram.percentile(p))}`).join(", ");
+  return `${decimals.format(stretch.start)}-${decimals.format(stretch.end)} s: ` +
+    `${numbers.format(stretch.messages)} messages, ` +
+    `${numbers.format(seconds > 0 ? stretch.messages / seconds : 0)}/s, ${figures}, ` +
+    `${stretch.errors} error${stretch.errors === 1 ? "" : "s"}, ` +
+    `${numbers.format(stretch.connects)} connect${stretch.connects === 1 ? "" : "s"}`;
+}
+
+/** One interval as a JSON object of `--json-stream`. */
+function intervalJson(stretch: IntervalReport, percentiles: number[]): Record<string, unknown> {
+  const round = (value: number) => Number(value.toFixed(3));
+  return {
+    interval: { start: round(stretch.start), end: round(stretch.end) },
+    messages: stretch.messages,
+    bytes: stretch.bytes,
+    errors: stretch.errors,
+    connects: stretch.connects,
+    latency_us: latencyJson(stretch.histogram, percentiles),
+    ...(stretch.serviceTime && {
+      service_time_us: latencyJson(stretch.serviceTime, percentiles),
+    }),
+  };
+}
+
+/** A histogram's min, mean, percentiles and max in JSON; all null when nothing was measured. */
+function latencyJson(histogram: LatencyHistogram, percentiles: number[]): Record<string, unknown> {
+  const summary = histogram.summary();
+  // Nothing measured is no figure at all, not 0 µs.
+  if (summary.count === 0) {
+    const keys = ["min", "mean", ...percentiles.map(percentileKey), "max"];
+    return Object.fromEntries(keys.map((key) => [key, null]));
+  }
+  return {
+    min: summary.min,
+    mean: Number(summary.mean.toFixed(1)),
+    ...Object.fromEntries(percentiles.map((p) => [percentileKey(p), histogram.percentile(p)])),
+    max: summary.max,
+  };
+}
+
 /** The percentiles a report shows when `--percentiles` is not given. */
 const DEFAULT_PERCENTILES = [50, 90, 99, 99.9];
 
+/** `p99<5ms (7.2 ms, 2.2 ms over)`: a threshold, what was measured and by how much it missed. */
+function describeVerdict({ threshold, value }: ThresholdResult): string {
+  if (value === null) return `${threshold.expression} (nothing measured)`;
+  if (typeof value === "boolean") return `${threshold.expression} (${value ? "yes" : "no"})`;
+  const show = (n: number) => threshold.latency ? formatMicros(n) : decimals.format(n);
+  const missed = Math.abs(value - threshold.limit!);
+  const side = value > threshold.limit! ? "over" : "under";
+  return `${threshold.expression} (${show(value)}${missed > 0 ? `, ${show(missed)} ${side}` : ""})`;
+}
+
 /** What a report shows beyond the main table. */
 export interface ReportOptions {
+  /** Thresholds checked (`--assert`): a line each, with its verdict. */
+  thresholds?: ThresholdResult[];
   /** The latency percentiles, ascending. Default 50, 90, 99 and 99.9. */
   percentiles?: number[];
   /** Add how connections were opened: connect, TLS handshake and first echo byte times. */
@@ -271,16 +599,22 @@ export interface ReportOptions {
 /** The report as small markdown tables, readable as plain text too. */
 export function formatReport(report: LoadReport, options: ReportOptions = {}): string {
   const { percentiles = DEFAULT_PERCENTILES } = options;
-  const load = `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
-    `${formatSize(report.size)}, ${report.window} in flight each`;
+  const load = report.datagrams
+    ? `UDP, ${formatSize(report.size)} datagrams, ${report.window} in flight`
+    : `${report.connections} connection${report.connections === 1 ? "" : "s"} x ` +
+      `${formatSize(report.size)}, ${report.window} in flight each`;
   const columns = percentiles.map((p) => `p${p}`);
   const latencyOf = (histogram: LatencyHistogram) =>
-    [...percentiles.map((p) => histogram.percentile(p)), histogram.summary().max].map(
-      formatMicros,
-    );
+    histogram.count === 0
+      ? Array(percentiles.length + 1).fill("-")
+      : [...percentiles.map((p) => histogram.percentile(p)), histogram.summary().max].map(
+        formatMicros,
+      );
   const lines = [
     `bench ${formatAddress(report.target)}: ${load}, ${formatSeconds(report.seconds)}${
-      report.interrupted ? " (interrupted)" : ""
+      report.interrupted
+        ? ` (interrupted${report.unfinished > 0 ? `, ${report.unfinished} echoes unfinished` : ""})`
+        : ""
     }`,
     "",
     `| messages | msgs/s | MiB/s | ${columns.join(" | ")} | max | errors |`,
@@ -295,6 +629,17 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
       ].join(" | ")
     } |`,
   ];
+  if (report.datagrams) {
+    const { sent, lost, duplicates, reordered } = report.datagrams;
+    lines.push(
+      "",
+      `datagrams: ${numbers.format(sent)} sent, ${numbers.format(report.messages)} echoed, ` +
+        `${numbers.format(lost)} lost (${
+          decimals.format(sent > 0 ? (lost / sent) * 100 : 0)
+        } %), ` +
+        `${numbers.format(duplicates)} duplicated, ${numbers.format(reordered)} reordered`,
+    );
+  }
   const table = (title: string, rows: [string, LatencyHistogram | undefined][]) => [
     "",
     `| ${title} | ${columns.join(" | ")} | max |`,
@@ -308,6 +653,7 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
     lines.push(...table("latency", [
       ["corrected (from when due)", report.histogram],
       ["service time (from when sent)", report.serviceTime],
+      ["send delay (from when due to sent)", report.audit.sendDelay],
     ]));
   }
   const { connects } = report;
@@ -342,6 +688,24 @@ export function formatReport(report: LoadReport, options: ReportOptions = {}): s
         `| ${backend.greeting.replaceAll("|", "\\|")} | ${numbers.format(backend.connections)} | ${
           numbers.format(backend.messages)
         } | ${latencyOf(backend.histogram).join(" | ")} |`
+      ),
+    );
+  }
+  if (report.audit.generatorBound) {
+    lines.push(
+      "",
+      `GENERATOR-BOUND: bench's own event loop ran ${
+        formatMicros(report.audit.eventLoopLag.percentile(99))
+      } late at p99 (over ${
+        formatMicros(GENERATOR_LAG_LIMIT_US)
+      }): this machine limited the run, and its figures include its own delays`,
+    );
+  }
+  if (options.thresholds?.length) {
+    lines.push(
+      "",
+      ...options.thresholds.map((verdict) =>
+        `threshold ${verdict.ok ? "met" : "FAILED"}: ${describeVerdict(verdict)}`
       ),
     );
   }
@@ -399,8 +763,22 @@ function histogramFiles(path: string, rate: number | undefined): string[] {
   return rate === undefined ? [path] : [path, servicePath(path)];
 }
 
-/** Fails at once when Deno may not write `files`, naming the flag that allows it. */
+/**
+ * Fails at once when Deno may not write `files`, naming the flag that allows it, or when the
+ * folder of one is missing: better before a long run than after it.
+ */
 function checkWritable(files: string[]): void {
+  for (const file of files) {
+    const folder = file.includes("/") ? file.slice(0, file.lastIndexOf("/")) || "/" : ".";
+    let isFolder = true;
+    try {
+      isFolder = Deno.statSync(folder).isDirectory;
+    } catch (err) {
+      // Without read permission the write itself will say what is wrong.
+      if (err instanceof Deno.errors.NotFound) isFolder = false;
+    }
+    if (!isFolder) throw new RuntimeError(`cannot write ${file}: no folder ${folder}`);
+  }
   const denied = files.find((path) =>
     Deno.permissions.querySync({ name: "write", path }).state !== "granted"
   );
@@ -423,11 +801,7 @@ async function writeHistograms(path: string, report: LoadReport): Promise<void> 
   ];
   for (const [file, histogram] of files) {
     if (file === undefined || histogram === undefined) continue;
-    try {
-      await Deno.writeTextFile(file, histogram.percentileDistribution());
-    } catch (err) {
-      throw new RuntimeError(`cannot write ${file}: ${errorReason(err)}`);
-    }
+    await writeText(file, histogram.percentileDistribution());
   }
 }
 
@@ -442,18 +816,14 @@ function percentileKey(percentile: number): string {
   return `p${String(percentile).replace(".", "_")}`;
 }
 
-function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<string, unknown> {
+function toJson(
+  report: LoadReport,
+  percentiles = DEFAULT_PERCENTILES,
+  verdicts: ThresholdResult[] = [],
+): Record<string, unknown> {
   const round = (value: number, digits: number) => Number(value.toFixed(digits));
   const { errors, connects } = report;
-  const latency = (histogram: LatencyHistogram) => {
-    const summary = histogram.summary();
-    return {
-      min: summary.min,
-      mean: round(summary.mean, 1),
-      ...Object.fromEntries(percentiles.map((p) => [percentileKey(p), histogram.percentile(p)])),
-      max: summary.max,
-    };
-  };
+  const latency = (histogram: LatencyHistogram) => latencyJson(histogram, percentiles);
   return {
     target: formatAddress(report.target),
     connections: report.connections,
@@ -477,6 +847,7 @@ function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<s
     ...(report.serviceTime && { service_time_us: latency(report.serviceTime) }),
     connects: {
       made: connects.made,
+      attempted: connects.attempted,
       connect_us: latency(connects.connectTime),
       first_byte_us: latency(connects.firstByte),
     },
@@ -489,6 +860,12 @@ function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<s
         ...(backend.serviceTime && { service_time_us: latency(backend.serviceTime) }),
       })),
     }),
+    ...(report.datagrams && { datagrams: report.datagrams }),
+    generator: {
+      event_loop_lag_us: latency(report.audit.eventLoopLag),
+      ...(report.audit.sendDelay && { send_delay_us: latency(report.audit.sendDelay) }),
+      bound: report.audit.generatorBound,
+    },
     errors: {
       mismatches: errors.mismatches,
       early_closes: errors.earlyCloses,
@@ -498,6 +875,14 @@ function toJson(report: LoadReport, percentiles = DEFAULT_PERCENTILES): Record<s
       connect_timeouts: errors.connectTimeouts,
     },
     ok: report.ok,
-    ...(report.interrupted ? { interrupted: true } : {}),
+    ...(verdicts.length > 0 && {
+      thresholds: verdicts.map(({ threshold, value, ok }) => ({
+        expression: threshold.expression,
+        value: typeof value === "number" ? round(value, 2) : value,
+        ...(threshold.latency && { unit: "us" }),
+        ok,
+      })),
+    }),
+    ...(report.interrupted ? { interrupted: true, unfinished: report.unfinished } : {}),
   };
 }

@@ -58,7 +58,7 @@ Options:
   -V, --version    show the version
 
 Exit codes: 0 success, 1 runtime failure, 2 usage error, 70 internal error (a bug),
-130 interrupted.`;
+99 a bench threshold failed (--assert), 130 interrupted.`;
 }
 
 async function commandList(): Promise<string> {

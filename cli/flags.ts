@@ -55,6 +55,11 @@ export interface Option<T> {
   readonly absent?: string;
   /** Checks the text given and returns the value; throws a `UsageError` naming the flag. */
   readonly parse: ValueParser<T>;
+  /**
+   * The flag may be given more than once: `parse` returns an array for each value given, and
+   * the flag's value is all of them, in order.
+   */
+  readonly repeatable?: boolean;
 }
 
 /** Any declared flag. */
@@ -92,6 +97,8 @@ export interface Argument {
   readonly help: string;
   /** What happens without it. */
   readonly absent?: string;
+  /** The last argument may be given any number of times (`FILE...`). */
+  readonly repeatable?: boolean;
 }
 
 /** Everything `--help` and the docs say about one command, and the flags it takes. */
@@ -171,7 +178,10 @@ export function parseCommand<F extends Flags>(
   const options: ParseArgsOptionsConfig = {};
   for (const [name, flag] of Object.entries(command.flags)) {
     const type = flag.value === undefined ? "boolean" : "string";
-    options[name] = flag.short === undefined ? { type } : { type, short: flag.short };
+    const multiple = flag.value !== undefined && flag.repeatable === true;
+    options[name] = flag.short === undefined
+      ? { type, multiple }
+      : { type, short: flag.short, multiple };
   }
   const { values, positionals } = parseFlags(command.name, args, options);
   // With --help nothing else is checked: the user asked for help, not for a run.
@@ -181,11 +191,16 @@ export function parseCommand<F extends Flags>(
     const given = values[name];
     if (flag.value === undefined) {
       flags[name] = given === true;
+    } else if (Array.isArray(given)) {
+      // Only a repeatable flag is parsed with `multiple`: each value gives an array.
+      flags[name] = !checked ? undefined : given.flatMap((text) => flag.parse(text, `--${name}`));
     } else {
       const text = typeof given === "string" ? given : flag.default;
       flags[name] = text === undefined || !checked ? undefined : flag.parse(text, `--${name}`);
     }
   }
-  if (checked) checkPositionals(command.name, positionals, command.arguments?.length ?? 0);
+  const declared = command.arguments ?? [];
+  const max = declared.at(-1)?.repeatable ? Infinity : declared.length;
+  if (checked) checkPositionals(command.name, positionals, max);
   return { flags: flags as FlagValues<F>, positionals };
 }

@@ -158,10 +158,18 @@ export {
   type PingResult,
 } from "./client/ping.ts";
 export { RoundTripStats, type RoundTripSummary } from "./client/round_trip_stats.ts";
-export { LatencyHistogram, type LatencySummary } from "./metrics/latency_histogram.ts";
+export {
+  type HistogramInterval,
+  LatencyHistogram,
+  type LatencySummary,
+} from "./metrics/latency_histogram.ts";
 export {
   type BackendReport,
   type ConnectReport,
+  type DatagramReport,
+  GENERATOR_LAG_LIMIT_US,
+  type GeneratorAudit,
+  type IntervalReport,
   type LoadErrors,
   type LoadOptions,
   type LoadProgress,
@@ -187,6 +195,16 @@ export {
   receiveGreeting,
 } from "./server/greeting.ts";
 export { pattern } from "./load/pattern.ts";
+export {
+  checkThresholds,
+  parseThreshold,
+  type Threshold,
+  type ThresholdOperator,
+  type ThresholdResult,
+} from "./load/thresholds.ts";
+export { formatHdrLog, mergeHdrLogs } from "./load/hdr_log.ts";
+export { runUdpLoad, UDP_HEADER_SIZE, type UdpLoadOptions } from "./load/udp_load.ts";
+export { type Shard, shardOf } from "./load/shard.ts";
 export {
   describeProxyTlvs,
   encodeProxyHeader,

@@ -5,4 +5,9 @@
  * @module
  */
 
-export { Float64Histogram } from "npm:hdr-histogram-js@^3.0.1";
+export {
+  Float64Histogram,
+  type Histogram,
+  HistogramLogReader,
+  HistogramLogWriter,
+} from "npm:hdr-histogram-js@^3.0.1";

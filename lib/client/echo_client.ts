@@ -346,7 +346,7 @@ async function receiveFrom(
 }
 
 /** The local address to send from: loopback for a loopback server, any address otherwise. */
-function localAddressFor(hostname: string): string {
+export function localAddressFor(hostname: string): string {
   const ipv6 = hostname.includes(":");
   if (hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.")) {
     return ipv6 ? "::1" : "127.0.0.1";

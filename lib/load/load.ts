@@ -65,6 +65,13 @@ export interface LoadOptions extends Omit<ConnectOptions, "signal"> {
   expectGreeting?: boolean;
   /** Called about once a second while the load runs. */
   onProgress?: (progress: LoadProgress) => void;
+  /** Milliseconds per interval for `onInterval`. Default 1000. */
+  interval?: number;
+  /**
+   * Called at the end of every `interval` and once at the end of the run with what that stretch
+   * measured, its own histograms included (for interval logs and per-interval percentiles).
+   */
+  onInterval?: (interval: IntervalReport) => void;
   /**
    * Ends the run early (Ctrl-C): no more messages are sent, the echoes in flight are awaited
    * (each for at most `timeout`), and the report covers what was measured, marked `interrupted`.
@@ -84,6 +91,38 @@ export interface LoadProgress {
   p50: number;
   /** All errors counted so far. */
   errors: number;
+}
+
+/** What one interval of a run measured. */
+export interface IntervalReport {
+  /** Seconds from the start of the load to the start of the interval. */
+  start: number;
+  /** Seconds from the start of the load to the end of the interval. */
+  end: number;
+  /** Messages echoed and checked in the interval. */
+  messages: number;
+  /** Bytes echoed and checked in the interval. */
+  bytes: number;
+  /** Errors of every kind counted in the interval. */
+  errors: number;
+  /** Connections opened in the interval. */
+  connects: number;
+  /** The interval's latency (corrected with `rate`), in microseconds. */
+  histogram: LatencyHistogram;
+  /** With `rate`: the interval's service time, in microseconds. */
+  serviceTime?: LatencyHistogram;
+}
+
+/** What the datagrams of a UDP run went through. */
+export interface DatagramReport {
+  /** Datagrams sent. */
+  sent: number;
+  /** Datagrams whose echo never came within the timeout. */
+  lost: number;
+  /** Echoes that came more than once (each extra one counted). */
+  duplicates: number;
+  /** Echoes that came after the echo of a datagram sent later. */
+  reordered: number;
 }
 
 /** What went wrong during a run; any of them makes the run fail. */
@@ -119,15 +158,46 @@ export interface RateReport {
 
 /** How the connections of a run were opened. */
 export interface ConnectReport {
+  /** Connections attempted: made, refused, timed out or failed. */
+  attempted: number;
   /** Connections opened (connected, TLS handshake and greeting done). */
   made: number;
   /** Microseconds from the start of each connect to the TCP (or Unix) connection. */
   connectTime: LatencyHistogram;
   /** Over TLS: microseconds from the TCP connection to the end of the TLS handshake. */
   handshakeTime?: LatencyHistogram;
-  /** Microseconds from the start of each connect to the first byte of its first echo. */
+  /**
+   * Microseconds from the start of each connect to the first byte of its first echo, without
+   * bench's own wait between the two (for the other connections to open, or for a message due).
+   */
   firstByte: LatencyHistogram;
 }
+
+/**
+ * How the generator itself kept up: a load generator must say when it, not the server, limited
+ * the run, or its figures measure the wrong machine.
+ */
+export interface GeneratorAudit {
+  /**
+   * Microseconds the event loop was late for a 5 ms timer, every 5 ms of the run: the time
+   * bench's own work kept it from sending, reading and timing.
+   */
+  eventLoopLag: LatencyHistogram;
+  /** With `rate`: microseconds from when each message was due to when it was sent. */
+  sendDelay?: LatencyHistogram;
+  /**
+   * True when the generator limited the run: its event loop was late by more than
+   * {@linkcode GENERATOR_LAG_LIMIT_US} at the 99th percentile (and, with `rate`, so were its
+   * sends), so that its figures include its own delays.
+   */
+  generatorBound: boolean;
+}
+
+/** Event-loop lag (p99, µs) above which a run is marked generator-bound. */
+export const GENERATOR_LAG_LIMIT_US = 5000;
+
+/** The timer whose lateness measures the event loop's lag, in milliseconds. */
+const LAG_PROBE_MS = 5;
 
 /** One backend's share of a run, as told apart by its greeting. */
 export interface BackendReport {
@@ -192,6 +262,15 @@ export interface LoadReport {
   ok: boolean;
   /** True when `signal` ended the run before its duration or count. */
   interrupted: boolean;
+  /** Whether the generator kept up, or limited the run itself. */
+  audit: GeneratorAudit;
+  /** Over UDP (`runUdpLoad`): what the datagrams went through. */
+  datagrams?: DatagramReport;
+  /**
+   * After `signal`: messages sent whose echo had not come back within `timeout` of the
+   * interruption, counted here rather than as timeouts. 0 otherwise.
+   */
+  unfinished: number;
 }
 
 /** Backends told apart by their greeting; connections greeted otherwise are lumped together. */
@@ -223,14 +302,19 @@ function countedAs(err: unknown): keyof LoadErrors {
   return "resets";
 }
 
+/** The first wait before a slot tries again to open a connection that was not opened. */
+const MIN_BACKOFF_MS = 1;
+/** The longest wait between two attempts of one slot. */
+const MAX_BACKOFF_MS = 1000;
+
 /** A connection not opened: refused, timed out or its greeting wrong (counted), or the run over. */
 const NOT_OPENED = Symbol("not opened");
 
 /** A connection ready for messages, and what its opening learned. */
 interface Opened {
   conn: ClientConn;
-  /** When its connect started (`performance.now()`). */
-  start: number;
+  /** Milliseconds its opening took: connect, TLS handshake and greeting. */
+  openMs: number;
   /** The backend that greeted it, with `expectGreeting`. */
   backend?: BackendReport;
 }
@@ -248,6 +332,8 @@ class Run {
   readonly readSize: number;
   readonly histogram = new LatencyHistogram();
   readonly serviceTime?: LatencyHistogram;
+  /** With `rate`: how late each message was sent against its schedule. */
+  readonly sendDelay?: LatencyHistogram;
   readonly errors: LoadErrors = {
     mismatches: 0,
     earlyCloses: 0,
@@ -266,6 +352,13 @@ class Run {
   messages = 0;
   /** No more messages will fall due (closed loop: none will be started). */
   stopping = false;
+  /** With `onInterval`: the current interval's latency and service time. */
+  intervalHistogram?: LatencyHistogram;
+  intervalServiceTime?: LatencyHistogram;
+  /** The caller's signal ended the run early. */
+  interrupted = false;
+  /** Messages sent but not echoed when the wait after an interruption ran out. */
+  unfinished = 0;
   /** Why the last connection that could not be opened was not, in a few words. */
   lastFailure = "";
   /** What the first wrong reply on a connection looked like, when another protocol's. */
@@ -278,6 +371,11 @@ class Run {
   readonly #connectSchedule?: OpenLoopSchedule;
   #connectsStarted = 0;
   #connectStart = 0;
+  /** The connects under way, each ended by the caller's signal. */
+  readonly #connecting = new Set<AbortController>();
+  readonly #onSignal = () => {
+    for (const attempt of this.#connecting) attempt.abort();
+  };
   /** Aborted when the run stops, waking every sleep. */
   readonly #stopped = new AbortController();
 
@@ -291,8 +389,12 @@ class Run {
     this.readSize = Math.min(Math.max(size * window, 16), MAX_READ);
     this.source = pattern(PATTERN_PERIOD + Math.max(size, this.readSize));
     this.slots = Array.from({ length: connections }, (_, index) => new Slot(index));
-    if (options.rate !== undefined) this.serviceTime = new LatencyHistogram();
+    if (options.rate !== undefined) {
+      this.serviceTime = new LatencyHistogram();
+      this.sendDelay = new LatencyHistogram();
+    }
     this.connects = {
+      attempted: 0,
       made: 0,
       connectTime: new LatencyHistogram(),
       handshakeTime: options.tls && options.unix === undefined ? new LatencyHistogram() : undefined,
@@ -301,6 +403,12 @@ class Run {
     if (options.connectRate !== undefined) {
       this.#connectSchedule = new OpenLoopSchedule({ rate: options.connectRate, connections: 1 });
     }
+    options.signal?.addEventListener("abort", this.#onSignal, { once: true });
+  }
+
+  /** Stops listening to the caller's signal: the run is over. */
+  dispose(): void {
+    this.options.signal?.removeEventListener("abort", this.#onSignal);
   }
 
   /**
@@ -316,18 +424,22 @@ class Run {
       if (this.stopping && this.schedule === undefined) return NOT_OPENED;
     }
     const start = performance.now();
+    this.connects.attempted++;
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), this.timeout);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, this.timeout);
+    // The caller's signal (Ctrl-C) ends the attempt too, as an interruption, not a timeout: one
+    // listener for the run rather than a signal combined anew for every connect.
+    if (this.options.signal?.aborted) abort.abort();
+    this.#connecting.add(abort);
     let conn: ClientConn;
     try {
-      // The caller's signal (Ctrl-C) ends the attempt too, as an interruption, not a timeout.
-      const { signal } = this.options;
-      conn = await connect({
-        ...this.options,
-        signal: signal ? AbortSignal.any([abort.signal, signal]) : abort.signal,
-      });
+      conn = await connect({ ...this.options, signal: abort.signal });
     } catch (err) {
-      if (abort.signal.aborted) {
+      if (timedOut) {
         this.errors.connectTimeouts++;
         this.lastFailure = `timed out after ${this.timeout / 1000} s`;
         return NOT_OPENED;
@@ -340,6 +452,7 @@ class Run {
       throw err;
     } finally {
       clearTimeout(timer);
+      this.#connecting.delete(abort);
     }
     // TLS timed its handshake from the TCP connection on: the rest is the connect.
     const handshakeMs = conn.tls?.handshakeMs ?? 0;
@@ -350,7 +463,7 @@ class Run {
       : { transport: "unix", path: this.options.unix };
     if (!this.options.expectGreeting) {
       this.connects.made++;
-      return { conn, start };
+      return { conn, openMs: performance.now() - start };
     }
     try {
       const greeting = await readGreeting(conn, this.timeout);
@@ -358,7 +471,7 @@ class Run {
       const backend = this.#backend(greeting.line);
       backend.connections++;
       this.connects.made++;
-      return { conn, start, backend };
+      return { conn, openMs: performance.now() - start, backend };
     } catch (err) {
       this.countFailure(err);
       this.lastFailure = `no greeting: ${(err as Error).message}`;
@@ -496,7 +609,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   // Churned or ramped connections are opened as the run goes; otherwise all at once before it,
   // and one that cannot be opened ends the run before it starts.
   const upFront = options.reconnect === undefined && (open || ramp === 0);
-  const ready = upFront ? await openAll(run) : [];
+  const ready = upFront
+    ? await openAll(run).catch((err) => {
+      run.dispose();
+      throw err;
+    })
+    : [];
   const duration = options.duration ?? (options.count === undefined ? 5000 : Infinity);
   run.started = performance.now();
   let stopped = Infinity;
@@ -521,13 +639,18 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   let interrupted = false;
   const interrupt = () => {
     interrupted = !run.stopping;
+    // Echoes still owed once the wait for them runs out are unfinished, whenever it came.
+    run.interrupted = true;
     stop();
   };
   options.signal?.addEventListener("abort", interrupt, { once: true });
   if (options.signal?.aborted) interrupt();
   let last = { at: run.started, messages: 0 };
+  const intervals = options.onInterval && new IntervalCounter(run, options.interval ?? 1000);
+  const lag = new LagProbe();
   const watchdog = setInterval(() => {
     const now = performance.now();
+    intervals?.tick(now, false);
     for (const slot of slots) slot.connection?.checkTimeout(now);
     if (options.onProgress && now - last.at >= 1000) {
       options.onProgress({
@@ -553,9 +676,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     pacer?.stop();
     clearTimeout(deadline);
     clearInterval(watchdog);
+    lag.stop();
     options.signal?.removeEventListener("abort", interrupt);
+    run.dispose();
   }
   if (run.fatal !== undefined) throw run.fatal;
+  intervals?.tick(performance.now(), true);
 
   let seconds = (Math.min(performance.now(), stopped) - run.started) / 1000;
   let rate: RateReport | undefined;
@@ -595,7 +721,84 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     mixUp: run.mixUp,
     ok: totalErrors(run.errors) === 0,
     interrupted,
+    unfinished: run.unfinished,
+    audit: {
+      eventLoopLag: lag.histogram,
+      sendDelay: run.sendDelay,
+      generatorBound: lag.histogram.percentile(99) > GENERATOR_LAG_LIMIT_US &&
+        // In an open loop, only when its sends went out late too.
+        (run.sendDelay === undefined || run.sendDelay.percentile(99) > GENERATOR_LAG_LIMIT_US),
+    },
   };
+}
+
+/** Measures how late the event loop runs a short timer, again and again until stopped. */
+class LagProbe {
+  readonly histogram = new LatencyHistogram();
+  #timer: ReturnType<typeof setTimeout>;
+
+  constructor() {
+    this.#timer = this.#arm();
+  }
+
+  #arm(): ReturnType<typeof setTimeout> {
+    const due = performance.now() + LAG_PROBE_MS;
+    return setTimeout(() => {
+      this.histogram.record((performance.now() - due) * 1000);
+      this.#timer = this.#arm();
+    }, LAG_PROBE_MS);
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/** Cuts a run into intervals for `onInterval`: counts at each boundary and fresh histograms. */
+class IntervalCounter {
+  readonly #run: Run;
+  readonly #length: number;
+  #start: number;
+  #counts = { messages: 0, errors: 0, connects: 0 };
+
+  constructor(run: Run, length: number) {
+    this.#run = run;
+    this.#length = length;
+    this.#start = run.started;
+    this.#fresh();
+  }
+
+  #fresh(): void {
+    this.#run.intervalHistogram = new LatencyHistogram();
+    if (this.#run.serviceTime) this.#run.intervalServiceTime = new LatencyHistogram();
+  }
+
+  /** Reports the interval if it is over by `now`, or the last stretch at the end of the run. */
+  tick(now: number, last: boolean): void {
+    const run = this.#run;
+    // Whole intervals on the run's own clock, so that they line up from one run to the next.
+    const end = last ? now : this.#start + this.#length;
+    if (!last && now < end) return;
+    const counts = {
+      messages: run.messages,
+      errors: totalErrors(run.errors),
+      connects: run.connects.made,
+    };
+    const messages = counts.messages - this.#counts.messages;
+    run.options.onInterval!({
+      start: (this.#start - run.started) / 1000,
+      end: (end - run.started) / 1000,
+      messages,
+      bytes: messages * run.size,
+      errors: counts.errors - this.#counts.errors,
+      connects: counts.connects - this.#counts.connects,
+      histogram: run.intervalHistogram!,
+      serviceTime: run.intervalServiceTime,
+    });
+    this.#counts = counts;
+    this.#start = end;
+    this.#fresh();
+  }
 }
 
 /** All errors of a run, added up. */
@@ -635,6 +838,7 @@ async function openAll(run: Run): Promise<Opened[]> {
 async function runSlot(run: Run, slot: Slot, ready: Opened | undefined, delay: number) {
   const { reconnect } = run.options;
   let failingSince: number | undefined;
+  let backoff = MIN_BACKOFF_MS;
   try {
     await run.sleep(delay);
     while (slot.sent < run.count && !(run.stopping && slot.sent >= slot.released)) {
@@ -647,13 +851,23 @@ async function runSlot(run: Run, slot: Slot, ready: Opened | undefined, delay: n
         opened = await run.open();
       }
       if (opened === NOT_OPENED) {
+        // Never reached at all: the target is not there, which a count would only hide.
+        if (run.connects.made === 0 && run.errors.refused > 0) {
+          throw new RuntimeError(
+            `cannot connect to ${describeEndpoint(run.options)}: ${run.lastFailure}`,
+          );
+        }
         const now = performance.now();
         failingSince ??= now;
         // Give up on a server that has refused this slot for longer than the timeout.
         if (now - failingSince > run.timeout) break;
+        // Back off, doubling up to a second, rather than retry thousands of times a second.
+        await run.sleep(backoff);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         continue;
       }
       failingSince = undefined;
+      backoff = MIN_BACKOFF_MS;
       const limit = Math.min(reconnect ?? Infinity, run.count - slot.sent);
       const connection = new LoadConnection(run, slot, opened, limit);
       slot.connection = connection;
@@ -672,7 +886,9 @@ class LoadConnection {
   readonly #run: Run;
   readonly #slot: Slot;
   readonly #conn: ClientConn;
-  readonly #start: number;
+  readonly #openMs: number;
+  /** When the first message was handed to the socket. */
+  #firstSentAt = 0;
   readonly #backend?: BackendReport;
   /** Messages this connection may carry. */
   readonly #limit: number;
@@ -694,7 +910,7 @@ class LoadConnection {
     this.#run = run;
     this.#slot = slot;
     this.#conn = opened.conn;
-    this.#start = opened.start;
+    this.#openMs = opened.openMs;
     this.#backend = opened.backend;
     this.#limit = limit;
     this.#sentAt = new Float64Array(run.window);
@@ -718,7 +934,9 @@ class LoadConnection {
     if (this.#closed || this.#started === this.#echoed) return;
     const oldest = this.#sentAt[this.#echoed % this.#run.window];
     if (now - oldest > this.#run.timeout) {
-      this.#run.errors.timeouts++;
+      // After Ctrl-C the user stopped waiting, not the server: unfinished, not an error.
+      if (this.#run.interrupted) this.#run.unfinished += this.#started - this.#echoed;
+      else this.#run.errors.timeouts++;
       this.#close();
     }
   }
@@ -751,7 +969,9 @@ class LoadConnection {
         this.#dueAt[slotIndex] = schedule
           ? run.started + schedule.dueAt(slot.sent * schedule.connections + slot.index)
           : now;
+        run.sendDelay?.record((now - this.#dueAt[slotIndex]) * 1000);
         run.lastSent = now;
+        if (this.#started === 0) this.#firstSentAt = now;
         slot.sent++;
         this.#started++;
         const written = await this.#conn.write(message);
@@ -776,17 +996,23 @@ class LoadConnection {
           break;
         }
         const now = performance.now();
-        if (this.#received === 0) run.connects.firstByte.record((now - this.#start) * 1000);
+        // The opening plus the first round trip: bench's own wait between them (the other
+        // connections opening, a message not yet due) is not the server's.
+        if (this.#received === 0) {
+          run.connects.firstByte.record((this.#openMs + now - this.#firstSentAt) * 1000);
+        }
         this.#check(buffer.subarray(0, n));
         this.#received += n;
         while (this.#received >= (this.#echoed + 1) * size && this.#echoed < this.#started) {
           const index = this.#echoed % window;
           const latency = (now - this.#dueAt[index]) * 1000;
           histogram.record(latency);
+          run.intervalHistogram?.record(latency);
           backend?.histogram.record(latency);
           if (serviceTime) {
             const service = (now - this.#sentAt[index]) * 1000;
             serviceTime.record(service);
+            run.intervalServiceTime?.record(service);
             backend?.serviceTime?.record(service);
           }
           if (backend) backend.messages++;

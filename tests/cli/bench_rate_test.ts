@@ -217,7 +217,7 @@ Deno.test("bench --reconnect 1 opens a connection per message and times each con
   equal(report.messages, 100);
   equal(report.connects.made, 100);
   equal(server.stats.connections, 100);
-  deepEqual(Object.keys(report.connects), ["made", "connect_us", "first_byte_us"]);
+  deepEqual(Object.keys(report.connects), ["made", "attempted", "connect_us", "first_byte_us"]);
   ok(report.connects.first_byte_us.p50 >= report.connects.connect_us.p50);
   const text = await runCli([
     "bench",
@@ -254,7 +254,7 @@ Deno.test(needs("openssl", "bench --tls --reconnect times each TLS handshake"), 
   );
   equal(code, 0);
   equal(report.connects.made, 5);
-  deepEqual(Object.keys(report.connects), ["made", "connect_us", "first_byte_us"]);
+  deepEqual(Object.keys(report.connects), ["made", "attempted", "connect_us", "first_byte_us"]);
   // Five handshakes, one per connection, each timed.
   ok(report.handshake_us.min > 0 && report.handshake_us.p50 <= report.handshake_us.max);
 });
@@ -284,6 +284,8 @@ Deno.test("bench --reconnect counts refused connects instead of stopping, and fa
   equal(code, 1);
   equal(report.messages, 5);
   ok(report.errors.refused > 0, JSON.stringify(report.errors));
+  // Attempts against made: the refused ones were attempted, and backed off, not hammered.
+  equal(report.connects.attempted, report.connects.made + report.errors.refused);
   match(stderr, /^error: the echo check failed: \d+ refused connects?\n$/);
 });
 

@@ -25,7 +25,7 @@ function readOptions(help: string): Map<string, HelpEntry> {
   let last: HelpEntry | undefined;
   for (const line of lines.slice(lines.indexOf("Options:") + 1)) {
     if (line === "") break;
-    const head = line.match(/^ {2}(?:-(\w), | {4})--([\w-]+)(?: ([A-Z][A-Z:]*))?(?: {2,}(.*))?$/);
+    const head = line.match(/^ {2}(?:-(\w), | {4})--([\w-]+)(?: ([A-Z][A-Z:/]*))?(?: {2,}(.*))?$/);
     if (head) {
       const [, short, name, value, text] = head;
       last = { short, value, text: text ?? "" };
