@@ -77,6 +77,9 @@ export {
   CUT_GRACE_MS,
   EchoServer,
   type EchoServerOptions,
+  type FaultChange,
+  type OpenConnection,
+  type ServerLimits,
   type StreamListener,
 } from "./server/echo_server.ts";
 export { type ConnectionState } from "./server/connection_state.ts";

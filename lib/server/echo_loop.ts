@@ -20,6 +20,11 @@ export interface EchoingConnection extends ConnectionInfo {
   reading: boolean;
   /** `performance.now()` of the last byte received or sent, kept when `watched`. */
   lastActive: number;
+  /** Set when the server's faults changed for open connections: the loop hands over. */
+  readonly faultsChanged?: boolean;
+  /** Bytes received from the client, and bytes echoed back to it. */
+  received: number;
+  echoed: number;
 }
 
 /** What {@linkcode echoLoop} works with. */
@@ -37,8 +42,9 @@ export interface EchoLoopOptions {
 }
 
 /**
- * Echoes `connection` until its client closes it (resolves `"eof"`) or the server stops it by
- * moving its state on (resolves undefined); rejects when the connection fails.
+ * Echoes `connection` until its client closes it (resolves `"eof"`), the server stops it by
+ * moving its state on (resolves undefined) or changes its faults (resolves `"changed"`, after
+ * the chunk in hand is echoed); rejects when the connection fails.
  *
  * @example
  * ```ts
@@ -57,6 +63,8 @@ export interface EchoLoopOptions {
  *   state: "open" as const,
  *   reading: false,
  *   lastActive: 0,
+ *   received: 0,
+ *   echoed: 0,
  * };
  * const echoed = echoLoop(connection, { bufferSize: 16, stats, watched: false });
  * await client.write(new TextEncoder().encode("hello"));
@@ -68,11 +76,12 @@ export interface EchoLoopOptions {
 export async function echoLoop(
   connection: EchoingConnection,
   options: EchoLoopOptions,
-): Promise<"eof" | undefined> {
+): Promise<"eof" | "changed" | undefined> {
   const { conn } = connection;
   const { stats, onEvent, echoTimes, watched } = options;
   const buffer = new Uint8Array(options.bufferSize);
   while (echoing(connection)) {
+    if (connection.faultsChanged) return "changed";
     connection.reading = true;
     const n = await conn.read(buffer);
     connection.reading = false;
@@ -91,6 +100,7 @@ export async function echoLoop(
       return "eof";
     }
     stats.bytesReceived += n;
+    connection.received += n;
     // FIN went out at the drain deadline while this read waited: too late to echo these.
     if (discardedAfterFin(connection, stats, n)) break;
     const chunk = n === buffer.length ? buffer : buffer.subarray(0, n);
@@ -103,6 +113,7 @@ export async function echoLoop(
       const sent = await conn.write(written === 0 ? chunk : chunk.subarray(written));
       written += sent;
       stats.bytesEchoed += sent;
+      connection.echoed += sent;
       if (watched) connection.lastActive = performance.now();
     }
     echoTimes?.observe((performance.now() - readAt) / 1000);
