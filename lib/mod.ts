@@ -216,3 +216,12 @@ export {
   type FaultKind,
   type FaultSettings,
 } from "./faults/settings.ts";
+export {
+  type ControlChange,
+  type ControlEndpoint,
+  type ControlOptions,
+  type ControlTarget,
+  serveControl,
+  serverTarget,
+} from "./control/api.ts";
+export { CONTROL_OPENAPI } from "./control/openapi.ts";

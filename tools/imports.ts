@@ -24,6 +24,7 @@ export const LIB_ORDER = [
   "faults",
   "server",
   "metrics",
+  "control",
   "client",
   "load",
 ] as const;
