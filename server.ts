@@ -14,6 +14,7 @@ import {
 } from "./cli/echo_service.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
 import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
+import { type Control, CONTROL_FLAGS, controlSetup, startControl } from "./cli/control_flags.ts";
 import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
@@ -32,6 +33,7 @@ import {
 } from "./cli/transport_flags.ts";
 import { UsageError } from "./lib/base/errors.ts";
 import type { serveMetrics } from "./lib/metrics/endpoint.ts";
+import type { EchoServer } from "./lib/server/echo_server.ts";
 import type { serverMetricsText, ServerPhase } from "./lib/metrics/server_metrics.ts";
 
 /** `tcpecho serve`: what it does and the flags it takes. */
@@ -121,6 +123,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       parse: wholeNumber(1, 256),
     }),
     ...FAULT_FLAGS,
+    ...CONTROL_FLAGS,
   },
   examples: [
     "tcpecho serve",
@@ -136,6 +139,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --reset-after 1KiB --fault-rate 0.5 --seed 7",
     "tcpecho serve --udp --drop-rate 0.1 --seed 1",
     'tcpecho serve --port 7001 --greeting "backend {host}:{port}"',
+    "tcpecho serve --control 9000 --seed 7",
   ],
 });
 
@@ -197,6 +201,7 @@ async function serveOn(
       "--proxy-protocol works over TCP and Unix sockets, not with --udp (see 'tcpecho serve --help')",
     );
   }
+  const control = await controlSetup(flags, udp);
   const faults = faultSettings(flags, {
     udp,
     tls: endpoint.tls !== undefined,
@@ -225,7 +230,10 @@ async function serveOn(
     proxyTimeout,
     greeting,
     timed: metrics !== undefined,
-    faults: faults?.settings,
+    // Changes of the control API without a seed run on the run's: the same on every worker.
+    faults: faults?.settings ??
+      (control && { seed: crypto.getRandomValues(new Uint32Array(1))[0] }),
+    resettable: control !== undefined,
   };
   const host = endpoint.hostname ?? "";
   // Loaded before the start-up line: from then on a signal may come, and must find its handler.
@@ -254,11 +262,15 @@ async function serveOn(
     );
     announce(log, host, pool.addr, workers, transport, faults);
     serving = pool;
+    if (control) lifecycle.control = await startControl(control, log, pool.control);
   } else {
     const service = await startEchoService(endpoint, udp, settings, out, err);
     log = service.log;
     announce(log, host, service.server.addr, 1, transport, faults);
     serving = serveAlone(service);
+    if (control) {
+      lifecycle.control = await startControl(control, log, service.server as EchoServer);
+    }
   }
   try {
     return await runUntilStopped(serving, log, lifecycle);
@@ -272,6 +284,7 @@ interface Lifecycle {
   drainTimeout: number;
   shutdownDelay: number;
   metrics?: { at: { hostname: string; port: number } } & Metrics;
+  control?: Control;
 }
 
 /** What `--metrics` runs. */
@@ -299,8 +312,10 @@ async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Life
   const { metrics: metricsSetup } = lifecycle;
   const metrics = metricsSetup?.serveMetrics({
     ...metricsSetup.at,
-    metrics: async () => metricsSetup.serverMetricsText(await serving.snapshots(), phase),
-    ready: () => phase === "serving",
+    metrics: async () =>
+      metricsSetup.serverMetricsText(await serving.snapshots(), phase) +
+      (lifecycle.control?.metricsText() ?? ""),
+    ready: () => phase === "serving" && (lifecycle.control?.ready() ?? true),
     onError: (message) => log.error(message),
   });
   if (metrics) log.metricsAt(metrics.addr);
@@ -334,6 +349,7 @@ async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Life
     return aborted ? ExitCode.interrupted : ExitCode.ok;
   } finally {
     await metrics?.shutdown();
+    await lifecycle.control?.endpoint.shutdown();
   }
 }
 

@@ -38,7 +38,14 @@ import type {
   ServerLimits,
 } from "../server/echo_server.ts";
 import { CONTROL_OPENAPI } from "./openapi.ts";
-import { durationValue, faultsFromJson, faultsToJson, flagName, wholeValue } from "./values.ts";
+import {
+  durationText,
+  durationValue,
+  faultsFromJson,
+  faultsToJson,
+  flagName,
+  wholeValue,
+} from "./values.ts";
 
 /**
  * What the API changes: one echo server ({@linkcode serverTarget}), or several that must all
@@ -371,7 +378,7 @@ function limitsAnswer(limits: { maxConnections?: number; idleTimeout?: number })
   return {
     limits: {
       "max-connections": limits.maxConnections ?? null,
-      "idle-timeout": limits.idleTimeout === undefined ? null : `${limits.idleTimeout}ms`,
+      "idle-timeout": limits.idleTimeout === undefined ? null : durationText(limits.idleTimeout),
     },
   };
 }

@@ -78,9 +78,14 @@ export function faultsToJson(settings: FaultSettings | undefined): Record<string
   for (const [setting, kind] of KINDS) {
     const value = settings?.[setting];
     if (value === undefined || value === false) continue;
-    json[flagName(setting)] = kind === "duration" ? `${value}ms` : value;
+    json[flagName(setting)] = kind === "duration" ? durationText(value as number) : value;
   }
   return json;
+}
+
+/** Milliseconds as a duration the API takes back: `50ms`, `1.5s`. */
+export function durationText(ms: number): string {
+  return ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
 /** The unit of a bare number for `setting`'s flag. */
