@@ -91,6 +91,8 @@ export interface Argument {
   readonly help: string;
   /** What happens without it. */
   readonly absent?: string;
+  /** The last argument only: it takes any number of words. */
+  readonly variadic?: boolean;
 }
 
 /** Everything `--help` and the docs say about one command, and the flags it takes. */
@@ -185,6 +187,7 @@ export function parseCommand<F extends Flags>(
       flags[name] = text === undefined || !checked ? undefined : flag.parse(text, `--${name}`);
     }
   }
-  if (checked) checkPositionals(command.name, positionals, command.arguments?.length ?? 0);
+  const max = command.arguments?.at(-1)?.variadic ? Infinity : command.arguments?.length ?? 0;
+  if (checked) checkPositionals(command.name, positionals, max);
   return { flags: flags as FlagValues<F>, positionals };
 }

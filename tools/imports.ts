@@ -29,7 +29,7 @@ export const LIB_ORDER = [
   "load",
 ] as const;
 
-const COMMANDS = ["server.ts", "client.ts", "bench.ts"];
+const COMMANDS = ["server.ts", "client.ts", "bench.ts", "ctl.ts"];
 
 /** One import: the file that imports and the file it names, both relative to the root. */
 export interface Edge {
