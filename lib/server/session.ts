@@ -165,7 +165,9 @@ export async function loadProxyStage(options: ProxyReadOptions): Promise<ProxySt
 /** Loads the faulted echo loop, with the plan of `faults`: only a server with faults does. */
 export async function loadFaults(faults: ServerFaults): Promise<FaultedEcho> {
   const [plan, { echoWithFaults }] = await Promise.all([faults.plan, import("./_fault_echo.ts")]);
-  return { plan, echo: echoWithFaults, description: describeFaults(plan.settings) };
+  // The seed is the run's, not the connection's.
+  const description = describeFaults({ ...plan.settings, seed: undefined });
+  return { plan, echo: echoWithFaults, description };
 }
 
 /** Why the server closed a connection itself: its idle timeout, shutdown, or a `close` call. */
