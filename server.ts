@@ -14,6 +14,7 @@ import {
 } from "./cli/echo_service.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
 import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
+import { needsReset } from "./lib/faults/settings.ts";
 import { type Control, CONTROL_FLAGS, controlSetup, startControl } from "./cli/control_flags.ts";
 import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
@@ -207,6 +208,7 @@ async function serveOn(
     tls: endpoint.tls !== undefined,
     unix: endpoint.unix !== undefined,
     workers,
+    control: control !== undefined,
   });
 
   if (greeting !== undefined && udp) {
@@ -232,8 +234,8 @@ async function serveOn(
     timed: metrics !== undefined,
     // Changes of the control API without a seed run on the run's: the same on every worker.
     faults: faults?.settings ??
-      (control && { seed: crypto.getRandomValues(new Uint32Array(1))[0] }),
-    resettable: control !== undefined,
+      (control && { seed: flags.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] }),
+    resettable: control?.resets,
   };
   const host = endpoint.hostname ?? "";
   // Loaded before the start-up line: from then on a signal may come, and must find its handler.
@@ -262,14 +264,28 @@ async function serveOn(
     );
     announce(log, host, pool.addr, workers, transport, faults);
     serving = pool;
-    if (control) lifecycle.control = await startControl(control, log, pool.control);
+    if (control) {
+      lifecycle.control = await startControl(
+        control,
+        log,
+        pool.control,
+        settings.faults!.seed!,
+        false,
+      );
+    }
   } else {
     const service = await startEchoService(endpoint, udp, settings, out, err);
     log = service.log;
     announce(log, host, service.server.addr, 1, transport, faults);
     serving = serveAlone(service);
     if (control) {
-      lifecycle.control = await startControl(control, log, service.server as EchoServer);
+      lifecycle.control = await startControl(
+        control,
+        log,
+        service.server as EchoServer,
+        settings.faults!.seed!,
+        needsReset(settings.faults),
+      );
     }
   }
   try {

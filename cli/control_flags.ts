@@ -7,11 +7,12 @@
  */
 
 import { anyText, listenAddress } from "./args.ts";
-import { option } from "./flags.ts";
+import { option, toggle } from "./flags.ts";
 import { readTextInput } from "./read_input.ts";
 import type { ServerLog } from "./server_log.ts";
 import { UsageError } from "../lib/base/errors.ts";
 import { isLoopback } from "../lib/net/peer.ts";
+import { needsReset } from "../lib/faults/settings.ts";
 import type { ControlEndpoint, ControlTarget } from "../lib/control/api.ts";
 import type { EchoServer } from "../lib/server/echo_server.ts";
 
@@ -31,12 +32,18 @@ export const CONTROL_FLAGS = {
     absent: "none (anyone who reaches the port)",
     parse: anyText,
   }),
+  "control-resets": toggle({
+    help: "with --control over plain TCP: listen with node:net so that the API can reset " +
+      "connections (POST /close with reset, reset faults set at run time); costs throughput",
+  }),
 };
 
 /** What `--control` asks for, checked. */
 export interface ControlSetup {
   at: { hostname: string; port: number };
   token?: string;
+  /** `--control-resets`: the server's connections can be reset. */
+  resets: boolean;
 }
 
 /**
@@ -45,13 +52,19 @@ export interface ControlSetup {
  * token, or `--udp`.
  */
 export async function controlSetup(
-  flags: { control?: { hostname: string; port: number }; "control-token-file"?: string },
+  flags: {
+    control?: { hostname: string; port: number };
+    "control-token-file"?: string;
+    "control-resets": boolean;
+  },
   udp: boolean,
 ): Promise<ControlSetup | undefined> {
   const at = flags.control;
   const tokenFile = flags["control-token-file"];
+  const resets = flags["control-resets"];
   if (at === undefined) {
     if (tokenFile !== undefined) throw new UsageError("--control-token-file needs --control");
+    if (resets) throw new UsageError("--control-resets needs --control");
     return undefined;
   }
   if (udp) throw new UsageError("--control works with TCP, TLS and --unix, not --udp");
@@ -61,11 +74,11 @@ export async function controlSetup(
         `--control on ${at.hostname} is reachable from the network: give --control-token-file`,
       );
     }
-    return { at };
+    return { at, resets };
   }
   const token = (await readTextInput(tokenFile, "the control token")).split(/\r?\n/)[0].trim();
   if (token === "") throw new UsageError(`--control-token-file: ${tokenFile} holds no token`);
-  return { at, token };
+  return { at, token, resets };
 }
 
 /** A running control API, and its counter for `/metrics`. */
@@ -79,15 +92,22 @@ export interface Control {
 
 /**
  * Starts the control API of `setup` for `target` (a pool's, or one server's), every change
- * logged through `log`.
+ * logged through `log`; the start-up line names `seed`, which faults set without one run on.
+ * `startedResettable`: the server listens so that it can reset connections without
+ * `--control-resets` (it started with a reset fault).
  */
 export async function startControl(
   setup: ControlSetup,
   log: ServerLog,
   target: ControlTarget | EchoServer,
+  seed: number,
+  startedResettable: boolean,
 ): Promise<Control> {
   const { serveControl, serverTarget } = await import("../lib/control/api.ts");
-  const controlled = "servers" in target ? target : serverTarget(target);
+  const controlled = resetsExplained(
+    "servers" in target ? target : serverTarget(target),
+    setup.resets || startedResettable,
+  );
   const endpoint = serveControl({
     ...setup.at,
     token: setup.token,
@@ -95,7 +115,7 @@ export async function startControl(
     onChange: (change) => log.controlChange(change.peer, change.call, change.what),
     onError: (message) => log.error(message),
   });
-  log.controlAt(endpoint.addr);
+  log.controlAt(endpoint.addr, seed);
   if (!isLoopback(endpoint.addr.hostname)) {
     log.warn(
       `control API on ${endpoint.addr.hostname}: port ${endpoint.addr.port} is reachable from ` +
@@ -109,5 +129,20 @@ export async function startControl(
       "# HELP tcpecho_control_changes_total Changes made through the control API.\n" +
       "# TYPE tcpecho_control_changes_total counter\n" +
       `tcpecho_control_changes_total ${endpoint.changes}\n`,
+  };
+}
+
+/** `target`, whose resets, when the server cannot send one, are refused naming the flag. */
+function resetsExplained(target: ControlTarget, canReset: boolean): ControlTarget {
+  if (canReset) return target;
+  const refused = () =>
+    Promise.reject(
+      new UsageError("a reset needs serve --control-resets (over plain TCP); nothing changed"),
+    );
+  return {
+    ...target,
+    closeConnections: (options) => options.reset ? refused() : target.closeConnections(options),
+    setFaults: (settings, change) =>
+      needsReset(settings) ? refused() : target.setFaults(settings, change),
   };
 }

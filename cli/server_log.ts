@@ -157,12 +157,15 @@ export class ServerLog {
     this.#out.line(`metrics at http://${formatAddress(addr)}/metrics, /healthz, /readyz`, true);
   }
 
-  /** Where the control API listens; shown even when quiet. */
-  controlAt(addr: Deno.NetAddr): void {
+  /**
+   * Where the control API listens, and the seed of the faults it sets without one; shown even
+   * when quiet.
+   */
+  controlAt(addr: Deno.NetAddr, seed: number): void {
     if (this.#format === "json") {
-      return this.#jsonLine({ event: "control", address: formatAddress(addr) }, true);
+      return this.#jsonLine({ event: "control", address: formatAddress(addr), seed }, true);
     }
-    this.#out.line(`control API at http://${formatAddress(addr)}/`, true);
+    this.#out.line(`control API at http://${formatAddress(addr)}/, faults on seed ${seed}`, true);
   }
 
   /** A change made through the control API, and who asked for it; shown even when quiet. */

@@ -82,7 +82,7 @@ Deno.test("a delay set mid-run reaches an open connection, and clearing it takes
 });
 
 Deno.test("POST /close with reset: the open connections see a TCP reset", async () => {
-  const { server, api } = await serveWithControl(["--quiet"]);
+  const { server, api } = await serveWithControl(["--quiet", "--control-resets"]);
   await using _ = server;
   const clients = [await connect(server.port), await connect(server.port)];
   for (const client of clients) await roundTrip(client);
@@ -92,6 +92,23 @@ Deno.test("POST /close with reset: the open connections see a TCP reset", async 
     await rejects(client.read(new Uint8Array(1)), Deno.errors.ConnectionReset);
     client.close();
   }
+});
+
+Deno.test("without --control-resets, a reset is refused and nothing is closed", async () => {
+  const { server, api } = await serveWithControl(["--quiet"]);
+  await using _ = server;
+  using client = await connect(server.port);
+  await roundTrip(client);
+  const { code, stderr } = await runCli(["ctl", api, "close", "--reset"]);
+  deepEqual([code, stderr], [
+    2,
+    "error: a reset needs serve --control-resets (over plain TCP); nothing changed\n",
+  ]);
+  equal((await call(api, "PUT", "/faults", { "reset-after": 1 })).status, 400);
+  // Still open, still echoing.
+  await roundTrip(client);
+  const { connections } = (await call(api, "GET", "/connections")).answer;
+  equal((connections as unknown[]).length, 1);
 });
 
 Deno.test("tcpecho ctl close without --reset closes cleanly: the client reads its end", async () => {
@@ -139,7 +156,7 @@ Deno.test('a fault set "for": "1s" removes itself', async () => {
 });
 
 Deno.test("the next N connections only: count=1 faults one connection, not the next", async () => {
-  const { server, api } = await serveWithControl(["--quiet"]);
+  const { server, api } = await serveWithControl(["--quiet", "--control-resets"]);
   await using _ = server;
   await call(api, "PUT", "/faults", { "reset-after": 16, count: 1 });
   using first = await connect(server.port);
@@ -150,6 +167,29 @@ Deno.test("the next N connections only: count=1 faults one connection, not the n
   await writeAll(second, new Uint8Array(32));
   equal((await readExactly(second, 32)).length, 32);
   equal((await call(api, "GET", "/faults")).answer.description, "none");
+});
+
+Deno.test("the same changes at the same connection numbers with the same --seed fault the same connections", async () => {
+  /** Which of 8 connections a reset fault with fault-rate 0.5 hits, on a new server. */
+  const hits = async () => {
+    const { server, api } = await serveWithControl(["--quiet", "--control-resets", "--seed", "7"]);
+    await using _ = server;
+    match(server.stdout.text, /faults on seed 7/);
+    using plain = await connect(server.port);
+    await roundTrip(plain);
+    await call(api, "PUT", "/faults", { "reset-after": 16, "fault-rate": 0.5 });
+    const pattern: boolean[] = [];
+    for (let i = 0; i < 8; i++) {
+      using conn = await connect(server.port);
+      await writeAll(conn, new Uint8Array(32));
+      await readExactly(conn, 16);
+      pattern.push(await conn.read(new Uint8Array(16)).then(() => false, () => true));
+    }
+    return pattern;
+  };
+  const first = await hits();
+  ok(first.includes(true) && first.includes(false), `a share of them: ${first}`);
+  deepEqual(await hits(), first);
 });
 
 Deno.test("a bad value is refused with the flag's message, and changes nothing", async () => {
