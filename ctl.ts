@@ -29,7 +29,7 @@ faults clear [scope=all]: remove every fault;
 ready [true|false]: show or set what /readyz reports;
 limits [max-connections=N] [idle-timeout=S]: show or change the limits (off removes one);
 connections: list the open connections, one a line;
-close [--reset] [--peer HOST[:PORT]]: close every open connection (FIN), or reset it.`,
+close [--reset] [--peer PEER]: close every open connection (FIN), or reset it.`,
   arguments: [
     { name: "URL", usage: "URL", help: "the control API: http://HOST:PORT, HOST:PORT or a port" },
     { name: "ACTION", usage: "ACTION", help: "what to do: see above" },
@@ -50,8 +50,8 @@ close [--reset] [--peer HOST[:PORT]]: close every open connection (FIN), or rese
     }),
     reset: toggle({ help: "with close: reset the connections (RST) instead of closing them" }),
     peer: option({
-      value: "HOST[:PORT]",
-      help: "with close: only the connections from this client",
+      value: "PEER",
+      help: "with close: only the connections from PEER, a host or HOST:PORT",
       absent: "every connection",
       parse: anyText,
     }),
