@@ -5,26 +5,21 @@
  * @module
  */
 
-const error = {
-  description: "a bad value, an unknown name, or a change the server cannot make; nothing changed",
-  content: {
-    "application/json": {
-      schema: { $ref: "#/components/schemas/Error" },
-    },
-  },
-};
-
-const unauthorized = {
-  description: "no token, or the wrong one (Authorization: Bearer TOKEN)",
-  content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
-};
-
-function ok(schema: string, description: string) {
-  return {
-    description,
-    content: { "application/json": { schema: { $ref: `#/components/schemas/${schema}` } } },
-  };
+/** A JSON body of `schema`, with `description` for an answer. */
+function json(schema: Record<string, unknown>, description?: string) {
+  return { description, content: { "application/json": { schema } } };
 }
+
+/** An answer of the schema named `schema`. */
+function ok(schema: string, description: string) {
+  return json({ $ref: `#/components/schemas/${schema}` }, description);
+}
+
+const error = ok(
+  "Error",
+  "a bad value, an unknown name, or a change the server cannot make; nothing changed",
+);
+const unauthorized = ok("Error", "no token, or the wrong one (Authorization: Bearer TOKEN)");
 
 const duration = {
   oneOf: [{ type: "string", examples: ["50ms", "1.5s", "2m"] }, { type: "number", minimum: 0 }],
@@ -39,6 +34,15 @@ const size = {
 };
 const rate = { type: "number", minimum: 0, maximum: 1 };
 const toggle = { type: ["boolean", "null"], description: "true turns it on; false or null off" };
+
+/** An answer's schema: `properties`, all required, and `servers`, how many servers have it. */
+function answer(properties: Record<string, unknown>) {
+  return {
+    type: "object",
+    required: [...Object.keys(properties), "servers"],
+    properties: { ...properties, servers: { type: "integer" } },
+  };
+}
 
 /** The OpenAPI description of the control API, as a JSON value. */
 export const CONTROL_OPENAPI = {
@@ -92,67 +96,37 @@ export const CONTROL_OPENAPI = {
           for: { ...duration, description: "the change undoes itself after this long" },
         },
       },
-      Faults: {
-        type: "object",
-        required: ["faults", "description", "servers"],
-        properties: {
-          faults: { type: "object" },
-          description: { type: "string" },
-          servers: { type: "integer" },
+      Faults: answer({ faults: { type: "object" }, description: { type: "string" } }),
+      Ready: answer({ ready: { type: "boolean" } }),
+      Limits: answer({
+        limits: {
+          type: "object",
+          required: ["max-connections", "idle-timeout"],
+          properties: {
+            "max-connections": { type: ["integer", "null"] },
+            "idle-timeout": { type: ["string", "null"] },
+          },
         },
-      },
-      Ready: {
-        type: "object",
-        required: ["ready", "servers"],
-        properties: { ready: { type: "boolean" }, servers: { type: "integer" } },
-      },
-      Limits: {
-        type: "object",
-        required: ["limits", "servers"],
-        properties: {
-          limits: {
+      }),
+      Closed: answer({ closed: { type: "integer" }, reset: { type: "boolean" } }),
+      Connections: answer({
+        connections: {
+          type: "array",
+          items: {
             type: "object",
-            required: ["max-connections", "idle-timeout"],
+            required: ["id", "peer", "state", "received", "echoed", "faults", "age"],
             properties: {
-              "max-connections": { type: ["integer", "null"] },
-              "idle-timeout": { type: ["string", "null"] },
+              id: { type: "integer" },
+              peer: { type: "string" },
+              state: { type: "string" },
+              received: { type: "integer" },
+              echoed: { type: "integer" },
+              faults: { type: "array", items: { type: "string" } },
+              age: { type: "integer", description: "milliseconds since it was accepted" },
             },
           },
-          servers: { type: "integer" },
         },
-      },
-      Closed: {
-        type: "object",
-        required: ["closed", "reset", "servers"],
-        properties: {
-          closed: { type: "integer" },
-          reset: { type: "boolean" },
-          servers: { type: "integer" },
-        },
-      },
-      Connections: {
-        type: "object",
-        required: ["connections", "servers"],
-        properties: {
-          connections: {
-            type: "array",
-            items: {
-              type: "object",
-              required: ["id", "peer", "state", "received", "echoed", "faults", "age"],
-              properties: {
-                id: { type: "integer" },
-                peer: { type: "string" },
-                state: { type: "string" },
-                received: { type: "integer" },
-                echoed: { type: "integer" },
-                faults: { type: "array", items: { type: "string" } },
-                age: { type: "integer", description: "milliseconds since it was accepted" },
-              },
-            },
-          },
-          servers: { type: "integer" },
-        },
-      },
+      }),
     },
   },
   security: [{ bearer: [] }, {}],
@@ -161,16 +135,12 @@ export const CONTROL_OPENAPI = {
       get: { responses: { 200: ok("Faults", "the faults new connections get") } },
       put: {
         description: "replace the faults",
-        requestBody: {
-          content: { "application/json": { schema: { $ref: "#/components/schemas/FaultChange" } } },
-        },
+        requestBody: json({ $ref: "#/components/schemas/FaultChange" }),
         responses: { 200: ok("Faults", "the faults now"), 400: error, 401: unauthorized },
       },
       patch: {
         description: "merge into the faults in force; null or false removes one",
-        requestBody: {
-          content: { "application/json": { schema: { $ref: "#/components/schemas/FaultChange" } } },
-        },
+        requestBody: json({ $ref: "#/components/schemas/FaultChange" }),
         responses: { 200: ok("Faults", "the faults now"), 400: error, 401: unauthorized },
       },
       delete: {
@@ -182,18 +152,12 @@ export const CONTROL_OPENAPI = {
     "/ready": {
       get: { responses: { 200: ok("Ready", "what /readyz reports") } },
       put: {
-        requestBody: {
-          content: {
-            "application/json": {
-              schema: {
-                oneOf: [{ type: "boolean" }, {
-                  type: "object",
-                  properties: { ready: { type: "boolean" } },
-                }],
-              },
-            },
-          },
-        },
+        requestBody: json({
+          oneOf: [{ type: "boolean" }, {
+            type: "object",
+            properties: { ready: { type: "boolean" } },
+          }],
+        }),
         responses: { 200: ok("Ready", "the readiness now"), 400: error, 401: unauthorized },
       },
     },
@@ -202,37 +166,25 @@ export const CONTROL_OPENAPI = {
       put: {
         description: "change the limits given; null removes one. A new idle timeout reaches " +
           "the connections accepted from then on.",
-        requestBody: {
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                additionalProperties: false,
-                properties: {
-                  "max-connections": { type: ["integer", "null"], minimum: 1 },
-                  "idle-timeout": { oneOf: [duration, { type: "null" }] },
-                },
-              },
-            },
+        requestBody: json({
+          type: "object",
+          additionalProperties: false,
+          properties: {
+            "max-connections": { type: ["integer", "null"], minimum: 1 },
+            "idle-timeout": { oneOf: [duration, { type: "null" }] },
           },
-        },
+        }),
         responses: { 200: ok("Limits", "the limits now"), 400: error, 401: unauthorized },
       },
     },
     "/close": {
       post: {
         description: "close every open connection (FIN), or reset it (RST), or only a peer's",
-        requestBody: {
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                additionalProperties: false,
-                properties: { reset: { type: "boolean" }, peer: { type: "string" } },
-              },
-            },
-          },
-        },
+        requestBody: json({
+          type: "object",
+          additionalProperties: false,
+          properties: { reset: { type: "boolean" }, peer: { type: "string" } },
+        }),
         responses: { 200: ok("Closed", "how many were closed"), 400: error, 401: unauthorized },
       },
     },
