@@ -34,7 +34,6 @@ import {
 } from "./cli/transport_flags.ts";
 import { UsageError } from "./lib/base/errors.ts";
 import type { serveMetrics } from "./lib/metrics/endpoint.ts";
-import type { EchoServer } from "./lib/server/echo_server.ts";
 import type { serverMetricsText, ServerPhase } from "./lib/metrics/server_metrics.ts";
 
 /** `tcpecho serve`: what it does and the flags it takes. */
@@ -202,7 +201,7 @@ async function serveOn(
       "--proxy-protocol works over TCP and Unix sockets, not with --udp (see 'tcpecho serve --help')",
     );
   }
-  const control = await controlSetup(flags, udp);
+  const control = await controlSetup(flags);
   const faults = faultSettings(flags, {
     udp,
     tls: endpoint.tls !== undefined,
@@ -282,7 +281,7 @@ async function serveOn(
       lifecycle.control = await startControl(
         control,
         log,
-        service.server as EchoServer,
+        service.server,
         settings.faults!.seed!,
         needsReset(settings.faults),
       );

@@ -15,6 +15,7 @@ import { isLoopback } from "../lib/net/peer.ts";
 import { needsReset } from "../lib/faults/settings.ts";
 import type { ControlEndpoint, ControlTarget } from "../lib/control/api.ts";
 import type { EchoServer } from "../lib/server/echo_server.ts";
+import type { UdpEchoServer } from "../lib/server/udp_echo_server.ts";
 
 /** The control flags of `serve`. */
 export const CONTROL_FLAGS = {
@@ -49,7 +50,7 @@ export interface ControlSetup {
 /**
  * The control API's settings from the flags, the token read; undefined without `--control`.
  * Throws a `UsageError` for a token without `--control`, an address beyond loopback without a
- * token, or `--udp`.
+ * token.
  */
 export async function controlSetup(
   flags: {
@@ -57,7 +58,6 @@ export async function controlSetup(
     "control-token-file"?: string;
     "control-resets": boolean;
   },
-  udp: boolean,
 ): Promise<ControlSetup | undefined> {
   const at = flags.control;
   const tokenFile = flags["control-token-file"];
@@ -67,7 +67,6 @@ export async function controlSetup(
     if (resets) throw new UsageError("--control-resets needs --control");
     return undefined;
   }
-  if (udp) throw new UsageError("--control works with TCP, TLS and --unix, not --udp");
   if (tokenFile === undefined) {
     if (!isLoopback(at.hostname)) {
       throw new UsageError(
@@ -99,7 +98,7 @@ export interface Control {
 export async function startControl(
   setup: ControlSetup,
   log: ServerLog,
-  target: ControlTarget | EchoServer,
+  target: ControlTarget | EchoServer | UdpEchoServer,
   seed: number,
   startedResettable: boolean,
 ): Promise<Control> {

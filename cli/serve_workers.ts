@@ -170,6 +170,7 @@ function workersTarget(
   const limits = { maxConnections: settings.maxConnections, idleTimeout: settings.idleTimeout };
   return {
     servers: count,
+    udp: false,
     faults: () => Promise.resolve(faults),
     async setFaults(next, change) {
       // Every worker makes the same choices: the same seed for all.

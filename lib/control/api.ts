@@ -31,6 +31,7 @@
 import { errorReason, explainNetworkError, netPermission, UsageError } from "../base/errors.ts";
 import { formatAddress } from "../net/peer.ts";
 import { checkFaults, describeFaults, type FaultSettings } from "../faults/settings.ts";
+import type { UdpEchoServer } from "../server/udp_echo_server.ts";
 import type {
   EchoServer,
   FaultChange,
@@ -39,6 +40,7 @@ import type {
 } from "../server/echo_server.ts";
 import { CONTROL_OPENAPI } from "./openapi.ts";
 import {
+  checkTransport,
   durationText,
   durationValue,
   faultsFromJson,
@@ -54,6 +56,8 @@ import {
 export interface ControlTarget {
   /** How many servers a change reaches. */
   readonly servers: number;
+  /** True for a UDP server: the faults that work on streams are refused, and vice versa. */
+  readonly udp: boolean;
   /** The faults new connections get now, or undefined. */
   faults(): Promise<Readonly<FaultSettings> | undefined>;
   /** Replaces the faults; see `EchoServer.setFaults`. */
@@ -72,18 +76,32 @@ export interface ControlTarget {
   connections(): Promise<OpenConnection[]>;
 }
 
-/** The {@linkcode ControlTarget} of one echo server. */
-export function serverTarget(server: EchoServer): ControlTarget {
+/**
+ * The {@linkcode ControlTarget} of one echo server. A UDP server has no connections: it lists
+ * none, and refuses limits, `close` and a change for the next N connections.
+ */
+export function serverTarget(server: EchoServer | UdpEchoServer): ControlTarget {
+  const udp = !("connections" in server);
+  const noConnections = (what: string) => () =>
+    Promise.reject(new UsageError(`${what}: a UDP server has no connections`));
   return {
     servers: 1,
+    udp,
     faults: () => Promise.resolve(server.faults),
-    setFaults: (settings, change) => Promise.resolve(server.setFaults(settings, change)),
+    setFaults(settings, change) {
+      if (udp && change.count !== undefined) return noConnections("count")();
+      return Promise.resolve(server.setFaults(settings, change));
+    },
     ready: () => server.ready,
     setReady: (ready) => Promise.resolve(server.setReady(ready)),
-    limits: () => Promise.resolve(server.limits),
-    setLimits: (limits) => Promise.resolve(server.setLimits(limits)),
-    closeConnections: (options) => Promise.resolve(server.closeConnections(options)),
-    connections: () => Promise.resolve(server.connections()),
+    limits: () => Promise.resolve(udp ? {} : (server as EchoServer).limits),
+    setLimits: udp
+      ? noConnections("limits")
+      : (limits) => Promise.resolve((server as EchoServer).setLimits(limits)),
+    closeConnections: udp
+      ? noConnections("close")
+      : (options) => Promise.resolve((server as EchoServer).closeConnections(options)),
+    connections: () => Promise.resolve(udp ? [] : (server as EchoServer).connections()),
   };
 }
 
@@ -320,6 +338,7 @@ async function changeFaults(
   }
   const change = changeOf(changeFields);
   let settings = faultsFromJson(faultFields);
+  checkTransport(settings, target.udp);
   if (merge) {
     const merged: Record<string, unknown> = { ...await target.faults(), ...settings };
     // null or false removes a fault.

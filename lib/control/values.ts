@@ -72,6 +72,24 @@ export function faultsFromJson(body: Record<string, unknown>): FaultSettings {
   return settings as FaultSettings;
 }
 
+/**
+ * Throws a `UsageError` naming the first fault of `settings` that does not work on the server's
+ * transport: UDP datagrams (`udp`), or streams.
+ */
+export function checkTransport(settings: FaultSettings, udp: boolean): void {
+  for (const unit of FAULT_UNITS) {
+    if (unit.works === "both" || (unit.works === "datagram") === udp) continue;
+    const setting = (Object.keys(unit.settings) as (keyof FaultSettings)[])
+      .find((setting) => settings[setting] !== undefined && settings[setting] !== false);
+    if (setting === undefined) continue;
+    throw new UsageError(
+      udp
+        ? `${flagName(setting)} works on streams, not over UDP`
+        : `${flagName(setting)} needs UDP: streams have no datagrams to lose`,
+    );
+  }
+}
+
 /** `settings` by flag name, durations with their unit: what `GET /faults` answers. */
 export function faultsToJson(settings: FaultSettings | undefined): Record<string, unknown> {
   const json: Record<string, unknown> = {};

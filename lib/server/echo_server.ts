@@ -11,7 +11,9 @@ import { MAX_TIMER_MS, settlesWithin, sleep } from "../base/timers.ts";
 import { echoing, moveTo } from "./connection_state.ts";
 import type { EchoEvent } from "./events.ts";
 import { greetingTemplate } from "./greeting.ts";
-import { serverFaults } from "./_server_faults.ts";
+import { checkChange, type FaultChange, mergedFaults, serverFaults } from "./_server_faults.ts";
+
+export type { FaultChange };
 import {
   type Connection,
   type FaultedEcho,
@@ -86,19 +88,6 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   worker?: number;
 }
 
-/** Which connections a change of faults reaches, and for how long it lasts. */
-export interface FaultChange {
-  /**
-   * `new` (the default): connections accepted from now on; `all`: every open connection too,
-   * from its next chunk (a connection under `noRead` keeps it until it closes).
-   */
-  scope?: "new" | "all";
-  /** Only the next `count` connections accepted get it; then the faults before it come back. */
-  count?: number;
-  /** The change lasts this many milliseconds; then the faults before it come back. */
-  for?: number;
-}
-
 /** The limits {@linkcode EchoServer.setLimits} changes; `null` removes one. */
 export interface ServerLimits {
   /** Close new connections at once while this many are open. */
@@ -131,18 +120,6 @@ interface PassingChange {
   /** Connections still to get the change, when it has a count. */
   left?: number;
   timer?: ReturnType<typeof setTimeout>;
-}
-
-function checkChange(change: FaultChange): void {
-  if (change.count !== undefined && !(Number.isSafeInteger(change.count) && change.count >= 1)) {
-    throw new UsageError(`count must be a whole number, at least 1, not ${change.count}`);
-  }
-  if (change.for !== undefined && !(change.for > 0 && change.for <= MAX_TIMER_MS)) {
-    throw new UsageError(`for must be from 0 to ${MAX_TIMER_MS} ms, not ${change.for}`);
-  }
-  if (change.scope !== undefined && change.scope !== "new" && change.scope !== "all") {
-    throw new UsageError(`scope must be new or all, not ${change.scope}`);
-  }
 }
 
 /** True when `peer` is `wanted` (a host name, or `host:port`), or when nothing is wanted. */
@@ -313,11 +290,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
    * removed), then as {@linkcode EchoServer.setFaults}.
    */
   updateFaults(settings: FaultSettings, change: FaultChange = {}): void {
-    const merged: Record<string, unknown> = { ...this.faults, ...settings };
-    for (const [key, value] of Object.entries(merged)) {
-      if (value === undefined || value === false) delete merged[key];
-    }
-    this.setFaults(merged as FaultSettings, change);
+    this.setFaults(mergedFaults(this.faults, settings), change);
   }
 
   /** Removes every fault: from new connections, or (`scope: "all"`) from the open ones too. */

@@ -354,3 +354,19 @@ Deno.test("every answer conforms to the OpenAPI description served at /openapi.j
     deepEqual(conforms(answer, content["application/json"].schema), [], `${method} ${path}`);
   }
 });
+
+Deno.test("over UDP, a change reaches the next datagram; stream faults and close are refused", async () => {
+  const { server, api } = await serveWithControl(["--quiet", "--udp"]);
+  await using _ = server;
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  using _socket = { [Symbol.dispose]: () => socket.close() };
+  const target = { transport: "udp" as const, hostname: "127.0.0.1", port: server.port };
+  equal((await call(api, "PUT", "/faults", { "duplicate-rate": 1 })).status, 200);
+  await socket.send(new Uint8Array([1, 2, 3]), target);
+  const [echo] = await within("an echo", socket.receive());
+  const [copy] = await within("its copy", socket.receive());
+  deepEqual([[...echo], [...copy]], [[1, 2, 3], [1, 2, 3]]);
+  const refused = await call(api, "PATCH", "/faults", { "no-read": true });
+  deepEqual(refused, { status: 400, answer: { error: "no-read works on streams, not over UDP" } });
+  equal((await call(api, "POST", "/close", {})).status, 400);
+});
