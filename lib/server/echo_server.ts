@@ -11,9 +11,13 @@ import { MAX_TIMER_MS, settlesWithin, sleep } from "../base/timers.ts";
 import { echoing, moveTo } from "./connection_state.ts";
 import type { EchoEvent } from "./events.ts";
 import { greetingTemplate } from "./greeting.ts";
-import { checkChange, type FaultChange, mergedFaults, serverFaults } from "./_server_faults.ts";
-
-export type { FaultChange };
+import {
+  checkChange,
+  type FaultChange,
+  mergedFaults,
+  type ServerFaults,
+  serverFaults,
+} from "./_server_faults.ts";
 import {
   type Connection,
   type FaultedEcho,
@@ -27,10 +31,11 @@ import {
 } from "./session.ts";
 import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
 import { type FaultSettings, needsReset } from "../faults/settings.ts";
-import type { ServerFaults } from "./_server_faults.ts";
 import type { TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
 import type { ProxyMode } from "../proxy/header.ts";
+
+export type { FaultChange };
 
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
@@ -387,11 +392,14 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     }
   }
 
-  /** The change with `count` or `for` has run its course: the faults before it come back. */
-  #restore(passing: PassingChange): void {
+  /**
+   * The change with `count` or `for` has run its course: the faults before it come back, to new
+   * connections, and to the open ones too when the change reached them and `scope` allows.
+   */
+  #restore(passing: PassingChange, scope = passing.scope): void {
     if (this.#passing !== passing) return;
     this.#endPassing();
-    this.#apply(passing.before, passing.scope);
+    this.#apply(passing.before, scope);
   }
 
   #endPassing(): void {
@@ -454,7 +462,8 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#connections.add(connection);
     this.#stats.open++;
     const passing = this.#passing;
-    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing);
+    // The last of the `count` connections keeps the change it was just given.
+    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "new");
     if (session.idleTimeout !== undefined) this.#watchIdle(connection, session.idleTimeout);
     connection.done = runSession(connection, session);
   }
