@@ -166,8 +166,14 @@ export function serveControl(options: ControlOptions): ControlEndpoint {
       get changes() {
         return api.changes;
       },
-      shutdown: () => server.shutdown(),
-      [Symbol.asyncDispose]: () => server.shutdown(),
+      shutdown: () => {
+        api.stop();
+        return server.shutdown();
+      },
+      [Symbol.asyncDispose]: () => {
+        api.stop();
+        return server.shutdown();
+      },
     };
   } catch (err) {
     throw explainNetworkError(err, "listen", {
@@ -182,6 +188,8 @@ class ControlApi {
   readonly #options: ControlOptions;
   /** The changes in order: each starts once the one before has reached every server. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** The timer of the last change of faults made `for` a while, which logs its end. */
+  #expiry?: ReturnType<typeof setTimeout>;
   changes = 0;
 
   constructor(options: ControlOptions) {
@@ -216,16 +224,44 @@ class ControlApi {
       const target = this.#options.target;
       const work = this.#queue.then(() => handler(target, body, searchParams));
       this.#queue = work.catch(() => {});
-      const { answer, what } = await work;
-      if (what !== undefined) {
-        this.changes++;
-        this.#options.onChange?.({ peer, call, what });
-      }
+      const { answer, what, faults } = await work;
+      if (what !== undefined) this.#changed({ peer, call, what });
+      if (faults) this.#expireAfter(faults.lasts);
       return json({ ...answer, servers: target.servers });
     } catch (err) {
       if (err instanceof UsageError) return json({ error: err.message }, 400);
       throw err;
     }
+  }
+
+  /** Stops the timer of a change that undoes itself. */
+  stop(): void {
+    clearTimeout(this.#expiry);
+  }
+
+  #changed(change: ControlChange): void {
+    this.changes++;
+    this.#options.onChange?.(change);
+  }
+
+  /**
+   * A change of faults was made: the one before it no longer ends by itself, and this one, when
+   * it lasts `lasts` ms, is logged as a change of its own when the servers undo it.
+   */
+  #expireAfter(lasts?: number): void {
+    clearTimeout(this.#expiry);
+    if (lasts === undefined) return;
+    // Set after the servers' own timers of the same length, so it fires after them.
+    this.#expiry = setTimeout(async () => {
+      const now = await this.#options.target.faults();
+      this.#changed({
+        peer: "the server",
+        call: `the end of "for"`,
+        what: `faults back to ${now ? describeFaults(now).join(", ") : "none"} after ${
+          lasts / 1000
+        } s`,
+      });
+    }, lasts);
   }
 }
 
@@ -233,6 +269,8 @@ class ControlApi {
 interface Handled {
   answer: Record<string, unknown>;
   what?: string;
+  /** A change of faults, which undoes itself after `lasts` ms when that is set. */
+  faults?: { lasts?: number };
 }
 
 type Handler = (
@@ -249,7 +287,11 @@ const ROUTES: Record<string, Record<string, Handler>> = {
     DELETE: async (target, _body, query) => {
       const change = changeOf({ scope: query.get("scope") ?? undefined });
       await target.setFaults({}, change);
-      return { answer: faultsAnswer(undefined), what: `faults cleared${scopePhrase(change)}` };
+      return {
+        answer: faultsAnswer(undefined),
+        what: `faults cleared${scopePhrase(change)}`,
+        faults: {},
+      };
     },
   },
   "/ready": {
@@ -351,7 +393,11 @@ async function changeFaults(
   await target.setFaults(settings, change);
   const now = await target.faults();
   const phrase = now ? describeFaults(now).join(", ") : "none";
-  return { answer: faultsAnswer(now), what: `faults ${phrase}${scopePhrase(change)}` };
+  return {
+    answer: faultsAnswer(now),
+    what: `faults ${phrase}${scopePhrase(change)}`,
+    faults: { lasts: change.for },
+  };
 }
 
 /** `reset-after` is `resetAfter`. */

@@ -146,14 +146,9 @@ Deno.test('a fault set "for": "1s" removes itself', async () => {
   equal((set.answer.faults as Record<string, unknown>).delay, "50ms");
   using conn = await connect(server.port);
   ok(await roundTrip(conn) >= 50, "a connection accepted in the window is delayed");
-  await within(
-    "the fault to remove itself",
-    (async () => {
-      while ((await call(api, "GET", "/faults")).answer.description !== "none") {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    })(),
-  );
+  const ended = await server.stdout.waitFor(/control: faults back to/);
+  equal(ended, 'control: faults back to none after 1 s (the end of "for" from the server)');
+  equal((await call(api, "GET", "/faults")).answer.description, "none");
 });
 
 Deno.test("the next N connections only: count=1 faults one connection, not the next", async () => {
