@@ -19,17 +19,24 @@ export const CTL = command({
   name: "ctl",
   summary: "change a running server's faults, readiness, limits and connections",
   description: `Talk to the control API of a running 'tcpecho serve --control HOST:PORT'
-(see docs/control.md). ACTION is one of:
-faults: show the faults new connections get;
+(see docs/control.md). ACTION is one of the following.
+
+faults: show the faults new connections get.
+
 faults set NAME=VALUE ...: replace them, by the fault flags' names and units (delay=50ms
-jitter=10ms), with scope=all to reach open connections too, count=N for the next N connections
-only, for=30s to undo the change after 30 s;
-faults add NAME=VALUE ...: merge into them (NAME=off removes one);
-faults clear [scope=all]: remove every fault;
-ready [true|false]: show or set what /readyz reports;
-limits [max-connections=N] [idle-timeout=S]: show or change the limits (off removes one);
-connections: list the open connections, one a line;
-close [--reset] [--peer PEER]: close every open connection (FIN), or reset it.`,
+jitter=10ms); scope=all reaches open connections too, count=N the next N connections only,
+for=30s undoes the change after 30 s.
+
+faults add NAME=VALUE ...: merge into them (NAME=off removes one). faults clear [scope=all]:
+remove every fault.
+
+ready [true|false]: show or set what /readyz reports.
+
+limits [max-connections=N] [idle-timeout=S]: show or change the limits (off removes one).
+
+connections: list the open connections, one a line.
+
+close [--reset] [--peer PEER]: close every open connection (FIN), or reset it (RST).`,
   arguments: [
     { name: "URL", usage: "URL", help: "the control API: http://HOST:PORT, HOST:PORT or a port" },
     { name: "ACTION", usage: "ACTION", help: "what to do: see above" },
