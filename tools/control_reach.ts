@@ -8,7 +8,7 @@
  * `echoload` is built with gcc from $TCPECHO_C_BENCH (default: ../shared/bench next to the
  * project) into $TMPDIR/tcpecho-bench, as tools/ab_serve.sh does.
  *
- * usage: deno run -A tools/control_reach.ts [ROUNDS, default 10]
+ * usage: deno task bench:control [ROUNDS, default 10]
  *
  * @module
  */
