@@ -5,6 +5,7 @@
 
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
 import {
+  benchJson,
   connect,
   needs,
   readExactly,
@@ -80,6 +81,48 @@ Deno.test("a delay set mid-run reaches an open connection, and clearing it takes
     /control: faults delay 200 ms, seed \d+, open connections too \(PUT \/faults from 127\.0\.0\.1:\d+\)/,
   );
   match(server.stdout.text, /control: faults cleared, open connections too \(DELETE \/faults/);
+});
+
+// Until bench prints per-second figures, short bench runs before, during and after show the step.
+Deno.test("bench runs show the latency step of a delay set through the API, and the step back", async () => {
+  const { server, api } = await serveWithControl(["--quiet"]);
+  await using _ = server;
+  const p50 = async () => {
+    const { code, report } = await benchJson(server.port, "-c", "2", "-n", "5");
+    equal(code, 0);
+    return report.latency_us.p50 as number;
+  };
+  const before = await p50();
+  equal((await runCli(["ctl", api, "faults", "set", "delay=100ms"])).code, 0);
+  const during = await p50();
+  equal((await runCli(["ctl", api, "faults", "clear"])).code, 0);
+  const after = await p50();
+  ok(during >= 100_000, `p50 with the delay: ${during} µs`);
+  ok(before < 100_000 && after < 100_000, `p50 without: ${before} and ${after} µs`);
+});
+
+Deno.test("--log json: a change is one JSON event", async () => {
+  const server = await ServeProcess.start([
+    "--host",
+    "127.0.0.1",
+    "--control",
+    "0",
+    "--log",
+    "json",
+  ]);
+  await using _ = server;
+  const started = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
+  const api = `http://${started.address}`;
+  await call(api, "PUT", "/ready", false);
+  const event = JSON.parse(await server.stdout.waitFor(/"event":"control-change"/));
+  deepEqual({ ...event, peer: undefined, time: undefined }, {
+    event: "control-change",
+    peer: undefined,
+    time: undefined,
+    call: "PUT /ready",
+    change: "ready false",
+  });
+  match(event.peer, /^127\.0\.0\.1:\d+$/);
 });
 
 Deno.test("POST /close with reset: the open connections see a TCP reset", async () => {
