@@ -245,6 +245,7 @@ async function serveOn(
   };
   let serving: Serving;
   let log: ServerLog;
+  let controlled: Parameters<typeof startControl>[2];
   if (workers > 1) {
     // The main thread's log only relays the workers' lines and speaks for the whole pool.
     log = new ServerLog({
@@ -263,29 +264,19 @@ async function serveOn(
     );
     announce(log, host, pool.addr, workers, transport, faults);
     serving = pool;
-    if (control) {
-      lifecycle.control = await startControl(
-        control,
-        log,
-        pool.control,
-        settings.faults!.seed!,
-        false,
-      );
-    }
+    controlled = pool.control;
   } else {
     const service = await startEchoService(endpoint, udp, settings, out, err);
     log = service.log;
     announce(log, host, service.server.addr, 1, transport, faults);
     serving = serveAlone(service);
-    if (control) {
-      lifecycle.control = await startControl(
-        control,
-        log,
-        service.server,
-        settings.faults!.seed!,
-        needsReset(settings.faults),
-      );
-    }
+    controlled = service.server;
+  }
+  if (control) {
+    // A server that started with a reset fault listens so that it can reset, flag or not.
+    const resettable = needsReset(settings.faults);
+    const seed = settings.faults!.seed!;
+    lifecycle.control = await startControl(control, log, controlled, seed, resettable);
   }
   try {
     return await runUntilStopped(serving, log, lifecycle);
