@@ -37,6 +37,10 @@ export const COMMANDS: Record<string, () => Promise<Command>> = {
     const { BENCH, bench } = await import("./bench.ts");
     return { spec: BENCH, run: bench };
   },
+  ctl: async () => {
+    const { CTL, ctl } = await import("./ctl.ts");
+    return { spec: CTL, run: ctl };
+  },
 };
 
 /** Every command, loaded: for the help and the docs, which name them all. */

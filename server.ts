@@ -14,6 +14,8 @@ import {
 } from "./cli/echo_service.ts";
 import { ExitCode } from "./cli/exit_codes.ts";
 import { FAULT_FLAGS, faultSettings } from "./cli/fault_flags.ts";
+import { needsReset } from "./lib/faults/settings.ts";
+import { type Control, CONTROL_FLAGS, controlSetup, startControl } from "./cli/control_flags.ts";
 import { BUFFER_SIZE, type Command, command, option, parseCommand, toggle } from "./cli/flags.ts";
 import { renderHelp } from "./cli/help.ts";
 import { printLine } from "./cli/output.ts";
@@ -131,6 +133,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
       parse: wholeNumber(1, 256),
     }),
     ...FAULT_FLAGS,
+    ...CONTROL_FLAGS,
   },
   examples: [
     "tcpecho serve",
@@ -146,6 +149,7 @@ Speaks TCP (IPv4 or IPv6), TLS, Unix domain sockets or UDP.`,
     "tcpecho serve --reset-after 1KiB --fault-rate 0.5 --seed 7",
     "tcpecho serve --udp --drop-rate 0.1 --seed 1",
     'tcpecho serve --port 7001 --greeting "backend {host}:{port}"',
+    "tcpecho serve --control 9000 --seed 7",
   ],
 });
 
@@ -208,11 +212,13 @@ async function serveOn(
       "--proxy-protocol works over TCP and Unix sockets, not with --udp (see 'tcpecho serve --help')",
     );
   }
+  const control = await controlSetup(flags);
   const faults = faultSettings(flags, {
     udp,
     tls: endpoint.tls !== undefined,
     unix: endpoint.unix !== undefined,
     workers,
+    control: control !== undefined,
   });
 
   if (greeting !== undefined && udp) {
@@ -237,7 +243,10 @@ async function serveOn(
     proxyTrust,
     greeting,
     timed: metrics !== undefined,
-    faults: faults?.settings,
+    // Changes of the control API without a seed run on the run's: the same on every worker.
+    faults: faults?.settings ??
+      (control && { seed: flags.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] }),
+    resettable: control?.resets,
   };
   const host = endpoint.hostname ?? "";
   // Loaded before the start-up line: from then on a signal may come, and must find its handler.
@@ -248,6 +257,7 @@ async function serveOn(
   };
   let serving: Serving;
   let log: ServerLog;
+  let controlled: Parameters<typeof startControl>[2];
   if (workers > 1) {
     // The main thread's log only relays the workers' lines and speaks for the whole pool.
     log = new ServerLog({
@@ -266,11 +276,19 @@ async function serveOn(
     );
     announce(log, host, pool.addr, workers, transport, faults);
     serving = pool;
+    controlled = pool.control;
   } else {
     const service = await startEchoService(endpoint, udp, settings, out, err);
     log = service.log;
     announce(log, host, service.server.addr, 1, transport, faults);
     serving = serveAlone(service);
+    controlled = service.server;
+  }
+  if (control) {
+    // A server that started with a reset fault listens so that it can reset, flag or not.
+    const resettable = needsReset(settings.faults);
+    const seed = settings.faults!.seed!;
+    lifecycle.control = await startControl(control, log, controlled, seed, resettable);
   }
   try {
     return await runUntilStopped(serving, log, lifecycle);
@@ -284,6 +302,7 @@ interface Lifecycle {
   drainTimeout: number;
   shutdownDelay: number;
   metrics?: { at: { hostname: string; port: number } } & Metrics;
+  control?: Control;
 }
 
 /** What `--metrics` runs. */
@@ -311,8 +330,10 @@ async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Life
   const { metrics: metricsSetup } = lifecycle;
   const metrics = metricsSetup?.serveMetrics({
     ...metricsSetup.at,
-    metrics: async () => metricsSetup.serverMetricsText(await serving.snapshots(), phase),
-    ready: () => phase === "serving",
+    metrics: async () =>
+      metricsSetup.serverMetricsText(await serving.snapshots(), phase) +
+      (lifecycle.control?.metricsText() ?? ""),
+    ready: () => phase === "serving" && (lifecycle.control?.ready() ?? true),
     onError: (message) => log.error(message),
   });
   if (metrics) log.metricsAt(metrics.addr);
@@ -352,6 +373,7 @@ async function runUntilStopped(serving: Serving, log: ServerLog, lifecycle: Life
     return aborted ? ExitCode.interrupted : ExitCode.ok;
   } finally {
     await metrics?.shutdown();
+    await lifecycle.control?.endpoint.shutdown();
   }
 }
 

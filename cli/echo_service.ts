@@ -44,6 +44,8 @@ export interface ServeSettings {
   timed: boolean;
   /** Faults to inject, with the seed every worker shares. */
   faults?: FaultSettings;
+  /** Listen so that connections can be reset (`--control`); plain TCP only. */
+  resettable?: boolean;
 }
 
 /** One running echo server with its log. */
@@ -100,6 +102,7 @@ export async function startEchoService(
       greeting: settings.greeting,
       worker,
       echoTimes,
+      resettable: settings.resettable,
     });
   return {
     server,

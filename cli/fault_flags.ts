@@ -183,6 +183,8 @@ export interface FaultTransport {
   unix: boolean;
   tls: boolean;
   workers: number;
+  /** `--control` is on: `--seed` alone fixes the seed of the faults it sets later. */
+  control?: boolean;
 }
 
 /**
@@ -220,6 +222,7 @@ export function faultSettings(
   }
   checkFaults(settings, name);
   if (given.every((setting) => !faultOf(setting))) {
+    if (transport.control && given.every((setting) => setting === "seed")) return undefined;
     throw new UsageError(`${name(given[0])} needs a fault to act on, such as --delay`);
   }
   settings.seed ??= crypto.getRandomValues(new Uint32Array(1))[0];

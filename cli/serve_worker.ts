@@ -10,6 +10,8 @@ import type { TlsServerOptions } from "../lib/net/tls_server.ts";
 import type { EchoService, ServeSettings } from "./echo_service.ts";
 import type { ServerSnapshot } from "../lib/metrics/server_metrics.ts";
 import { LineWriter } from "./line_writer.ts";
+import type { FaultSettings } from "../lib/faults/settings.ts";
+import type { EchoServer, FaultChange, ServerLimits } from "../lib/server/echo_server.ts";
 
 /** Where the workers listen. */
 export interface WorkersAddress {
@@ -29,7 +31,17 @@ export type ToWorker =
   /** Stop accepting, report `draining`, drain, then report `stopped`. */
   | { type: "shutdown"; drainTimeout: number }
   /** Close everything at once (a second signal). */
-  | { type: "abort" };
+  | { type: "abort" }
+  /** Make a change of the control API, then report `controlled`. */
+  | { type: "control"; call: ControlCall };
+
+/** A call of the control API, as a worker's server makes it. */
+export type ControlCall =
+  | { method: "setFaults"; settings: FaultSettings; change: FaultChange }
+  | { method: "setReady"; ready: boolean }
+  | { method: "setLimits"; limits: ServerLimits }
+  | { method: "closeConnections"; options: { reset?: boolean; peer?: string } }
+  | { method: "connections" };
 
 /** What a worker tells the main thread, in order. */
 export type FromWorker =
@@ -40,7 +52,9 @@ export type FromWorker =
   | { type: "snapshot"; snapshot: ServerSnapshot }
   | { type: "draining"; open: number }
   /** Drained: its counters and echo times, final. */
-  | { type: "stopped"; snapshot: ServerSnapshot };
+  | { type: "stopped"; snapshot: ServerSnapshot }
+  /** A control call made (with what it returned), or refused (with why). */
+  | { type: "controlled"; result?: unknown; error?: string };
 
 /** The part of a worker's global scope used here. */
 interface WorkerScope {
@@ -102,6 +116,29 @@ export function runServeWorker(): void {
       }
       case "abort":
         return service?.server.abort();
+      case "control":
+        try {
+          const result = control(service!.server as EchoServer, message.call);
+          return scope.postMessage({ type: "controlled", result });
+        } catch (err) {
+          return scope.postMessage({ type: "controlled", error: (err as Error).message });
+        }
     }
   };
+}
+
+/** Makes `call` on this worker's server; throws what the server throws. */
+function control(server: EchoServer, call: ControlCall): unknown {
+  switch (call.method) {
+    case "setFaults":
+      return server.setFaults(call.settings, call.change);
+    case "setReady":
+      return server.setReady(call.ready);
+    case "setLimits":
+      return server.setLimits(call.limits);
+    case "closeConnections":
+      return server.closeConnections(call.options);
+    case "connections":
+      return server.connections();
+  }
 }

@@ -13,7 +13,10 @@ import { RuntimeError, UsageError } from "../lib/base/errors.ts";
 import type { ServerSnapshot } from "../lib/metrics/server_metrics.ts";
 import type { ServeSettings, Serving } from "./echo_service.ts";
 import type { ServerLog } from "./server_log.ts";
-import type { FromWorker, ToWorker, WorkersAddress } from "./serve_worker.ts";
+import type { ControlCall, FromWorker, ToWorker, WorkersAddress } from "./serve_worker.ts";
+import type { ControlTarget } from "../lib/control/api.ts";
+import type { FaultSettings } from "../lib/faults/settings.ts";
+import type { OpenConnection } from "../lib/server/echo_server.ts";
 
 /** One worker as the main thread sees it. */
 interface PooledWorker {
@@ -32,7 +35,7 @@ export async function startWorkers(
   address: WorkersAddress,
   settings: ServeSettings,
   log: ServerLog,
-): Promise<Serving & { addr: Deno.NetAddr }> {
+): Promise<Serving & { addr: Deno.NetAddr; control: ControlTarget }> {
   checkWorkersCanRun();
   let crash: (err: Error) => void = () => {};
   const failed = new Promise<never>((_, reject) => crash = reject);
@@ -72,9 +75,17 @@ export async function startWorkers(
     ]);
   // Once the workers have stopped, a scrape still waiting for one of them gets their final counts.
   const final = Promise.withResolvers<ServerSnapshot[]>();
+  /** Makes `call` on every worker; resolves with their answers once all have it. */
+  const control = async (call: ControlCall): Promise<unknown[]> => {
+    const replies = await ask({ type: "control", call }, "controlled");
+    const refused = replies.find((reply) => reply.error !== undefined);
+    if (refused) throw new UsageError(refused.error!);
+    return replies.map((reply) => reply.result);
+  };
   return {
     addr: addr!,
     failed,
+    control: workersTarget(count, settings, control),
     snapshots: () =>
       Promise.race([
         ask({ type: "snapshot" }, "snapshot").then((replies) => replies.map((r) => r.snapshot)),
@@ -141,4 +152,56 @@ function checkWorkersCanRun(): void {
       `--workers needs to read the program: run deno with --allow-read=${path}`,
     );
   }
+}
+
+/**
+ * The control API's view of the pool: a change reaches every worker before it resolves. The
+ * main thread keeps what they all share (the faults, the limits, readiness), which every change
+ * goes through; the connections are each worker's.
+ */
+function workersTarget(
+  count: number,
+  settings: ServeSettings,
+  control: (call: ControlCall) => Promise<unknown[]>,
+): ControlTarget {
+  let faults: Readonly<FaultSettings> | undefined = settings.faults;
+  let ready = true;
+  let passing: ReturnType<typeof setTimeout> | undefined;
+  const limits = { maxConnections: settings.maxConnections, idleTimeout: settings.idleTimeout };
+  return {
+    servers: count,
+    udp: false,
+    faults: () => Promise.resolve(faults),
+    async setFaults(next, change) {
+      // Every worker makes the same choices: the same seed for all.
+      const seeded = { ...next, seed: next.seed ?? faults?.seed ?? settings.faults?.seed };
+      await control({ method: "setFaults", settings: seeded, change });
+      const before = faults;
+      faults = Object.keys(next).length === 0 ? undefined : seeded;
+      clearTimeout(passing);
+      // The workers undo a change with `for` themselves; this copy follows them.
+      if (change.for !== undefined) passing = setTimeout(() => faults = before, change.for);
+    },
+    ready: () => ready,
+    async setReady(next) {
+      await control({ method: "setReady", ready: next });
+      ready = next;
+    },
+    limits: () => Promise.resolve({ ...limits }),
+    async setLimits(next) {
+      await control({ method: "setLimits", limits: next });
+      if (next.maxConnections !== undefined) {
+        limits.maxConnections = next.maxConnections ?? undefined;
+      }
+      if (next.idleTimeout !== undefined) limits.idleTimeout = next.idleTimeout ?? undefined;
+    },
+    async closeConnections(options) {
+      const closed = await control({ method: "closeConnections", options });
+      return (closed as number[]).reduce((sum, n) => sum + n, 0);
+    },
+    async connections() {
+      const lists = await control({ method: "connections" });
+      return (lists as OpenConnection[][]).flat().sort((a, b) => b.age - a.age);
+    },
+  };
 }

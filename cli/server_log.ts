@@ -157,6 +157,25 @@ export class ServerLog {
     this.#out.line(`metrics at http://${formatAddress(addr)}/metrics, /healthz, /readyz`, true);
   }
 
+  /**
+   * Where the control API listens, and the seed of the faults it sets without one; shown even
+   * when quiet.
+   */
+  controlAt(addr: Deno.NetAddr, seed: number): void {
+    if (this.#format === "json") {
+      return this.#jsonLine({ event: "control", address: formatAddress(addr), seed }, true);
+    }
+    this.#out.line(`control API at http://${formatAddress(addr)}/, faults on seed ${seed}`, true);
+  }
+
+  /** A change made through the control API, and who asked for it; shown even when quiet. */
+  controlChange(peer: string, call: string, what: string): void {
+    if (this.#format === "json") {
+      return this.#jsonLine({ event: "control-change", peer, call, change: what }, true);
+    }
+    this.#out.line(`control: ${what} (${call} from ${peer})`, true);
+  }
+
   /** A server-level failure that ended no connection; shown even when quiet. */
   error(message: string): void {
     if (this.#format === "json") this.#jsonLine({ event: "error", message }, true);

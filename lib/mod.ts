@@ -46,6 +46,30 @@
  * equal(server.stats.faults.reset, 1);
  * ```
  *
+ * @example Change the weather mid-test: faults, readiness and connections at run time
+ * ```ts
+ * import { deepEqual, equal, rejects } from "node:assert/strict";
+ * import { sendAndVerify, startEchoServer } from "./mod.ts";
+ *
+ * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, resettable: true });
+ * const port = server.addr.port;
+ * // The next connection only: it is reset after 10 bytes echoed; the one after is spared.
+ * server.setFaults({ resetAfter: 10 }, { count: 1 });
+ * await rejects(sendAndVerify({ port, message: new Uint8Array(100) }), /reset/);
+ * equal((await sendAndVerify({ port, message: new Uint8Array(100) })).bytesReceived, 100);
+ * server.updateFaults({ delay: 20 }, { for: 60_000 });
+ * equal(server.faults?.delay, 20);
+ * server.clearFaults();
+ * server.setReady(false);
+ * equal(server.ready, false);
+ * using client = await Deno.connect({ hostname: "127.0.0.1", port });
+ * await client.write(new Uint8Array([1]));
+ * await client.read(new Uint8Array(1));
+ * deepEqual(server.connections().map((c) => [c.received, c.echoed]), [[1, 1]]);
+ * equal(server.closeConnections({ reset: true }), 1);
+ * await rejects(client.read(new Uint8Array(1)), Deno.errors.ConnectionReset);
+ * ```
+ *
  * @module
  */
 
@@ -78,6 +102,9 @@ export {
   CUT_GRACE_MS,
   EchoServer,
   type EchoServerOptions,
+  type FaultChange,
+  type OpenConnection,
+  type ServerLimits,
   type StreamListener,
 } from "./server/echo_server.ts";
 export { type ConnectionState } from "./server/connection_state.ts";
@@ -239,3 +266,12 @@ export {
   type FaultKind,
   type FaultSettings,
 } from "./faults/settings.ts";
+export {
+  type ControlChange,
+  type ControlEndpoint,
+  type ControlOptions,
+  type ControlTarget,
+  serveControl,
+  serverTarget,
+} from "./control/api.ts";
+export { CONTROL_OPENAPI } from "./control/openapi.ts";

@@ -4,12 +4,14 @@
 # neutral C load generator echoload, and prints msgs/s and the server's CPU time per 1,000
 # messages (user + sys from /proc, which other processes on a busy machine disturb far less than
 # throughput) and the p50 round trip, then the ratios of the means. LOAD sets echoload's shape
-# (default "-c 50 -s 16 -w 1"; "-c 1 -s 91 -w 1" is the 1 x 91 B latency scenario).
+# (default "-c 50 -s 16 -w 1"; "-c 1 -s 91 -w 1" is the 1 x 91 B latency scenario). AFTER_ARGS
+# adds serve flags to the AFTER runs only: `AFTER_ARGS="--control 0" tools/ab_serve.sh . .` is
+# the cost of a flag in one checkout.
 # usage: tools/ab_serve.sh BEFORE_DIR [AFTER_DIR (default .)] [SECONDS (3)] [ROUNDS (6)] [SERVE ARGS...]
 # e.g.:  git worktree add /tmp/before main && tools/ab_serve.sh /tmp/before
 set -u
 before=${1:?usage: tools/ab_serve.sh BEFORE_DIR [AFTER_DIR] [SECONDS] [ROUNDS] [SERVE ARGS...]}
-after=${2:-.}; secs=${3:-3}; rounds=${4:-6}; shift $(($# < 4 ? $# : 4)); args=("$@")
+after=${2:-.}; secs=${3:-3}; rounds=${4:-6}; shift $(($# < 4 ? $# : 4)); base_args=("$@"); read -ra EXTRA_AFTER <<<"${AFTER_ARGS:-}"
 read -ra load <<<"${LOAD:--c 50 -s 16 -w 1}"
 sources=${TCPECHO_C_BENCH:-$(dirname "$0")/../../shared/bench}
 bin=${TMPDIR:-/tmp}/tcpecho-bench; mkdir -p "$bin"
@@ -33,7 +35,7 @@ run() { # $1: label, $2: checkout
   kill $pid; wait $pid 2>/dev/null
 }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for _ in $(seq "$rounds"); do run before "$before"; run after "$after"; done | tee /dev/stderr |
+for _ in $(seq "$rounds"); do args=("${base_args[@]}"); run before "$before"; args=("${base_args[@]}" "${EXTRA_AFTER[@]}"); run after "$after"; done | tee /dev/stderr |
   awk '{ n[$1]++; rate[$1] += $2; cpu[$1] += $3; p50[$1] += $4 }
     END { printf "msgs/s: before %.0f, after %.0f, ratio %.3f\n", rate["before"] / n["before"], rate["after"] / n["after"], (rate["after"] / n["after"]) / (rate["before"] / n["before"])
           printf "CPU ms per 1,000 msgs: before %.3f, after %.3f; messages per CPU second, ratio %.3f\n", cpu["before"] / n["before"], cpu["after"] / n["after"], cpu["before"] / cpu["after"]

@@ -24,11 +24,12 @@ export const LIB_ORDER = [
   "faults",
   "server",
   "metrics",
+  "control",
   "client",
   "load",
 ] as const;
 
-const COMMANDS = ["server.ts", "client.ts", "bench.ts"];
+const COMMANDS = ["server.ts", "client.ts", "bench.ts", "ctl.ts"];
 
 /** One import: the file that imports and the file it names, both relative to the root. */
 export interface Edge {

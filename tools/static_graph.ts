@@ -23,11 +23,11 @@ export const ON_DEMAND: Record<"serve" | "send", (module: string) => boolean> = 
   serve: (module) =>
     /^lib\/_deps\/(x509|hdr_histogram|ipaddr|pure_rand)\.ts$/.test(module) ||
     /^lib\/net\/(tls_.*|certificates|self_signed)\.ts$/.test(module) ||
-    /^lib\/(metrics|proxy)\//.test(module) || module === "lib/faults/plan.ts" ||
+    /^lib\/(metrics|proxy|control)\//.test(module) || module === "lib/faults/plan.ts" ||
     ["node:net", "node:tls", "node:crypto"].includes(module),
   send: (module) =>
     /^lib\/_deps\/(x509|hdr_histogram|pure_rand)\.ts$/.test(module) ||
-    /^lib\/(metrics|faults|server\/(?!greeting))/.test(module) ||
+    /^lib\/(metrics|faults|control|server\/(?!greeting))/.test(module) ||
     module === "cli/ping_mode.ts",
 };
 

@@ -35,6 +35,11 @@ export interface FaultedConnection extends ConnectionInfo {
   state: ConnectionState;
   /** `performance.now()` of the last byte received or sent. */
   lastActive: number;
+  /** Set when the server's faults changed for open connections: the loop hands over. */
+  readonly faultsChanged?: boolean;
+  /** Bytes received from the client, and bytes echoed back to it. */
+  received: number;
+  echoed: number;
 }
 
 /** What {@linkcode echoWithFaults} works with. */
@@ -66,12 +71,13 @@ const QUEUE_LIMIT = 256 * 1024;
 
 /**
  * Echoes one connection with `options.faults` applied. Resolves with `"reset"` when a reset fault
- * ended it, `"eof"` when the client closed it, or undefined when the server stopped it; rejects
- * when the connection fails.
+ * ended it, `"eof"` when the client closed it, `"changed"` when the server changed its faults
+ * (what was read is echoed first), or undefined when the server stopped it; rejects when the
+ * connection fails.
  */
 export async function echoWithFaults(
   options: FaultedEchoOptions,
-): Promise<"reset" | "eof" | undefined> {
+): Promise<"reset" | "eof" | "changed" | undefined> {
   const { connection, faults, signal, onFault } = options;
   if (faults.resets && !connection.conn.reset) {
     throw new Error("the reset faults need a connection that can be reset");
@@ -97,7 +103,10 @@ export async function echoWithFaults(
   } finally {
     clearTimeout(timer);
   }
-  if (!reset.started) return eof ? "eof" : undefined;
+  if (!reset.started) {
+    if (eof) return "eof";
+    return connection.faultsChanged && echoing(connection) ? "changed" : undefined;
+  }
   await reset.ended;
   return "reset";
 }
@@ -158,7 +167,7 @@ function aborted(signal: AbortSignal): Promise<void> {
 async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<boolean> {
   const { connection, stats, onEvent } = options;
   const buffer = new Uint8Array(options.bufferSize);
-  while (echoing(connection) && !options.signal.aborted) {
+  while (echoing(connection) && !options.signal.aborted && !connection.faultsChanged) {
     connection.reading = true;
     const n = await connection.conn.read(buffer);
     connection.reading = false;
@@ -170,6 +179,7 @@ async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<boole
     }
     if (reset.started) continue;
     stats.bytesReceived += n;
+    connection.received += n;
     // FIN went out at the drain deadline while this read waited: too late for these.
     if (discardedAfterFin(connection, stats, n)) return false;
     onEvent?.({
@@ -236,7 +246,10 @@ class Pipeline {
     const { conn } = connection;
     const buffer = new Uint8Array(this.#options.bufferSize);
     try {
-      while (echoing(connection) && !signal.aborted && (!this.#writerDone || this.#closed)) {
+      while (
+        echoing(connection) && !signal.aborted && !connection.faultsChanged &&
+        (!this.#writerDone || this.#closed)
+      ) {
         this.#readerWaiting = true;
         connection.reading = this.#queue.length === 0 && !this.#writing;
         const n = await conn.read(buffer);
@@ -252,6 +265,7 @@ class Pipeline {
           return;
         }
         stats.bytesReceived += n;
+        connection.received += n;
         if (this.#closed) continue;
         // FIN went out at the drain deadline while this read waited: too late to echo these.
         if (discardedAfterFin(connection, stats, n)) return;
@@ -299,6 +313,7 @@ class Pipeline {
           if (this.#reset.started) return;
           await writeAll(connection.conn, data.subarray(offset, offset + size), (sent) => {
             stats.bytesEchoed += sent;
+            connection.echoed += sent;
             connection.lastActive = performance.now();
           });
           this.#reset.lastWrite = performance.now();

@@ -20,8 +20,11 @@ export interface EchoingConnection extends ConnectionInfo {
   reading: boolean;
   /** `performance.now()` of the last byte received or sent, kept when `watched`. */
   lastActive: number;
-  /** True once a byte has arrived: a connection that ends without one was a health check. */
-  heard: boolean;
+  /** Set when the server's faults changed for open connections: the loop hands over. */
+  readonly faultsChanged?: boolean;
+  /** Bytes received from the client, and bytes echoed back to it. */
+  received: number;
+  echoed: number;
 }
 
 /** What {@linkcode echoLoop} works with. */
@@ -39,8 +42,9 @@ export interface EchoLoopOptions {
 }
 
 /**
- * Echoes `connection` until its client closes it (resolves `"eof"`) or the server stops it by
- * moving its state on (resolves undefined); rejects when the connection fails.
+ * Echoes `connection` until its client closes it (resolves `"eof"`), the server stops it by
+ * moving its state on (resolves undefined) or changes its faults (resolves `"changed"`, after
+ * the chunk in hand is echoed); rejects when the connection fails.
  *
  * @example
  * ```ts
@@ -59,24 +63,26 @@ export interface EchoLoopOptions {
  *   state: "open" as const,
  *   reading: false,
  *   lastActive: 0,
- *   heard: false,
+ *   received: 0,
+ *   echoed: 0,
  * };
  * const echoed = echoLoop(connection, { bufferSize: 16, stats, watched: false });
  * await client.write(new TextEncoder().encode("hello"));
  * await client.closeWrite();
  * equal(await echoed, "eof");
  * equal(stats.bytesEchoed, 5);
- * equal(connection.heard, true);
+ * equal(connection.received, 5);
  * ```
  */
 export async function echoLoop(
   connection: EchoingConnection,
   options: EchoLoopOptions,
-): Promise<"eof" | undefined> {
+): Promise<"eof" | "changed" | undefined> {
   const { conn } = connection;
   const { stats, onEvent, echoTimes, watched } = options;
   const buffer = new Uint8Array(options.bufferSize);
   while (echoing(connection)) {
+    if (connection.faultsChanged) return "changed";
     connection.reading = true;
     const n = await conn.read(buffer);
     connection.reading = false;
@@ -85,7 +91,7 @@ export async function echoLoop(
     if (n === null) {
       // After a FIN at the drain deadline, the client's end is its answer to the cut; a health
       // check's end, before its first byte, is no message.
-      if (connection.state !== "half-closed" && connection.heard) {
+      if (connection.state !== "half-closed" && connection.received > 0) {
         onEvent?.({
           type: "received",
           conn: connection,
@@ -96,7 +102,7 @@ export async function echoLoop(
       return "eof";
     }
     stats.bytesReceived += n;
-    connection.heard = true;
+    connection.received += n;
     // FIN went out at the drain deadline while this read waited: too late to echo these.
     if (discardedAfterFin(connection, stats, n)) break;
     const chunk = n === buffer.length ? buffer : buffer.subarray(0, n);
@@ -109,6 +115,7 @@ export async function echoLoop(
       const sent = await conn.write(written === 0 ? chunk : chunk.subarray(written));
       written += sent;
       stats.bytesEchoed += sent;
+      connection.echoed += sent;
       if (watched) connection.lastActive = performance.now();
     }
     echoTimes?.observe((performance.now() - readAt) / 1000);

@@ -7,13 +7,20 @@
  */
 
 import { errorReason, UsageError } from "../base/errors.ts";
-import { settlesWithin, sleep } from "../base/timers.ts";
+import { MAX_TIMER_MS, settlesWithin, sleep } from "../base/timers.ts";
 import { echoing, moveTo } from "./connection_state.ts";
 import type { EchoEvent } from "./events.ts";
 import { greetingTemplate } from "./greeting.ts";
-import { serverFaults } from "./_server_faults.ts";
+import {
+  checkChange,
+  type FaultChange,
+  mergedFaults,
+  type ServerFaults,
+  serverFaults,
+} from "./_server_faults.ts";
 import {
   type Connection,
+  type FaultedEcho,
   hangUp,
   isPeerGone,
   loadFaults,
@@ -27,6 +34,8 @@ import { type FaultSettings, needsReset } from "../faults/settings.ts";
 import type { TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
 import type { ProxyMode } from "../proxy/header.ts";
+
+export type { FaultChange };
 
 /** How an echo server behaves. */
 export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
@@ -90,6 +99,48 @@ export interface EchoServerOptions<A extends Deno.Addr = Deno.Addr> {
   worker?: number;
 }
 
+/** The limits {@linkcode EchoServer.setLimits} changes; `null` removes one. */
+export interface ServerLimits {
+  /** Close new connections at once while this many are open. */
+  maxConnections?: number | null;
+  /** Close a connection silent this many milliseconds; reaches connections accepted from now on. */
+  idleTimeout?: number | null;
+}
+
+/** One open connection, as {@linkcode EchoServer.connections} lists it. */
+export interface OpenConnection {
+  /** 1 for the first connection accepted, and so on. */
+  readonly id: number;
+  /** The client. */
+  readonly peer: Deno.Addr;
+  /** Where the connection is in its life. */
+  readonly state: string;
+  /** Bytes received from the client. */
+  readonly received: number;
+  /** Bytes echoed back to it. */
+  readonly echoed: number;
+  /** The faults its echo runs with, one phrase each. */
+  readonly faults: readonly string[];
+  /** Milliseconds since it was accepted. */
+  readonly age: number;
+}
+
+interface PassingChange {
+  readonly before?: { readonly server: ServerFaults; readonly echo: Promise<FaultedEcho> };
+  readonly scope: "new" | "all";
+  /** Connections still to get the change, when it has a count. */
+  left?: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** True when `peer` is `wanted` (a host name, or `host:port`), or when nothing is wanted. */
+function matchesPeer(peer: Deno.Addr, wanted?: string): boolean {
+  if (wanted === undefined) return true;
+  if (!("hostname" in peer)) return false;
+  const host = peer.hostname.includes(":") ? `[${peer.hostname}]` : peer.hostname;
+  return wanted === peer.hostname || wanted === host || wanted === `${host}:${peer.port}`;
+}
+
 /** How long a connection cut at the drain deadline has to take the rest of its echo and close. */
 export const CUT_GRACE_MS = 1000;
 
@@ -116,9 +167,14 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   readonly #listener: StreamListener<A>;
   readonly #onEvent?: (event: EchoEvent) => void;
   readonly #onError?: (message: string) => void;
-  readonly #idleTimeout?: number;
-  readonly #maxConnections: number;
-  readonly #faults?: Readonly<FaultSettings>;
+  #maxConnections: number;
+  /** The faults new connections get, and what the server's echo loops run them with. */
+  #faults?: { readonly server: ServerFaults; readonly echo: Promise<FaultedEcho> };
+  /** The seed of every fault set from now on that names none: the run's own. */
+  #seed?: number;
+  /** The change with `count` or `for` in force, and what the faults go back to after it. */
+  #passing?: PassingChange;
+  #ready = true;
   readonly #session: SessionContext;
   readonly #connections = new Set<Connection>();
   readonly #stats: EchoStats = noStats();
@@ -143,10 +199,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#listener = options.listener;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
-    this.#idleTimeout = options.idleTimeout;
     this.#maxConnections = options.maxConnections ?? Infinity;
     const faults = serverFaults(options.faults);
-    this.#faults = faults?.settings;
+    this.#seed = faults?.settings.seed ?? options.faults?.seed;
+    this.#faults = faults && { server: faults, echo: loadFaults(faults) };
     this.#session = {
       proxy: options.proxyProtocol === undefined ? undefined : loadProxyStage({
         mode: options.proxyProtocol,
@@ -156,7 +212,6 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       tls: options.tls,
       greeting: options.greeting === undefined ? undefined : greetingTemplate(options.greeting),
       worker: options.worker ?? 1,
-      faults: faults && loadFaults(faults),
       bufferSize: options.bufferSize ?? 16,
       stats: this.#stats,
       onEvent: options.onEvent,
@@ -173,9 +228,190 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     return this.#listener.addr as A;
   }
 
-  /** The faults in force, with the seed they run on (a random one unless set); or undefined. */
+  /**
+   * The faults new connections get, with the seed they run on (a random one unless set); or
+   * undefined.
+   */
   get faults(): Readonly<FaultSettings> | undefined {
-    return this.#faults;
+    return this.#faults?.server.settings;
+  }
+
+  /** True unless {@linkcode EchoServer.setReady} said otherwise: what a readiness check reports. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Sets what {@linkcode EchoServer.ready} reports; the server serves as before either way. */
+  setReady(ready: boolean): void {
+    this.#ready = ready;
+  }
+
+  /**
+   * Replaces the faults (none when `settings` turns on none), with the same checks as the
+   * constructor: a `UsageError` changes nothing. `change` says which connections get them (the
+   * new ones only, or every open one too at its next chunk) and for how long (the next `count`
+   * connections, or `for` milliseconds), after which the faults before the change come back.
+   * A setting without `seed` runs on the server's seed, so that the same changes at the same
+   * connection numbers make the same choices.
+   *
+   * @example Add a delay to every open connection, then remove it
+   * ```ts
+   * import { equal } from "node:assert/strict";
+   * import { startEchoServer } from "../mod.ts";
+   *
+   * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+   * using client = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+   * server.setFaults({ delay: 100 }, { scope: "all" });
+   * equal(server.faults?.delay, 100);
+   * const started = performance.now();
+   * // The chunk in hand when the change came is echoed as before; the next one is delayed.
+   * for (let round = 0; round < 2; round++) {
+   *   await client.write(new Uint8Array([round]));
+   *   await client.read(new Uint8Array(1));
+   * }
+   * equal(performance.now() - started >= 100, true);
+   * server.clearFaults({ scope: "all" });
+   * equal(server.faults, undefined);
+   * ```
+   */
+  setFaults(settings: FaultSettings, change: FaultChange = {}): void {
+    const next = serverFaults({ ...settings, seed: settings.seed ?? this.#seed });
+    if (needsReset(next?.settings) && !this.#listener.ownsSockets) {
+      throw new UsageError(
+        "the reset faults need a listener whose connections can be reset (startEchoServer makes one over plain TCP)",
+      );
+    }
+    if (needsReset(next?.settings) && this.#session.tls) {
+      throw new UsageError("the reset faults work over plain TCP, not over TLS");
+    }
+    checkChange(change);
+    this.#seed = next?.settings.seed ?? this.#seed;
+    const before = this.#passing?.before ?? this.#faults;
+    this.#endPassing();
+    this.#apply(next && { server: next, echo: loadFaults(next) }, change.scope ?? "new");
+    if (change.count === undefined && change.for === undefined) return;
+    const passing: PassingChange = { before, scope: change.scope ?? "new", left: change.count };
+    if (change.for !== undefined) {
+      passing.timer = setTimeout(() => this.#restore(passing), change.for);
+    }
+    this.#passing = passing;
+  }
+
+  /**
+   * Merges `settings` into the faults in force (a setting given as `undefined` or `false` is
+   * removed), then as {@linkcode EchoServer.setFaults}.
+   */
+  updateFaults(settings: FaultSettings, change: FaultChange = {}): void {
+    this.setFaults(mergedFaults(this.faults, settings), change);
+  }
+
+  /** Removes every fault: from new connections, or (`scope: "all"`) from the open ones too. */
+  clearFaults(change: Pick<FaultChange, "scope"> = {}): void {
+    this.setFaults({}, { scope: change.scope });
+  }
+
+  /** Sets the limits given; a limit left out keeps its value. See {@linkcode ServerLimits}. */
+  setLimits(limits: ServerLimits): void {
+    const { maxConnections, idleTimeout } = limits;
+    if (maxConnections !== undefined && maxConnections !== null) {
+      if (!(Number.isSafeInteger(maxConnections) && maxConnections >= 1)) {
+        throw new UsageError(
+          `maxConnections must be a whole number, at least 1, not ${maxConnections}`,
+        );
+      }
+    }
+    if (idleTimeout !== undefined && idleTimeout !== null) {
+      if (!(idleTimeout > 0 && idleTimeout <= MAX_TIMER_MS)) {
+        throw new UsageError(
+          `idleTimeout must be from 0 to ${MAX_TIMER_MS} ms, not ${idleTimeout}`,
+        );
+      }
+    }
+    if (maxConnections !== undefined) this.#maxConnections = maxConnections ?? Infinity;
+    if (idleTimeout !== undefined) this.#session.idleTimeout = idleTimeout ?? undefined;
+  }
+
+  /** The limits in force: `undefined` for none. */
+  get limits(): { maxConnections?: number; idleTimeout?: number } {
+    return {
+      maxConnections: Number.isFinite(this.#maxConnections) ? this.#maxConnections : undefined,
+      idleTimeout: this.#session.idleTimeout,
+    };
+  }
+
+  /**
+   * The connections open now, oldest first: who, where each is in its life, bytes each way, the
+   * faults its echo runs with, and its age.
+   */
+  connections(): OpenConnection[] {
+    const now = performance.now();
+    return [...this.#connections].map((connection) => ({
+      id: connection.id,
+      peer: connection.peer,
+      state: connection.state,
+      received: connection.received,
+      echoed: connection.echoed,
+      faults: connection.applied,
+      age: now - connection.opened,
+    }));
+  }
+
+  /**
+   * Closes every open connection, or those from `peer` (a host name, or `host:port`), at once:
+   * with a TCP reset when `reset` is true (plain TCP from `listenTcp` only; a `UsageError`
+   * otherwise), else cleanly. Returns how many it closed.
+   *
+   * @example Reset every open connection: the client sees a reset
+   * ```ts
+   * import { equal, rejects } from "node:assert/strict";
+   * import { startEchoServer } from "../mod.ts";
+   *
+   * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0, resettable: true });
+   * using client = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+   * await client.write(new Uint8Array([1]));
+   * await client.read(new Uint8Array(1));
+   * equal(server.closeConnections({ reset: true }), 1);
+   * await rejects(client.read(new Uint8Array(1)), Deno.errors.ConnectionReset);
+   * ```
+   */
+  closeConnections(options: { reset?: boolean; peer?: string } = {}): number {
+    if (options.reset && (!this.#listener.ownsSockets || this.#session.tls)) {
+      throw new UsageError(
+        "a reset needs plain TCP from listenTcp (startEchoServer with resettable: true)",
+      );
+    }
+    let closed = 0;
+    for (const connection of this.#connections) {
+      if (connection.state === "closed" || !matchesPeer(connection.peer, options.peer)) continue;
+      hangUp(connection, options.reset ? "reset" : "closed");
+      closed++;
+    }
+    return closed;
+  }
+
+  /** Makes `faults` the faults of new connections, and of open ones when `scope` is `all`. */
+  #apply(faults: PassingChange["before"], scope: "new" | "all"): void {
+    this.#faults = faults;
+    if (scope === "new") return;
+    for (const connection of this.#connections) {
+      connection.faults = faults?.echo;
+      connection.faultsChanged = true;
+    }
+  }
+
+  /**
+   * The change with `count` or `for` has run its course: the faults before it come back, to new
+   * connections, and to the open ones too when the change reached them and `scope` allows.
+   */
+  #restore(passing: PassingChange, scope = passing.scope): void {
+    if (this.#passing !== passing) return;
+    this.#endPassing();
+    this.#apply(passing.before, scope);
+  }
+
+  #endPassing(): void {
+    clearTimeout(this.#passing?.timer);
+    this.#passing = undefined;
   }
 
   /** A snapshot of the server's counters. */
@@ -227,14 +463,21 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       conn,
       state: session.tls || session.proxy ? "handshaking" : this.#closing ? "draining" : "open",
       reading: false,
-      heard: false,
       lastActive: performance.now(),
       done: Promise.resolve(),
-      stop: session.faults && new AbortController(),
+      faults: this.#faults?.echo,
+      faultsChanged: false,
+      applied: [],
+      received: 0,
+      echoed: 0,
+      opened: performance.now(),
     };
     this.#connections.add(connection);
     this.#stats.open++;
-    if (this.#idleTimeout !== undefined) this.#watchIdle(connection, this.#idleTimeout);
+    const passing = this.#passing;
+    // The last of the `count` connections keeps the change it was just given.
+    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "new");
+    if (session.idleTimeout !== undefined) this.#watchIdle(connection, session.idleTimeout);
     connection.done = runSession(connection, session);
   }
 

@@ -30,6 +30,7 @@ import type { EchoStats, EchoTimeRecorder } from "./stats.ts";
 import type { echoWithFaults } from "./_fault_echo.ts";
 import type { ServerFaults } from "./_server_faults.ts";
 import type { FaultPlan } from "../faults/plan.ts";
+import { describeFaults } from "../faults/settings.ts";
 import type { SocketConn } from "../net/socket_conn.ts";
 import type { TlsDetails, TlsServer } from "../net/tls_server.ts";
 import type { StreamConn } from "../net/stream_conn.ts";
@@ -49,19 +50,32 @@ export interface Connection extends ConnectionInfo {
   tls?: TlsDetails;
   /**
    * Tells a faulted echo loop that the server is ending the connection: aborted at the drain
-   * deadline and when the server hangs up, not when draining starts. Set on servers with faults.
+   * deadline and when the server hangs up, not when draining starts. Made when a faulted loop
+   * first runs on the connection.
    */
-  readonly stop?: AbortController;
+  stop?: AbortController;
+  /** The faults this connection runs with (loading since they were set), if any. */
+  faults?: Promise<FaultedEcho>;
+  /**
+   * Set when the server's faults changed for open connections: the echo loop hands over at its
+   * next chunk, and the echo goes on with `faults`.
+   */
+  faultsChanged: boolean;
+  /** The faults its echo runs with now, one phrase each (`delay 50 ms`); empty for none. */
+  applied: readonly string[];
+  /** Bytes received from the client, and bytes echoed back to it. */
+  received: number;
+  echoed: number;
+  /** `performance.now()` when it was accepted. */
+  readonly opened: number;
   /** Where the connection is in its life; changed only by `moveTo`. */
   state: ConnectionState;
   /** Why the server closed the socket itself, in state `closed`. */
-  closedBy?: "idle" | "shutdown";
+  closedBy?: ClosedBy;
   /** True while the echo loop waits in `read` (not in a write): FIN can go out at once. */
   reading: boolean;
   /** `performance.now()` of the last byte received or sent, for the idle timeout. */
   lastActive: number;
-  /** True once the echo has received a byte (the plain loop keeps it). */
-  heard: boolean;
   /** The idle timer, when the server has an idle timeout. */
   idleTimer?: ReturnType<typeof setTimeout>;
   /** Settles when the session has ended and the connection is released. */
@@ -82,6 +96,8 @@ export interface FaultedEcho {
   readonly plan: FaultPlan;
   /** The echo loop of a connection the faults hit. */
   readonly echo: typeof echoWithFaults;
+  /** The faults, one phrase each, as `describeFaults` puts them. */
+  readonly description: readonly string[];
 }
 
 /** What a session needs from its server: the stages it runs, the counters, where it reports. */
@@ -94,8 +110,6 @@ export interface SessionContext {
   readonly greeting?: (values: GreetingValues) => string;
   /** The worker number of the greeting's `{worker}`. */
   readonly worker: number;
-  /** The faults (loading since the server started), when the server has some. */
-  readonly faults?: Promise<FaultedEcho>;
   /** Bytes read and echoed at a time. */
   readonly bufferSize: number;
   /** The server's counters. */
@@ -104,8 +118,11 @@ export interface SessionContext {
   readonly onEvent?: (event: EchoEvent) => void;
   /** Where each echo's time goes. */
   readonly echoTimes?: EchoTimeRecorder;
-  /** The idle timeout in milliseconds, if any: the loops then note when bytes move. */
-  readonly idleTimeout?: number;
+  /**
+   * The idle timeout in milliseconds, if any: the loops then note when bytes move. Changing it
+   * reaches the connections accepted from then on.
+   */
+  idleTimeout?: number;
   /** True once the server has stopped accepting. */
   draining(): boolean;
   /** Forgets `connection`, which has just been released. */
@@ -162,8 +179,13 @@ export async function loadProxyStage(
 /** Loads the faulted echo loop, with the plan of `faults`: only a server with faults does. */
 export async function loadFaults(faults: ServerFaults): Promise<FaultedEcho> {
   const [plan, { echoWithFaults }] = await Promise.all([faults.plan, import("./_fault_echo.ts")]);
-  return { plan, echo: echoWithFaults };
+  // The seed is the run's, not the connection's.
+  const description = describeFaults({ ...plan.settings, seed: undefined });
+  return { plan, echo: echoWithFaults, description };
 }
+
+/** Why the server closed a connection itself: its idle timeout, shutdown, or a `close` call. */
+export type ClosedBy = "idle" | "shutdown" | "closed" | "reset";
 
 /**
  * Runs the session of `connection`, which the server has just accepted and counted as open, then
@@ -259,29 +281,36 @@ function greetingLine(
  */
 async function echo(connection: Connection, session: SessionContext): Promise<SessionEnd> {
   const { bufferSize, stats, onEvent, echoTimes } = session;
-  const faulted = session.faults && await session.faults;
-  const faults = faulted?.plan.forConnection(connection.id);
-  const end = faulted && faults
-    ? await faulted.echo({
-      connection,
-      faults,
-      bufferSize,
-      stats,
-      onEvent,
-      echoTimes,
-      signal: connection.stop!.signal,
-      onFault: (fault, detail) => {
-        stats.faults[fault]++;
-        onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
-      },
-    })
-    : await echoLoop(connection, {
-      bufferSize,
-      stats,
-      onEvent,
-      echoTimes,
-      watched: session.idleTimeout !== undefined,
-    });
+  let end: "reset" | "eof" | "changed" | undefined;
+  do {
+    // Faults changed for open connections: the loop that ran hands over to the one they ask for.
+    connection.faultsChanged = false;
+    const faulted = connection.faults && await connection.faults;
+    const faults = faulted?.plan.forConnection(connection.id);
+    connection.applied = faulted && faults ? faulted.description : [];
+    if (faulted && faults) connection.stop ??= new AbortController();
+    end = faulted && faults
+      ? await faulted.echo({
+        connection,
+        faults,
+        bufferSize,
+        stats,
+        onEvent,
+        echoTimes,
+        signal: connection.stop!.signal,
+        onFault: (fault, detail) => {
+          stats.faults[fault]++;
+          onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
+        },
+      })
+      : await echoLoop(connection, {
+        bufferSize,
+        stats,
+        onEvent,
+        echoTimes,
+        watched: session.idleTimeout !== undefined,
+      });
+  } while (end === "changed");
   // The reset fault ended the connection: nothing is left to cut.
   if (end === "reset") return { event: "closed", reason: "fault" };
   // The server hung up while a read or write was finishing: that op succeeded, the next fails.
@@ -292,8 +321,10 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
     return { event: "closed", reason: "shutdown" };
   }
   if (state === "half-closed") return { event: "closed", reason: "shutdown" };
-  // Ended before its first byte, as a port check does (a faulted loop does not tell).
-  if (!faults && !connection.heard) return { event: "closed", reason: "health-check" };
+  // Ended before its first byte, as a port check does; under faults (no-read) that proves nothing.
+  if (connection.received === 0 && connection.applied.length === 0) {
+    return { event: "closed", reason: "health-check" };
+  }
   return { event: "closed", reason: "eof" };
 }
 
@@ -320,7 +351,8 @@ function ended(failure: StageFailure, connection: Connection, session: SessionCo
   if (stage === "tls") return tlsEnd(error, detail, session.stats);
   if (!isPeerGone(error)) return { event: "closed", reason: "error", detail };
   // Reset before its first byte, as HAProxy's checks close: a health check.
-  const checked = stage === "echo" && !connection.heard && !session.faults;
+  const checked = stage === "echo" && connection.received === 0 &&
+    connection.applied.length === 0;
   return checked
     ? { event: "closed", reason: "health-check" }
     : { event: "closed", reason: "reset", detail };
@@ -344,9 +376,19 @@ function tlsEnd(error: unknown, detail: string, stats: EchoStats): SessionEnd {
 
 /** The end of a connection the server closed itself: idle, or shut down. */
 function closedByServer(connection: Connection, session: SessionContext): SessionEnd {
-  return connection.closedBy === "idle"
-    ? { event: "closed", reason: "idle", detail: idleDetail(session) }
-    : { event: "closed", reason: "shutdown" };
+  switch (connection.closedBy) {
+    case "idle":
+      return { event: "closed", reason: "idle", detail: idleDetail(session) };
+    case "closed":
+    case "reset":
+      return {
+        event: "closed",
+        reason: "shutdown",
+        detail: connection.closedBy === "reset" ? "reset on request" : "closed on request",
+      };
+    default:
+      return { event: "closed", reason: "shutdown" };
+  }
 }
 
 function idleDetail(session: SessionContext): string {
@@ -381,14 +423,18 @@ function release(connection: Connection, session: SessionContext, end: SessionEn
   if (stats.open === 0 && !session.draining()) onEvent?.({ type: "idle" });
 }
 
-/** The server closes the socket itself; the session's pending read or write then fails. */
-export function hangUp(connection: Connection, by: "idle" | "shutdown"): void {
+/**
+ * The server closes the socket itself, with a TCP reset when `by` is `reset` (the connection must
+ * be able to send one); the session's pending read or write then fails.
+ */
+export function hangUp(connection: Connection, by: ClosedBy): void {
   if (connection.state === "closed") return;
   moveTo(connection, "closed");
   connection.closedBy = by;
   connection.stop?.abort();
   try {
-    connection.conn.close();
+    if (by === "reset") connection.conn.reset!();
+    else connection.conn.close();
   } catch { /* already closed */ }
 }
 

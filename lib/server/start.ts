@@ -16,7 +16,13 @@ import { EchoServer, type EchoServerOptions } from "./echo_server.ts";
  * with `tls`, a Unix domain socket with `unix`.
  */
 export interface StartEchoServerOptions
-  extends Omit<EchoServerOptions, "listener" | "tls">, ListenOptions {}
+  extends Omit<EchoServerOptions, "listener" | "tls">, ListenOptions {
+  /**
+   * Plain TCP: listen with `node:net`, whose connections can end with a TCP reset, so that
+   * `closeConnections({ reset: true })` and reset faults set at run time work. Default false.
+   */
+  resettable?: boolean;
+}
 
 /**
  * Starts a stream echo server: TCP, TLS over TCP (`tls: { cert, key }`, PEM) or a Unix domain
@@ -146,7 +152,10 @@ export function startEchoServer(options: StartEchoServerOptions): Promise<EchoSe
 export async function startEchoServer(
   options: StartEchoServerOptions = {},
 ): Promise<EchoServer> {
-  const { hostname, port, unix, tls, reusePort, ...rest } = options;
+  const { hostname, port, unix, tls, reusePort, resettable, ...rest } = options;
+  if (resettable && unix === undefined && tls === undefined) {
+    return new EchoServer({ ...rest, listener: await listenTcp({ hostname, port, reusePort }) });
+  }
   if (needsReset(rest.faults)) {
     if (unix !== undefined || tls || reusePort) {
       throw new UsageError("the reset faults work over plain TCP, not over TLS or Unix sockets");

@@ -5,7 +5,13 @@
  */
 
 import type { EchoEvent } from "./events.ts";
-import { type ServerFaults, serverFaults } from "./_server_faults.ts";
+import {
+  checkChange,
+  type FaultChange,
+  mergedFaults,
+  type ServerFaults,
+  serverFaults,
+} from "./_server_faults.ts";
 import { type EchoStats, type EchoTimeRecorder, noStats } from "./stats.ts";
 import { errorReason } from "../base/errors.ts";
 import type { DatagramFaults } from "../faults/plan.ts";
@@ -60,7 +66,12 @@ export class UdpEchoServer implements AsyncDisposable {
   readonly #echoTimes?: EchoTimeRecorder;
   readonly #stats: EchoStats = noStats();
   readonly #loop: Promise<void>;
-  readonly #faults?: ServerFaults;
+  #faults?: ServerFaults;
+  /** The seed of faults set later without one: the run's own. */
+  #seed?: number;
+  /** The timer that undoes a change made `for` a while. */
+  #passing?: ReturnType<typeof setTimeout>;
+  #ready = true;
   /** Echoes held back by a delay fault, by timer. */
   readonly #delayed = new Map<ReturnType<typeof setTimeout>, () => Promise<void>>();
   #closing = false;
@@ -72,6 +83,7 @@ export class UdpEchoServer implements AsyncDisposable {
     this.#onError = options.onError;
     this.#echoTimes = options.echoTimes;
     this.#faults = serverFaults(options.faults);
+    this.#seed = this.#faults?.settings.seed ?? options.faults?.seed;
     this.#loop = this.#echo();
   }
 
@@ -90,9 +102,57 @@ export class UdpEchoServer implements AsyncDisposable {
     return this.#faults?.settings;
   }
 
+  /** True unless {@linkcode UdpEchoServer.setReady} said otherwise. */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Sets what {@linkcode UdpEchoServer.ready} reports; the server echoes as before either way. */
+  setReady(ready: boolean): void {
+    this.#ready = ready;
+  }
+
+  /**
+   * Replaces the faults from the next datagram on (none when `settings` turns on none), with
+   * the constructor's checks: a `UsageError` changes nothing. With `change.for` (ms), the
+   * faults before the change come back after that long. A setting without `seed` runs on the
+   * server's seed.
+   *
+   * @example
+   * ```ts
+   * import { equal } from "node:assert/strict";
+   * import { startUdpEchoServer } from "../mod.ts";
+   *
+   * await using server = startUdpEchoServer({ hostname: "127.0.0.1", port: 0 });
+   * server.setFaults({ dropRate: 1 });
+   * equal(server.faults?.dropRate, 1);
+   * server.updateFaults({ dropRate: undefined, delay: 5 });
+   * equal(server.faults?.delay, 5);
+   * server.clearFaults();
+   * equal(server.faults, undefined);
+   * ```
+   */
+  setFaults(settings: FaultSettings, change: Pick<FaultChange, "for"> = {}): void {
+    const next = serverFaults({ ...settings, seed: settings.seed ?? this.#seed });
+    checkChange(change);
+    const before = this.#faults;
+    clearTimeout(this.#passing);
+    this.#faults = next;
+    if (change.for === undefined) return;
+    this.#passing = setTimeout(() => this.#faults = before, change.for);
+  }
+
+  /** Merges `settings` into the faults in force (`undefined` removes one), then as `setFaults`. */
+  updateFaults(settings: FaultSettings, change: Pick<FaultChange, "for"> = {}): void {
+    this.setFaults(mergedFaults(this.faults, settings), change);
+  }
+
+  /** Removes every fault. */
+  clearFaults(): void {
+    this.setFaults({});
+  }
+
   async #echo(): Promise<void> {
-    // Datagrams wait in the socket's buffer while the fault plan loads.
-    const plan = this.#faults && await this.#faults.plan;
     const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
     while (!this.#closing) {
       let data: Uint8Array;
@@ -107,7 +167,8 @@ export class UdpEchoServer implements AsyncDisposable {
       const receivedAt = this.#echoTimes ? performance.now() : 0;
       const id = ++this.#stats.datagrams;
       this.#stats.bytesReceived += data.length;
-      const faults = plan?.forDatagram(id);
+      // Datagrams wait in the socket's buffer while a fault plan loads.
+      const faults = this.#faults && (await this.#faults.plan).forDatagram(id);
       this.#onEvent?.({ type: "datagram", id, peer, data, ...(faults?.drop && { dropped: true }) });
       if (faults) await this.#echoWithFaults(id, data, peer, receivedAt, faults);
       else if (!await this.#send(id, data, peer, receivedAt)) break;

@@ -41,7 +41,7 @@ const USAGE_ERRORS: [string[], string][] = [
     ["send", "--file", "x", "msg"],
     "give either MESSAGE or --file, not both (see 'tcpecho send --help')",
   ],
-  [["bogus"], "unknown command 'bogus': expected serve, send or bench (see 'tcpecho --help')"],
+  [["bogus"], "unknown command 'bogus': expected serve, send, bench or ctl (see 'tcpecho --help')"],
   [["--bogus"], "unknown flag --bogus: a command comes first (see 'tcpecho --help')"],
 ];
 

@@ -13,7 +13,7 @@ class FaultedServer implements AsyncDisposable {
   readonly listener: SocketListener;
   readonly stats = noStats();
   readonly faults: [FaultKind, string][] = [];
-  readonly results: ("reset" | "eof" | undefined | Error)[] = [];
+  readonly results: ("reset" | "eof" | "changed" | undefined | Error)[] = [];
   readonly #plan: FaultPlan;
   readonly #stop = new AbortController();
   readonly #done: Promise<void>[] = [];
@@ -46,6 +46,8 @@ class FaultedServer implements AsyncDisposable {
           state: "open" as const,
           reading: false,
           lastActive: performance.now(),
+          received: 0,
+          echoed: 0,
         };
         this.#done.push(
           echoWithFaults({
@@ -333,6 +335,8 @@ Deno.test({
       state: "open" as const,
       reading: false,
       lastActive: performance.now(),
+      received: 0,
+      echoed: 0,
     };
     const echo = echoWithFaults({
       connection,
