@@ -498,7 +498,7 @@ export function exitCodeOf(report: LoadReport, verdicts: ThresholdResult[]): num
     throw new RuntimeError(
       `the echo check failed: ${describeErrors(report)}${
         report.interrupted ? " (interrupted)" : ""
-      }${report.mixUp === undefined ? "" : `: ${report.mixUp}`}${greetingHint(report)}`,
+      }${report.mixUp === undefined ? greetingHint(report) : `: ${report.mixUp}`}`,
     );
   }
   if (report.interrupted) return ExitCode.interrupted;
