@@ -62,38 +62,35 @@ export class ClientChainVerifier {
     const chain = [...await builder.build(leaf)];
     const last = chain[chain.length - 1];
     const anchored = this.#anchors.some((anchor) => sameBytes(anchor.rawData, last.rawData));
-    if (!anchored || !isSelfIssued(last)) return missingIssuerReason(last, chain.length > 1);
+    // Every reason names the client's certificate, then the issuer at fault if it is one.
+    const about = (cert: Certificate) =>
+      cert === leaf ? nameOf(leaf) : `${nameOf(leaf)}: its issuer ${nameOf(cert)}`;
+    if (!anchored || !isSelfIssued(last)) return `${about(last)} ${missingIssuerProblem(last)}`;
     for (const cert of chain) {
-      if (now < cert.notBefore) return `${nameOf(cert)} is not valid yet`;
-      if (now > cert.notAfter) return `${nameOf(cert)} expired on ${cert.notAfter.toISOString()}`;
+      if (now < cert.notBefore) return `${about(cert)} is not valid yet`;
+      if (now > cert.notAfter) return `${about(cert)} expired on ${cert.notAfter.toISOString()}`;
     }
     const usage = clientUsageProblem(leaf);
-    if (usage) return `${nameOf(leaf)} ${usage}`;
+    if (usage) return `${about(leaf)} ${usage}`;
     // Intermediates below the issuer at hand that are not self-issued (RFC 5280's pathLen).
     let below = 0;
     for (const [depth, issuer] of chain.entries()) {
       if (depth === 0) continue;
       const problem = issuerProblem(issuer, below, depth > 1);
-      if (problem) return `${nameOf(leaf)}: its issuer ${nameOf(issuer)} ${problem}`;
+      if (problem) return `${about(issuer)} ${problem}`;
       if (!isSelfIssued(issuer)) below++;
     }
     return undefined;
   }
 }
 
-/** Why the chain ended at `last` short of a trusted self-signed CA. */
-function missingIssuerReason(last: Certificate, hasIssuer: boolean): string {
+/** Why the chain ended at `last`, short of a trusted self-signed CA. */
+function missingIssuerProblem(last: Certificate): string {
   if (!VERIFIABLE_SIGNATURES.has(last.signatureAlgorithm.name)) {
-    return `${nameOf(last)}: unsupported signature algorithm`;
+    return "has an unsupported signature algorithm";
   }
-  if (isSelfIssued(last)) {
-    return `${nameOf(last)} is self-signed and not in the client CA file`;
-  }
-  return hasIssuer
-    ? `${
-      nameOf(last)
-    }, an issuer of the client's certificate, is not signed by a CA of the client CA file`
-    : `${nameOf(last)} is not signed by a CA of the client CA file`;
+  if (isSelfIssued(last)) return "is self-signed and not in the client CA file";
+  return "is not signed by a CA of the client CA file";
 }
 
 /** What keeps the client certificate `cert` from TLS client use, as OpenSSL's `sslclient`. */
