@@ -65,7 +65,11 @@ export class ClientChainVerifier {
     // Every reason names the client's certificate, then the issuer at fault if it is one.
     const about = (cert: Certificate) =>
       cert === leaf ? nameOf(leaf) : `${nameOf(leaf)}: its issuer ${nameOf(cert)}`;
-    if (!anchored || !isSelfIssued(last)) return `${about(last)} ${missingIssuerProblem(last)}`;
+    if (!anchored || !isSelfIssued(last)) {
+      return VERIFIABLE_SIGNATURES.has(last.signatureAlgorithm.name)
+        ? `${nameOf(leaf)} is not signed by a CA of the client CA file`
+        : `${about(last)} has an unsupported signature algorithm`;
+    }
     for (const cert of chain) {
       if (now < cert.notBefore) return `${about(cert)} is not valid yet`;
       if (now > cert.notAfter) return `${about(cert)} expired on ${cert.notAfter.toISOString()}`;
@@ -82,15 +86,6 @@ export class ClientChainVerifier {
     }
     return undefined;
   }
-}
-
-/** Why the chain ended at `last`, short of a trusted self-signed CA. */
-function missingIssuerProblem(last: Certificate): string {
-  if (!VERIFIABLE_SIGNATURES.has(last.signatureAlgorithm.name)) {
-    return "has an unsupported signature algorithm";
-  }
-  if (isSelfIssued(last)) return "is self-signed and not in the client CA file";
-  return "is not signed by a CA of the client CA file";
 }
 
 /** What keeps the client certificate `cert` from TLS client use, as OpenSSL's `sslclient`. */

@@ -28,8 +28,9 @@ export interface TlsServerOptions {
   /** The private key of the leaf certificate. */
   key: string;
   /**
-   * Require a client certificate signed by one of these CA certificates (mutual TLS); a client
-   * without one, or with one from another CA, fails the handshake.
+   * Require a client certificate signed by one of these CA certificates (mutual TLS), judged as
+   * `openssl verify -purpose sslclient` judges it, with the intermediates the client sends; a
+   * client without one, or with one that fails, fails the handshake.
    */
   clientCa?: string;
   /** ALPN protocols the server agrees to, in its order of preference. */
@@ -193,9 +194,9 @@ export class TlsServer {
         settled();
         let clientSubject: string | undefined;
         if (this.#clientChains) {
-          // Bytes and errors while the certificate is judged wait for the verdict.
-          socket.pause();
-          socket.on("error", () => {});
+          // An error while the certificate is judged must not go unheard; the verdict tells.
+          const ignore = () => {};
+          socket.on("error", ignore);
           let problem: string | undefined;
           try {
             const chain = peerChain(socket.getPeerCertificate(true));
@@ -208,6 +209,7 @@ export class TlsServer {
             problem = `it cannot be checked: ${errorReason(err)}`;
           }
           if (problem) return fail(`client certificate refused: ${problem}`, "certificate");
+          socket.off("error", ignore);
         }
         const cipher = socket.getCipher();
         resolve({
