@@ -9,8 +9,14 @@
  * @module
  */
 
-import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
+import {
+  createSecureContext,
+  type DetailedPeerCertificate,
+  type SecureContext,
+  TLSSocket,
+} from "node:tls";
 import { X509Certificate } from "node:crypto";
+import type { ClientChainVerifier } from "./client_chain.ts";
 import { checkCertifiedKey, parseCertificates } from "./certificates.ts";
 import { errorReason, RuntimeError, type TlsFailure, TlsHandshakeError } from "../base/errors.ts";
 import { SocketConn } from "./socket_conn.ts";
@@ -22,8 +28,9 @@ export interface TlsServerOptions {
   /** The private key of the leaf certificate. */
   key: string;
   /**
-   * Require a client certificate signed by one of these CA certificates (mutual TLS); a client
-   * without one, or with one from another CA, fails the handshake.
+   * Require a client certificate signed by one of these CA certificates (mutual TLS), judged as
+   * `openssl verify -purpose sslclient` judges it, with the intermediates the client sends; a
+   * client without one, or with one that fails, fails the handshake.
    */
   clientCa?: string;
   /** ALPN protocols the server agrees to, in its order of preference. */
@@ -98,7 +105,8 @@ export interface TlsFileNames {
  */
 export class TlsServer {
   readonly #context: SecureContext;
-  readonly #clientCas?: X509Certificate[];
+  /** Judges client certificates; loaded (with its npm package) only for mutual TLS. */
+  readonly #clientChains?: Promise<ClientChainVerifier>;
   readonly #alpn?: string[];
   readonly #handshakeTimeout: number;
 
@@ -109,7 +117,12 @@ export class TlsServer {
   constructor(options: TlsServerOptions, files: TlsFileNames = {}) {
     checkCertifiedKey({ ...options, ...files });
     if (options.clientCa !== undefined) {
-      this.#clientCas = parseCertificates(options.clientCa, files.clientCaFile ?? "the client CA");
+      const cas = parseCertificates(options.clientCa, files.clientCaFile ?? "the client CA");
+      this.#clientChains = import("./client_chain.ts").then((module) =>
+        new module.ClientChainVerifier(cas.map((ca) => ca.raw))
+      );
+      // A failure to load it refuses each client certificate; it is not left unhandled here.
+      this.#clientChains.catch(() => {});
     }
     this.#alpn = options.alpn?.length ? options.alpn : undefined;
     this.#handshakeTimeout = options.handshakeTimeout ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT;
@@ -142,8 +155,8 @@ export class TlsServer {
     const socket = new TLSSocket(tcp, {
       isServer: true,
       secureContext: this.#context,
-      requestCert: this.#clientCas !== undefined,
-      rejectUnauthorized: this.#clientCas !== undefined,
+      requestCert: this.#clientChains !== undefined,
+      rejectUnauthorized: this.#clientChains !== undefined,
       ALPNProtocols: this.#alpn,
     });
     return new Promise((resolve, reject) => {
@@ -177,20 +190,26 @@ export class TlsServer {
       socket.once("end", onEnd);
       socket.once("error", onError);
       socket.once("close", onClose);
-      socket.once("secure", () => {
+      socket.once("secure", async () => {
         settled();
         let clientSubject: string | undefined;
-        if (this.#clientCas) {
+        if (this.#clientChains) {
+          // An error while the certificate is judged must not go unheard; the verdict tells.
+          const ignore = () => {};
+          socket.on("error", ignore);
           let problem: string | undefined;
           try {
-            const peer = socket.getPeerCertificate(true);
-            problem = peer?.raw ? untrustedReason(peer.raw, this.#clientCas) : "no certificate";
-            if (!problem) clientSubject = subjectOf(new X509Certificate(peer.raw));
+            const chain = peerChain(socket.getPeerCertificate(true));
+            problem = chain.length
+              ? await (await this.#clientChains).untrustedReason(chain)
+              : "no certificate";
+            if (!problem) clientSubject = subjectOf(new X509Certificate(chain[0]));
           } catch (err) {
             // No certificate, however made, can crash the server: a check that throws refuses.
             problem = `it cannot be checked: ${errorReason(err)}`;
           }
           if (problem) return fail(`client certificate refused: ${problem}`, "certificate");
+          socket.off("error", ignore);
         }
         const cipher = socket.getCipher();
         resolve({
@@ -225,24 +244,16 @@ function stringOrUndefined(value: unknown): string | undefined {
   return typeof value === "string" && value !== "" ? value : undefined;
 }
 
-/**
- * Why the client certificate `der` is not to be trusted: not signed by any of `cas`, out of its
- * validity period, or a CA certificate itself; `undefined` when it is fine. The handshake already
- * proved that the client holds its private key.
- */
-function untrustedReason(der: Uint8Array, cas: X509Certificate[]): string | undefined {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(der);
-  } catch {
-    return "it cannot be read";
+/** The DER certificates a client sent, its own first, from `getPeerCertificate(true)`. */
+function peerChain(peer: DetailedPeerCertificate | undefined): Uint8Array[] {
+  const seen = new Set<string>();
+  const chain: Uint8Array[] = [];
+  // A self-signed certificate is its own issuer: the chain ends at the first one seen again.
+  for (let cert = peer; cert?.raw; cert = cert.issuerCertificate) {
+    const der = cert.raw.toString("base64");
+    if (seen.has(der)) break;
+    seen.add(der);
+    chain.push(cert.raw);
   }
-  const subject = subjectOf(cert);
-  const now = Date.now();
-  if (now < Date.parse(cert.validFrom)) return `${subject} is not valid yet`;
-  if (now > Date.parse(cert.validTo)) return `${subject} expired on ${cert.validTo}`;
-  if (cert.ca) return `${subject} is a CA certificate, not a client certificate`;
-  const signed = cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey));
-  if (!signed) return `${subject} is not signed by a CA of the client CA file`;
-  return undefined;
+  return chain;
 }
