@@ -374,18 +374,15 @@ function tlsEnd(error: unknown, detail: string, stats: EchoStats): SessionEnd {
   return { event: "closed", reason: "tls", detail };
 }
 
-/** The end of a connection the server closed itself: idle, or shut down. */
+/** The end of a connection the server closed itself: idle, shut down, or on request. */
 function closedByServer(connection: Connection, session: SessionContext): SessionEnd {
   switch (connection.closedBy) {
     case "idle":
       return { event: "closed", reason: "idle", detail: idleDetail(session) };
     case "closed":
+      return { event: "closed", reason: "closed", detail: "closed on request" };
     case "reset":
-      return {
-        event: "closed",
-        reason: "shutdown",
-        detail: connection.closedBy === "reset" ? "reset on request" : "closed on request",
-      };
+      return { event: "closed", reason: "server-reset", detail: "reset on request" };
     default:
       return { event: "closed", reason: "shutdown" };
   }

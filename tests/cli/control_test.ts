@@ -125,9 +125,11 @@ Deno.test("--log json: a change is one JSON event", async () => {
   match(event.peer, /^127\.0\.0\.1:\d+$/);
 });
 
-Deno.test("POST /close with reset: the open connections see a TCP reset", async () => {
-  const { server, api } = await serveWithControl(["--quiet", "--control-resets"]);
+Deno.test("POST /close with reset: the open connections see a TCP reset, counted as such", async () => {
+  const { server, api } = await serveWithControl(["--control-resets", "--metrics", "0"]);
   await using _ = server;
+  const metricsLine = await server.stdout.waitFor(/metrics at/);
+  const metrics = `${metricsLine.match(/http:\/\/[^/]+/)![0]}/metrics`;
   const clients = [await connect(server.port), await connect(server.port)];
   for (const client of clients) await roundTrip(client);
   const { answer } = await call(api, "POST", "/close", { reset: true });
@@ -136,6 +138,12 @@ Deno.test("POST /close with reset: the open connections see a TCP reset", async 
     await rejects(client.read(new Uint8Array(1)), Deno.errors.ConnectionReset);
     client.close();
   }
+  await server.stdout.waitForCount(/resetting connection from .* on request$/, 2);
+  const text = await (await within("GET /metrics", fetch(metrics))).text();
+  match(text, /^tcpecho_connections_closed_total\{reason="server_reset"\} 2$/m);
+  match(text, /^tcpecho_connections_closed_total\{reason="drain_deadline"\} 0$/m);
+  equal((await server.stop()).code, 0);
+  match(server.stdout.text, /^shut down: 2 connections, 32 bytes echoed, 2 reset on request$/m);
 });
 
 Deno.test("without --control-resets, a reset is refused and nothing is closed", async () => {
@@ -156,13 +164,27 @@ Deno.test("without --control-resets, a reset is refused and nothing is closed", 
 });
 
 Deno.test("tcpecho ctl close without --reset closes cleanly: the client reads its end", async () => {
-  const { server, api } = await serveWithControl(["--quiet"]);
+  const server = await ServeProcess.start([
+    "--host",
+    "127.0.0.1",
+    "--control",
+    "0",
+    "--log",
+    "json",
+  ]);
   await using _ = server;
+  const { address } = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
+  const api = `http://${address}`;
   using client = await connect(server.port);
   await roundTrip(client);
   const { code, stdout } = await runCli(["ctl", api, "close"]);
   deepEqual([code, stdout], [0, "closed 1 connection\n"]);
   equal(await client.read(new Uint8Array(1)), null);
+  const closed = JSON.parse(await server.stdout.waitFor(/"event":"closed"/));
+  deepEqual([closed.reason, closed.detail], ["closed", "closed on request"]);
+  equal((await server.stop()).code, 0);
+  const summary = JSON.parse(server.stdout.text.trim().split("\n").at(-1)!);
+  deepEqual([summary.event, summary.cut, summary.closed_on_request], ["shutdown", 0, 1]);
 });
 
 Deno.test(needs("curl", "curl flips /readyz through PUT /ready, and back"), async () => {
