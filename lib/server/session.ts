@@ -281,8 +281,10 @@ function greetingLine(
  */
 async function echo(connection: Connection, session: SessionContext): Promise<SessionEnd> {
   const { bufferSize, stats, onEvent, echoTimes } = session;
-  let end: "reset" | "eof" | "changed" | undefined;
+  let end: "reset" | "eof" | "changed" | Uint8Array | undefined;
   do {
+    // The chunk the plain loop read as the faults changed: the loop that follows echoes it.
+    const firstChunk = end instanceof Uint8Array ? end : undefined;
     // Faults changed for open connections: the loop that ran hands over to the one they ask for.
     connection.faultsChanged = false;
     const faulted = connection.faults && await connection.faults;
@@ -298,6 +300,7 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
         onEvent,
         echoTimes,
         signal: connection.stop!.signal,
+        firstChunk,
         onFault: (fault, detail) => {
           stats.faults[fault]++;
           onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
@@ -309,8 +312,9 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
         onEvent,
         echoTimes,
         watched: session.idleTimeout !== undefined,
+        firstChunk,
       });
-  } while (end === "changed");
+  } while (end === "changed" || end instanceof Uint8Array);
   // The reset fault ended the connection: nothing is left to cut.
   if (end === "reset") return { event: "closed", reason: "fault" };
   // The server hung up while a read or write was finishing: that op succeeded, the next fails.

@@ -62,3 +62,17 @@ Deno.test("closeConnections with a peer closes only that client's connections", 
     (other.localAddr as Deno.NetAddr).port,
   ]);
 });
+
+Deno.test("a change for open connections that misses one leaves its chunk in hand to the plain echo", async () => {
+  await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+  using client = await connect(server.addr.port);
+  await writeAll(client, new Uint8Array([1]));
+  await readExactly(client, 1);
+  // fault-rate 0: the change hits no connection, yet the waiting read hands its chunk over.
+  server.setFaults({ delay: 10_000, faultRate: 0 }, { scope: "all" });
+  await writeAll(client, new Uint8Array([2, 3]));
+  deepEqual(await readExactly(client, 2), new Uint8Array([2, 3]));
+  await writeAll(client, new Uint8Array([4]));
+  deepEqual(await readExactly(client, 1), new Uint8Array([4]));
+  deepEqual([server.stats.bytesReceived, server.stats.bytesEchoed], [4, 4]);
+});
