@@ -131,6 +131,8 @@ interface PassingChange {
   /** Connections still to get the change, when it has a count. */
   left?: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Settled when the change ends: with how it ran its course, or undefined when replaced. */
+  readonly ended: PromiseWithResolvers<"count" | "for" | undefined>;
 }
 
 /** True when `peer` is `wanted` (a host name, or `host:port`), or when nothing is wanted. */
@@ -249,7 +251,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   /**
    * Replaces the faults (none when `settings` turns on none), with the same checks as the
    * constructor: a `UsageError` changes nothing. `change` says which connections get them (the
-   * new ones only, or every open one too at its next chunk) and for how long (the next `count`
+   * new ones only, or every open one too from the chunk its read brings next) and for how long (the next `count`
    * connections, or `for` milliseconds), after which the faults before the change come back.
    * A setting without `seed` runs on the server's seed, so that the same changes at the same
    * connection numbers make the same choices.
@@ -264,11 +266,9 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
    * server.setFaults({ delay: 100 }, { scope: "all" });
    * equal(server.faults?.delay, 100);
    * const started = performance.now();
-   * // The chunk in hand when the change came is echoed as before; the next one is delayed.
-   * for (let round = 0; round < 2; round++) {
-   *   await client.write(new Uint8Array([round]));
-   *   await client.read(new Uint8Array(1));
-   * }
+   * // The server was waiting for this chunk when the change came: it is delayed too.
+   * await client.write(new Uint8Array([1]));
+   * await client.read(new Uint8Array(1));
    * equal(performance.now() - started >= 100, true);
    * server.clearFaults({ scope: "all" });
    * equal(server.faults, undefined);
@@ -290,9 +290,14 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#endPassing();
     this.#apply(next && { server: next, echo: loadFaults(next) }, change.scope ?? "new");
     if (change.count === undefined && change.for === undefined) return;
-    const passing: PassingChange = { before, scope: change.scope ?? "new", left: change.count };
+    const passing: PassingChange = {
+      before,
+      scope: change.scope ?? "new",
+      left: change.count,
+      ended: Promise.withResolvers(),
+    };
     if (change.for !== undefined) {
-      passing.timer = setTimeout(() => this.#restore(passing), change.for);
+      passing.timer = setTimeout(() => this.#restore(passing, "for"), change.for);
     }
     this.#passing = passing;
   }
@@ -400,17 +405,41 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   }
 
   /**
+   * Resolves once the change with `count` or `for` now in force runs its course and the faults
+   * before it are back: with `"count"` when its last connection came, `"for"` when its time ran
+   * out. Resolves undefined when another change replaces it first, or at once when none is in
+   * force.
+   *
+   * @example
+   * ```ts
+   * import { equal } from "node:assert/strict";
+   * import { startEchoServer } from "../mod.ts";
+   *
+   * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+   * server.setFaults({ delay: 10 }, { count: 1 });
+   * const ended = server.changeRunsOut();
+   * using _client = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+   * equal(await ended, "count");
+   * equal(server.faults, undefined);
+   * ```
+   */
+  changeRunsOut(): Promise<"count" | "for" | undefined> {
+    return this.#passing?.ended.promise ?? Promise.resolve(undefined);
+  }
+
+  /**
    * The change with `count` or `for` has run its course: the faults before it come back, to new
    * connections, and to the open ones too when the change reached them and `scope` allows.
    */
-  #restore(passing: PassingChange, scope = passing.scope): void {
+  #restore(passing: PassingChange, how: "count" | "for"): void {
     if (this.#passing !== passing) return;
-    this.#endPassing();
-    this.#apply(passing.before, scope);
+    this.#endPassing(how);
+    this.#apply(passing.before, how === "count" ? "new" : passing.scope);
   }
 
-  #endPassing(): void {
+  #endPassing(how?: "count" | "for"): void {
     clearTimeout(this.#passing?.timer);
+    this.#passing?.ended.resolve(how);
     this.#passing = undefined;
   }
 
@@ -476,7 +505,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#stats.open++;
     const passing = this.#passing;
     // The last of the `count` connections keeps the change it was just given.
-    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "new");
+    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "count");
     if (session.idleTimeout !== undefined) this.#watchIdle(connection, session.idleTimeout);
     connection.done = runSession(connection, session);
   }

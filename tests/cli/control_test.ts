@@ -227,6 +227,11 @@ Deno.test("the next N connections only: count=1 faults one connection, not the n
   await writeAll(second, new Uint8Array(32));
   equal((await readExactly(second, 32)).length, 32);
   equal((await call(api, "GET", "/faults")).answer.description, "none");
+  const ended = await server.stdout.waitFor(/control: faults back to/);
+  equal(
+    ended,
+    'control: faults back to none after 1 connection (the end of "count" from the server)',
+  );
 });
 
 Deno.test("the same changes at the same connection numbers with the same --seed fault the same connections", async () => {
