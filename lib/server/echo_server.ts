@@ -315,7 +315,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.setFaults({}, { scope: change.scope });
   }
 
-  /** Sets the limits given; a limit left out keeps its value. See {@linkcode ServerLimits}. */
+  /**
+   * Sets the limits given; a limit left out keeps its value. See {@linkcode ServerLimits}. A new
+   * idle timeout reaches the open connections too: each gets the whole new timeout from now.
+   */
   setLimits(limits: ServerLimits): void {
     const { maxConnections, idleTimeout } = limits;
     if (maxConnections !== undefined && maxConnections !== null) {
@@ -333,7 +336,22 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       }
     }
     if (maxConnections !== undefined) this.#maxConnections = maxConnections ?? Infinity;
-    if (idleTimeout !== undefined) this.#session.idleTimeout = idleTimeout ?? undefined;
+    if (idleTimeout !== undefined) this.#changeIdleTimeout(idleTimeout ?? undefined);
+  }
+
+  #changeIdleTimeout(timeout: number | undefined): void {
+    const watched = this.#session.idleTimeout !== undefined;
+    this.#session.idleTimeout = timeout;
+    for (const connection of this.#connections) {
+      clearTimeout(connection.idleTimer);
+      if (timeout === undefined) continue;
+      if (!watched) {
+        connection.lastActive = performance.now();
+        // A plain loop keeps `lastActive` only when watched from its start: it hands over.
+        if (connection.applied.length === 0) connection.faultsChanged = true;
+      }
+      this.#watchIdle(connection);
+    }
   }
 
   /** The limits in force: `undefined` for none. */
@@ -506,16 +524,19 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     const passing = this.#passing;
     // The last of the `count` connections keeps the change it was just given.
     if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "count");
-    if (session.idleTimeout !== undefined) this.#watchIdle(connection, session.idleTimeout);
+    if (session.idleTimeout !== undefined) this.#watchIdle(connection);
     connection.done = runSession(connection, session);
   }
 
   /**
-   * Closes the connection once it has been silent for `timeout` ms. One timer per connection,
-   * re-armed only when it fires, so that busy connections pay one clock read per chunk.
+   * Closes the connection once it has been silent for the idle timeout. One timer per connection,
+   * re-armed only when it fires, so that busy connections pay one clock read per chunk; the
+   * timeout is read when it fires, so that a change reaches it (none: the watch ends).
    */
-  #watchIdle(connection: Connection, timeout: number): void {
+  #watchIdle(connection: Connection): void {
     const check = () => {
+      const timeout = this.#session.idleTimeout;
+      if (timeout === undefined) return;
       const silent = performance.now() - connection.lastActive;
       if (silent < timeout) {
         connection.idleTimer = setTimeout(check, timeout - silent);
@@ -523,7 +544,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       }
       hangUp(connection, "idle");
     };
-    connection.idleTimer = setTimeout(check, timeout);
+    connection.idleTimer = setTimeout(check, this.#session.idleTimeout);
   }
 
   /**

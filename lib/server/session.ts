@@ -57,8 +57,9 @@ export interface Connection extends ConnectionInfo {
   /** The faults this connection runs with (loading since they were set), if any. */
   faults?: Promise<FaultedEcho>;
   /**
-   * Set when the server's faults changed for open connections: the echo loop hands over at its
-   * next chunk, and the echo goes on with `faults`.
+   * Set when the server's faults changed for open connections (or a plain loop must start
+   * keeping `lastActive` for a new idle timeout): the echo loop hands over at its next chunk,
+   * and the echo goes on with `faults`.
    */
   faultsChanged: boolean;
   /** The faults its echo runs with now, one phrase each (`delay 50 ms`); empty for none. */
