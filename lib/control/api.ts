@@ -255,7 +255,7 @@ class ControlApi {
    * it lasts `lasts` ms or `count` connections, is logged as a change of its own when the
    * servers undo it.
    */
-  #expireAfter({ lasts, count, runsOut }: Handled["faults"] & {}): void {
+  #expireAfter({ lasts, count, runsOut }: NonNullable<Handled["faults"]>): void {
     clearTimeout(this.#expiry);
     const { target } = this.#options;
     const ended = async (how: "count" | "for") => {

@@ -24,6 +24,20 @@ async function serveWithControl(args: string[] = []) {
   return { server, api: line.match(/http:\/\/[^/]+/)![0] };
 }
 
+/** As {@linkcode serveWithControl}, with `--log json`. */
+async function serveWithControlJson() {
+  const server = await ServeProcess.start([
+    "--host",
+    "127.0.0.1",
+    "--control",
+    "0",
+    "--log",
+    "json",
+  ]);
+  const started = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
+  return { server, api: `http://${started.address}` };
+}
+
 /** One request of the API: its status and JSON answer. */
 async function call(
   api: string,
@@ -101,17 +115,8 @@ Deno.test("bench runs show the latency step of a delay set through the API, and 
 });
 
 Deno.test("--log json: a change is one JSON event", async () => {
-  const server = await ServeProcess.start([
-    "--host",
-    "127.0.0.1",
-    "--control",
-    "0",
-    "--log",
-    "json",
-  ]);
+  const { server, api } = await serveWithControlJson();
   await using _ = server;
-  const started = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
-  const api = `http://${started.address}`;
   await call(api, "PUT", "/ready", false);
   const event = JSON.parse(await server.stdout.waitFor(/"event":"control-change"/));
   deepEqual({ ...event, peer: undefined, time: undefined }, {
@@ -163,17 +168,8 @@ Deno.test("without --control-resets, a reset is refused and nothing is closed", 
 });
 
 Deno.test("tcpecho ctl close without --reset closes cleanly: the client reads its end", async () => {
-  const server = await ServeProcess.start([
-    "--host",
-    "127.0.0.1",
-    "--control",
-    "0",
-    "--log",
-    "json",
-  ]);
+  const { server, api } = await serveWithControlJson();
   await using _ = server;
-  const { address } = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
-  const api = `http://${address}`;
   using client = await connect(server.port);
   await roundTrip(client);
   const { code, stdout } = await runCli(["ctl", api, "close"]);
