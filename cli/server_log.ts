@@ -218,10 +218,12 @@ export class ServerLog {
 
   /**
    * The one-line summary printed at shutdown. Connections the server cut (`closed.shutdown`) were
-   * cut at the drain deadline, or at once by a second signal when `aborted`.
+   * cut at the drain deadline, or at once by a second signal when `aborted`; those closed or
+   * reset on request (the control API) are counted apart.
    */
   summary(stats: EchoStats, aborted = false): void {
     const cut = stats.closed.shutdown;
+    const { closed, "server-reset": reset } = stats.closed;
     const faults = Object.entries(stats.faults).filter(([, injected]) => injected > 0);
     if (this.#format === "json") {
       this.#jsonLine({
@@ -235,6 +237,8 @@ export class ServerLog {
           ? stats.proxyRefused
           : undefined,
         ...(this.#datagrams ? {} : { cut }),
+        closed_on_request: closed > 0 ? closed : undefined,
+        reset_on_request: reset > 0 ? reset : undefined,
         aborted: aborted || undefined,
         faults: faults.length > 0 ? Object.fromEntries(faults) : undefined,
       }, true);
@@ -249,6 +253,8 @@ export class ServerLog {
             `${count(cut)} cut ${aborted ? "by the second signal" : "at the drain deadline"}`,
           ]
           : []),
+        ...(closed > 0 ? [`${count(closed)} closed on request`] : []),
+        ...(reset > 0 ? [`${count(reset)} reset on request`] : []),
         ...(stats.bytesDiscarded > 0
           ? [`${count(stats.bytesDiscarded)} bytes sent after the cut dropped`]
           : []),
@@ -342,6 +348,13 @@ export class ServerLog {
             return out.line(`${prefix}Closing current connection`);
           case "shutdown":
             return out.line(`${prefix}closing connection from ${formatPeer(event.conn.peer)}`);
+          case "closed":
+          case "server-reset":
+            return out.line(
+              `${prefix}${event.reason === "closed" ? "closing" : "resetting"} connection from ${
+                formatPeer(event.conn.peer)
+              } on request`,
+            );
           case "idle":
             return out.line(
               `${prefix}closing idle connection from ${

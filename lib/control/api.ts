@@ -74,6 +74,11 @@ export interface ControlTarget {
   closeConnections(options: { reset?: boolean; peer?: string }): Promise<number>;
   /** The open connections of every server. */
   connections(): Promise<OpenConnection[]>;
+  /**
+   * Resolves once the change with `count` or `for` in force runs its course, saying which (see
+   * `EchoServer.changeRunsOut`). Without it, the API logs only the end of `for`, by its own timer.
+   */
+  changeRunsOut?(): Promise<"count" | "for" | undefined>;
 }
 
 /**
@@ -102,6 +107,7 @@ export function serverTarget(server: EchoServer | UdpEchoServer): ControlTarget 
       ? noConnections("close")
       : (options) => Promise.resolve((server as EchoServer).closeConnections(options)),
     connections: () => Promise.resolve(udp ? [] : (server as EchoServer).connections()),
+    changeRunsOut: udp ? undefined : () => (server as EchoServer).changeRunsOut(),
   };
 }
 
@@ -226,7 +232,7 @@ class ControlApi {
       this.#queue = work.catch(() => {});
       const { answer, what, faults } = await work;
       if (what !== undefined) this.#changed({ peer, call, what });
-      if (faults) this.#expireAfter(faults.lasts);
+      if (faults) this.#expireAfter(faults);
       return json({ ...answer, servers: target.servers });
     } catch (err) {
       if (err instanceof UsageError) return json({ error: err.message }, 400);
@@ -246,22 +252,29 @@ class ControlApi {
 
   /**
    * A change of faults was made: the one before it no longer ends by itself, and this one, when
-   * it lasts `lasts` ms, is logged as a change of its own when the servers undo it.
+   * it lasts `lasts` ms or `count` connections, is logged as a change of its own when the
+   * servers undo it.
    */
-  #expireAfter(lasts?: number): void {
+  #expireAfter({ lasts, count, runsOut }: NonNullable<Handled["faults"]>): void {
     clearTimeout(this.#expiry);
-    if (lasts === undefined) return;
-    // Set after the servers' own timers of the same length, so it fires after them.
-    this.#expiry = setTimeout(async () => {
-      const now = await this.#options.target.faults();
+    const { target } = this.#options;
+    const ended = async (how: "count" | "for") => {
+      const now = await target.faults();
       this.#changed({
         peer: "the server",
-        call: `the end of "for"`,
+        call: `the end of "${how}"`,
         what: `faults back to ${now ? describeFaults(now).join(", ") : "none"} after ${
-          lasts / 1000
-        } s`,
+          how === "count" ? `${count} connection${count === 1 ? "" : "s"}` : `${lasts! / 1000} s`
+        }`,
       });
-    }, lasts);
+    };
+    if (lasts === undefined && count === undefined) return;
+    if (runsOut) {
+      runsOut.then((how) => how && ended(how));
+    } else if (lasts !== undefined) {
+      // Set after the servers' own timers of the same length, so it fires after them.
+      this.#expiry = setTimeout(() => ended("for"), lasts);
+    }
   }
 }
 
@@ -269,8 +282,15 @@ class ControlApi {
 interface Handled {
   answer: Record<string, unknown>;
   what?: string;
-  /** A change of faults, which undoes itself after `lasts` ms when that is set. */
-  faults?: { lasts?: number };
+  /**
+   * A change of faults, which undoes itself after `lasts` ms or `count` connections when one is
+   * set; `runsOut` settles then, when the target can tell.
+   */
+  faults?: {
+    lasts?: number;
+    count?: number;
+    runsOut?: Promise<"count" | "for" | undefined>;
+  };
 }
 
 type Handler = (
@@ -391,12 +411,14 @@ async function changeFaults(
     checkFaults(settings, flagName);
   }
   await target.setFaults(settings, change);
+  // Asked at once, before a connection can end a `count` change.
+  const runsOut = target.changeRunsOut?.();
   const now = await target.faults();
   const phrase = now ? describeFaults(now).join(", ") : "none";
   return {
     answer: faultsAnswer(now),
     what: `faults ${phrase}${scopePhrase(change)}`,
-    faults: { lasts: change.for },
+    faults: { lasts: change.for, count: change.count, runsOut },
   };
 }
 

@@ -84,6 +84,8 @@ const REASON_LABELS: Readonly<Record<CloseReason, string>> = {
   idle: "idle",
   tls: "tls",
   shutdown: "drain_deadline",
+  closed: "closed",
+  "server-reset": "server_reset",
   fault: "fault",
   error: "error",
   "health-check": "health_check",
@@ -124,7 +126,8 @@ export function serverMetricsText(
       "tcpecho_connections_closed_total",
       "Connections closed, by reason: eof (the client closed), reset, idle (timeout), tls " +
         "(handshake failed), limit (--max-connections), proxy (bad or missing PROXY header), " +
-        "drain_deadline (cut at shutdown), fault (a reset fault), error, health_check (ended " +
+        "drain_deadline (cut at shutdown), closed and server_reset (closed or reset on request, " +
+        "by the control API or the library), fault (a reset fault), error, health_check (ended " +
         "before its first byte), early (closed during the handshake), handshake_timeout.",
       [
         ...closed,

@@ -64,6 +64,11 @@ export interface FaultedEchoOptions {
    * waiting for delays, stalls or the bandwidth cap.
    */
   signal: AbortSignal;
+  /**
+   * A chunk already read (and not yet counted), taken first as if the loop had read it: the one
+   * the plain loop had in hand when the faults changed.
+   */
+  firstChunk?: Uint8Array;
 }
 
 /** Bytes read ahead of the echo, at most, before the reader waits for the writer. */
@@ -90,6 +95,10 @@ export async function echoWithFaults(
   let eof = false;
   try {
     if (reads === "never") {
+      // The chunk in hand was read before the server stopped reading: counted, never echoed.
+      const inHand = options.firstChunk?.length ?? 0;
+      options.stats.bytesReceived += inHand;
+      connection.received += inHand;
       connection.reading = true;
       await Promise.race([aborted(signal), reset.ended]);
     } else if (reads === "dropped") {
@@ -167,11 +176,10 @@ function aborted(signal: AbortSignal): Promise<void> {
 async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<boolean> {
   const { connection, stats, onEvent } = options;
   const buffer = new Uint8Array(options.bufferSize);
+  let inHand = options.firstChunk;
   while (echoing(connection) && !options.signal.aborted && !connection.faultsChanged) {
-    connection.reading = true;
-    const n = await connection.conn.read(buffer);
-    connection.reading = false;
-    connection.lastActive = performance.now();
+    const n = inHand ? take(inHand, buffer) : await readChunk(connection, buffer);
+    inHand = undefined;
     if (n === null) {
       // After a FIN at the drain deadline, the client's end is its answer to the cut.
       if (!reset.started && connection.state !== "half-closed") endOfStream(options);
@@ -190,6 +198,24 @@ async function swallow(options: FaultedEchoOptions, reset: Reset): Promise<boole
     });
   }
   return false;
+}
+
+/** One read of `connection` into `buffer`, marked as waiting meanwhile. */
+async function readChunk(
+  connection: FaultedConnection,
+  buffer: Uint8Array,
+): Promise<number | null> {
+  connection.reading = true;
+  const n = await connection.conn.read(buffer);
+  connection.reading = false;
+  connection.lastActive = performance.now();
+  return n;
+}
+
+/** Puts the chunk in hand into `buffer` as a read would, and returns its length. */
+function take(chunk: Uint8Array, buffer: Uint8Array): number {
+  buffer.set(chunk);
+  return chunk.length;
 }
 
 function endOfStream({ connection, stats, onEvent }: FaultedEchoOptions): void {
@@ -245,16 +271,23 @@ class Pipeline {
     const { connection, stats, onEvent, signal } = this.#options;
     const { conn } = connection;
     const buffer = new Uint8Array(this.#options.bufferSize);
+    let inHand = this.#options.firstChunk;
     try {
       while (
         echoing(connection) && !signal.aborted && !connection.faultsChanged &&
         (!this.#writerDone || this.#closed)
       ) {
-        this.#readerWaiting = true;
-        connection.reading = this.#queue.length === 0 && !this.#writing;
-        const n = await conn.read(buffer);
-        this.#readerWaiting = false;
-        connection.reading = false;
+        let n: number | null;
+        if (inHand) {
+          n = take(inHand, buffer);
+          inHand = undefined;
+        } else {
+          this.#readerWaiting = true;
+          connection.reading = this.#queue.length === 0 && !this.#writing;
+          n = await conn.read(buffer);
+          this.#readerWaiting = false;
+          connection.reading = false;
+        }
         connection.lastActive = performance.now();
         if (n === null) {
           this.#eof = true;

@@ -39,12 +39,18 @@ export interface EchoLoopOptions {
   echoTimes?: EchoTimeRecorder;
   /** Keep `lastActive` up to date, for an idle timeout. */
   watched: boolean;
+  /**
+   * A chunk already read (and not yet counted), echoed first as if the loop had read it: the one
+   * in hand when the faults changed, on a connection the new faults do not hit.
+   */
+  firstChunk?: Uint8Array;
 }
 
 /**
  * Echoes `connection` until its client closes it (resolves `"eof"`), the server stops it by
- * moving its state on (resolves undefined) or changes its faults (resolves `"changed"`, after
- * the chunk in hand is echoed); rejects when the connection fails.
+ * moving its state on (resolves undefined) or changes its faults: then it resolves the chunk it
+ * just read, not yet counted nor echoed, for the loop the new faults ask for. Rejects when the
+ * connection fails.
  *
  * @example
  * ```ts
@@ -77,15 +83,24 @@ export interface EchoLoopOptions {
 export async function echoLoop(
   connection: EchoingConnection,
   options: EchoLoopOptions,
-): Promise<"eof" | "changed" | undefined> {
+): Promise<"eof" | Uint8Array | undefined> {
   const { conn } = connection;
   const { stats, onEvent, echoTimes, watched } = options;
   const buffer = new Uint8Array(options.bufferSize);
+  let inHand = options.firstChunk;
   while (echoing(connection)) {
-    if (connection.faultsChanged) return "changed";
-    connection.reading = true;
-    const n = await conn.read(buffer);
-    connection.reading = false;
+    let n: number | null;
+    if (inHand) {
+      buffer.set(inHand);
+      n = inHand.length;
+      inHand = undefined;
+    } else {
+      connection.reading = true;
+      n = await conn.read(buffer);
+      connection.reading = false;
+      // The faults changed while this read waited: the new ones apply to what it brought.
+      if (connection.faultsChanged && n !== null) return buffer.slice(0, n);
+    }
     const readAt = watched || echoTimes ? performance.now() : 0;
     if (watched) connection.lastActive = readAt;
     if (n === null) {

@@ -131,6 +131,8 @@ interface PassingChange {
   /** Connections still to get the change, when it has a count. */
   left?: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Settled when the change ends: with how it ran its course, or undefined when replaced. */
+  readonly ended: PromiseWithResolvers<"count" | "for" | undefined>;
 }
 
 /** True when `peer` is `wanted` (a host name, or `host:port`), or when nothing is wanted. */
@@ -249,7 +251,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   /**
    * Replaces the faults (none when `settings` turns on none), with the same checks as the
    * constructor: a `UsageError` changes nothing. `change` says which connections get them (the
-   * new ones only, or every open one too at its next chunk) and for how long (the next `count`
+   * new ones only, or every open one too from the chunk its read brings next) and for how long (the next `count`
    * connections, or `for` milliseconds), after which the faults before the change come back.
    * A setting without `seed` runs on the server's seed, so that the same changes at the same
    * connection numbers make the same choices.
@@ -264,11 +266,9 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
    * server.setFaults({ delay: 100 }, { scope: "all" });
    * equal(server.faults?.delay, 100);
    * const started = performance.now();
-   * // The chunk in hand when the change came is echoed as before; the next one is delayed.
-   * for (let round = 0; round < 2; round++) {
-   *   await client.write(new Uint8Array([round]));
-   *   await client.read(new Uint8Array(1));
-   * }
+   * // The server was waiting for this chunk when the change came: it is delayed too.
+   * await client.write(new Uint8Array([1]));
+   * await client.read(new Uint8Array(1));
    * equal(performance.now() - started >= 100, true);
    * server.clearFaults({ scope: "all" });
    * equal(server.faults, undefined);
@@ -290,9 +290,14 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#endPassing();
     this.#apply(next && { server: next, echo: loadFaults(next) }, change.scope ?? "new");
     if (change.count === undefined && change.for === undefined) return;
-    const passing: PassingChange = { before, scope: change.scope ?? "new", left: change.count };
+    const passing: PassingChange = {
+      before,
+      scope: change.scope ?? "new",
+      left: change.count,
+      ended: Promise.withResolvers(),
+    };
     if (change.for !== undefined) {
-      passing.timer = setTimeout(() => this.#restore(passing), change.for);
+      passing.timer = setTimeout(() => this.#restore(passing, "for"), change.for);
     }
     this.#passing = passing;
   }
@@ -310,7 +315,10 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.setFaults({}, { scope: change.scope });
   }
 
-  /** Sets the limits given; a limit left out keeps its value. See {@linkcode ServerLimits}. */
+  /**
+   * Sets the limits given; a limit left out keeps its value. See {@linkcode ServerLimits}. A new
+   * idle timeout reaches the open connections too: each gets the whole new timeout from now.
+   */
   setLimits(limits: ServerLimits): void {
     const { maxConnections, idleTimeout } = limits;
     if (maxConnections !== undefined && maxConnections !== null) {
@@ -328,7 +336,22 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       }
     }
     if (maxConnections !== undefined) this.#maxConnections = maxConnections ?? Infinity;
-    if (idleTimeout !== undefined) this.#session.idleTimeout = idleTimeout ?? undefined;
+    if (idleTimeout !== undefined) this.#changeIdleTimeout(idleTimeout ?? undefined);
+  }
+
+  #changeIdleTimeout(timeout: number | undefined): void {
+    const watched = this.#session.idleTimeout !== undefined;
+    this.#session.idleTimeout = timeout;
+    for (const connection of this.#connections) {
+      clearTimeout(connection.idleTimer);
+      if (timeout === undefined) continue;
+      if (!watched) {
+        connection.lastActive = performance.now();
+        // A plain loop keeps `lastActive` only when watched from its start: it hands over.
+        if (connection.applied.length === 0) connection.faultsChanged = true;
+      }
+      this.#watchIdle(connection);
+    }
   }
 
   /** The limits in force: `undefined` for none. */
@@ -400,17 +423,41 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
   }
 
   /**
+   * Resolves once the change with `count` or `for` now in force runs its course and the faults
+   * before it are back: with `"count"` when its last connection came, `"for"` when its time ran
+   * out. Resolves undefined when another change replaces it first, or at once when none is in
+   * force.
+   *
+   * @example
+   * ```ts
+   * import { equal } from "node:assert/strict";
+   * import { startEchoServer } from "../mod.ts";
+   *
+   * await using server = await startEchoServer({ hostname: "127.0.0.1", port: 0 });
+   * server.setFaults({ delay: 10 }, { count: 1 });
+   * const ended = server.changeRunsOut();
+   * using _client = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+   * equal(await ended, "count");
+   * equal(server.faults, undefined);
+   * ```
+   */
+  changeRunsOut(): Promise<"count" | "for" | undefined> {
+    return this.#passing?.ended.promise ?? Promise.resolve(undefined);
+  }
+
+  /**
    * The change with `count` or `for` has run its course: the faults before it come back, to new
    * connections, and to the open ones too when the change reached them and `scope` allows.
    */
-  #restore(passing: PassingChange, scope = passing.scope): void {
+  #restore(passing: PassingChange, how: "count" | "for"): void {
     if (this.#passing !== passing) return;
-    this.#endPassing();
-    this.#apply(passing.before, scope);
+    this.#endPassing(how);
+    this.#apply(passing.before, how === "count" ? "new" : passing.scope);
   }
 
-  #endPassing(): void {
+  #endPassing(how?: "count" | "for"): void {
     clearTimeout(this.#passing?.timer);
+    this.#passing?.ended.resolve(how);
     this.#passing = undefined;
   }
 
@@ -476,17 +523,20 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     this.#stats.open++;
     const passing = this.#passing;
     // The last of the `count` connections keeps the change it was just given.
-    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "new");
-    if (session.idleTimeout !== undefined) this.#watchIdle(connection, session.idleTimeout);
+    if (passing?.left !== undefined && --passing.left === 0) this.#restore(passing, "count");
+    if (session.idleTimeout !== undefined) this.#watchIdle(connection);
     connection.done = runSession(connection, session);
   }
 
   /**
-   * Closes the connection once it has been silent for `timeout` ms. One timer per connection,
-   * re-armed only when it fires, so that busy connections pay one clock read per chunk.
+   * Closes the connection once it has been silent for the idle timeout. One timer per connection,
+   * re-armed only when it fires, so that busy connections pay one clock read per chunk; the
+   * timeout is read when it fires, so that a change reaches it (none: the watch ends).
    */
-  #watchIdle(connection: Connection, timeout: number): void {
+  #watchIdle(connection: Connection): void {
     const check = () => {
+      const timeout = this.#session.idleTimeout;
+      if (timeout === undefined) return;
       const silent = performance.now() - connection.lastActive;
       if (silent < timeout) {
         connection.idleTimer = setTimeout(check, timeout - silent);
@@ -494,7 +544,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
       }
       hangUp(connection, "idle");
     };
-    connection.idleTimer = setTimeout(check, timeout);
+    connection.idleTimer = setTimeout(check, this.#session.idleTimeout);
   }
 
   /**

@@ -13,8 +13,9 @@ import type { ProxyInfo } from "../proxy/reader.ts";
 /**
  * Why a connection ended: the client closed or half-closed it (`eof`), reset or vanished
  * (`reset`), stayed silent past the idle timeout (`idle`), failed its TLS handshake (`tls`), was
- * cut by the server at the drain deadline or by `EchoServer.abort` (`shutdown`), a
- * reset fault ended it (`fault`), or something else failed (`error`). On a server with a
+ * cut by the server at the drain deadline or by `EchoServer.abort` (`shutdown`), was closed
+ * (`closed`) or reset (`server-reset`) on request (`EchoServer.closeConnections`, the control
+ * API's `POST /close`), a reset fault ended it (`fault`), or something else failed (`error`). On a server with a
  * handshake (TLS or PROXY): the client ended the connection before its first byte, as a TCP or
  * HAProxy health check does, or right after a PROXY LOCAL header (`health-check`); closed or
  * reset it during the handshake (`early`); or did not complete the TLS handshake in time
@@ -26,6 +27,8 @@ export type CloseReason =
   | "idle"
   | "tls"
   | "shutdown"
+  | "closed"
+  | "server-reset"
   | "fault"
   | "error"
   | "health-check"

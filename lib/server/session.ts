@@ -57,8 +57,9 @@ export interface Connection extends ConnectionInfo {
   /** The faults this connection runs with (loading since they were set), if any. */
   faults?: Promise<FaultedEcho>;
   /**
-   * Set when the server's faults changed for open connections: the echo loop hands over at its
-   * next chunk, and the echo goes on with `faults`.
+   * Set when the server's faults changed for open connections (or a plain loop must start
+   * keeping `lastActive` for a new idle timeout): the echo loop hands over at its next chunk,
+   * and the echo goes on with `faults`.
    */
   faultsChanged: boolean;
   /** The faults its echo runs with now, one phrase each (`delay 50 ms`); empty for none. */
@@ -281,8 +282,10 @@ function greetingLine(
  */
 async function echo(connection: Connection, session: SessionContext): Promise<SessionEnd> {
   const { bufferSize, stats, onEvent, echoTimes } = session;
-  let end: "reset" | "eof" | "changed" | undefined;
+  let end: "reset" | "eof" | "changed" | Uint8Array | undefined;
   do {
+    // The chunk the plain loop read as the faults changed: the loop that follows echoes it.
+    const firstChunk = end instanceof Uint8Array ? end : undefined;
     // Faults changed for open connections: the loop that ran hands over to the one they ask for.
     connection.faultsChanged = false;
     const faulted = connection.faults && await connection.faults;
@@ -298,6 +301,7 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
         onEvent,
         echoTimes,
         signal: connection.stop!.signal,
+        firstChunk,
         onFault: (fault, detail) => {
           stats.faults[fault]++;
           onEvent?.({ type: "fault", conn: connection, open: stats.open, fault, detail });
@@ -309,8 +313,9 @@ async function echo(connection: Connection, session: SessionContext): Promise<Se
         onEvent,
         echoTimes,
         watched: session.idleTimeout !== undefined,
+        firstChunk,
       });
-  } while (end === "changed");
+  } while (end === "changed" || end instanceof Uint8Array);
   // The reset fault ended the connection: nothing is left to cut.
   if (end === "reset") return { event: "closed", reason: "fault" };
   // The server hung up while a read or write was finishing: that op succeeded, the next fails.
@@ -374,18 +379,15 @@ function tlsEnd(error: unknown, detail: string, stats: EchoStats): SessionEnd {
   return { event: "closed", reason: "tls", detail };
 }
 
-/** The end of a connection the server closed itself: idle, or shut down. */
+/** The end of a connection the server closed itself: idle, shut down, or on request. */
 function closedByServer(connection: Connection, session: SessionContext): SessionEnd {
   switch (connection.closedBy) {
     case "idle":
       return { event: "closed", reason: "idle", detail: idleDetail(session) };
     case "closed":
+      return { event: "closed", reason: "closed", detail: "closed on request" };
     case "reset":
-      return {
-        event: "closed",
-        reason: "shutdown",
-        detail: connection.closedBy === "reset" ? "reset on request" : "closed on request",
-      };
+      return { event: "closed", reason: "server-reset", detail: "reset on request" };
     default:
       return { event: "closed", reason: "shutdown" };
   }

@@ -60,6 +60,8 @@ export function noStats(): EchoStats {
       idle: 0,
       tls: 0,
       shutdown: 0,
+      closed: 0,
+      "server-reset": 0,
       fault: 0,
       error: 0,
       "health-check": 0,

@@ -24,6 +24,20 @@ async function serveWithControl(args: string[] = []) {
   return { server, api: line.match(/http:\/\/[^/]+/)![0] };
 }
 
+/** As {@linkcode serveWithControl}, with `--log json`. */
+async function serveWithControlJson() {
+  const server = await ServeProcess.start([
+    "--host",
+    "127.0.0.1",
+    "--control",
+    "0",
+    "--log",
+    "json",
+  ]);
+  const started = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
+  return { server, api: `http://${started.address}` };
+}
+
 /** One request of the API: its status and JSON answer. */
 async function call(
   api: string,
@@ -58,16 +72,15 @@ Deno.test("a delay set mid-run reaches an open connection, and clearing it takes
   const before = await roundTrip(conn);
   const { status } = await call(api, "PUT", "/faults", { delay: "200ms", scope: "all" });
   equal(status, 200);
-  // The round trip in flight when the change came may still be plain; every one after is held.
-  await roundTrip(conn);
+  // The server was waiting for this chunk when the change came: it is held too, as are the next.
   const during = [await roundTrip(conn), await roundTrip(conn)];
   ok(during.every((ms) => ms >= 200), `round trips with the delay: ${during}`);
   const listed = await call(api, "GET", "/connections");
   const [open] = listed.answer.connections as { faults: string[]; received: number }[];
   deepEqual(open.faults, [`delay 200 ms`]);
-  equal(open.received, 16 * 4);
+  equal(open.received, 16 * 3);
   equal((await call(api, "DELETE", "/faults?scope=all")).status, 200);
-  // The chunk in hand when the change came still takes its delay; the next ones do not.
+  // The faulted loop was waiting for this chunk: it takes the delay still; the next ones do not.
   await roundTrip(conn);
   const after = (await call(api, "GET", "/connections")).answer.connections as {
     faults: string[];
@@ -102,17 +115,8 @@ Deno.test("bench runs show the latency step of a delay set through the API, and 
 });
 
 Deno.test("--log json: a change is one JSON event", async () => {
-  const server = await ServeProcess.start([
-    "--host",
-    "127.0.0.1",
-    "--control",
-    "0",
-    "--log",
-    "json",
-  ]);
+  const { server, api } = await serveWithControlJson();
   await using _ = server;
-  const started = JSON.parse(await server.stdout.waitFor(/"event":"control"/));
-  const api = `http://${started.address}`;
   await call(api, "PUT", "/ready", false);
   const event = JSON.parse(await server.stdout.waitFor(/"event":"control-change"/));
   deepEqual({ ...event, peer: undefined, time: undefined }, {
@@ -125,9 +129,11 @@ Deno.test("--log json: a change is one JSON event", async () => {
   match(event.peer, /^127\.0\.0\.1:\d+$/);
 });
 
-Deno.test("POST /close with reset: the open connections see a TCP reset", async () => {
-  const { server, api } = await serveWithControl(["--quiet", "--control-resets"]);
+Deno.test("POST /close with reset: the open connections see a TCP reset, counted as such", async () => {
+  const { server, api } = await serveWithControl(["--control-resets", "--metrics", "0"]);
   await using _ = server;
+  const metricsLine = await server.stdout.waitFor(/metrics at/);
+  const metrics = `${metricsLine.match(/http:\/\/[^/]+/)![0]}/metrics`;
   const clients = [await connect(server.port), await connect(server.port)];
   for (const client of clients) await roundTrip(client);
   const { answer } = await call(api, "POST", "/close", { reset: true });
@@ -136,6 +142,12 @@ Deno.test("POST /close with reset: the open connections see a TCP reset", async 
     await rejects(client.read(new Uint8Array(1)), Deno.errors.ConnectionReset);
     client.close();
   }
+  await server.stdout.waitForCount(/resetting connection from .* on request$/, 2);
+  const text = await (await within("GET /metrics", fetch(metrics))).text();
+  match(text, /^tcpecho_connections_closed_total\{reason="server_reset"\} 2$/m);
+  match(text, /^tcpecho_connections_closed_total\{reason="drain_deadline"\} 0$/m);
+  equal((await server.stop()).code, 0);
+  match(server.stdout.text, /^shut down: 2 connections, 32 bytes echoed, 2 reset on request$/m);
 });
 
 Deno.test("without --control-resets, a reset is refused and nothing is closed", async () => {
@@ -156,13 +168,18 @@ Deno.test("without --control-resets, a reset is refused and nothing is closed", 
 });
 
 Deno.test("tcpecho ctl close without --reset closes cleanly: the client reads its end", async () => {
-  const { server, api } = await serveWithControl(["--quiet"]);
+  const { server, api } = await serveWithControlJson();
   await using _ = server;
   using client = await connect(server.port);
   await roundTrip(client);
   const { code, stdout } = await runCli(["ctl", api, "close"]);
   deepEqual([code, stdout], [0, "closed 1 connection\n"]);
   equal(await client.read(new Uint8Array(1)), null);
+  const closed = JSON.parse(await server.stdout.waitFor(/"event":"closed"/));
+  deepEqual([closed.reason, closed.detail], ["closed", "closed on request"]);
+  equal((await server.stop()).code, 0);
+  const summary = JSON.parse(server.stdout.text.trim().split("\n").at(-1)!);
+  deepEqual([summary.event, summary.cut, summary.closed_on_request], ["shutdown", 0, 1]);
 });
 
 Deno.test(needs("curl", "curl flips /readyz through PUT /ready, and back"), async () => {
@@ -206,6 +223,11 @@ Deno.test("the next N connections only: count=1 faults one connection, not the n
   await writeAll(second, new Uint8Array(32));
   equal((await readExactly(second, 32)).length, 32);
   equal((await call(api, "GET", "/faults")).answer.description, "none");
+  const ended = await server.stdout.waitFor(/control: faults back to/);
+  equal(
+    ended,
+    'control: faults back to none after 1 connection (the end of "count" from the server)',
+  );
 });
 
 Deno.test("the same changes at the same connection numbers with the same --seed fault the same connections", async () => {
