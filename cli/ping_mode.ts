@@ -59,8 +59,8 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
   out.failed.then(() => interrupt.abort());
   let from = server;
   let result: PingResult | UdpPingResult;
-  const onConnected = (remote: Deno.Addr) => {
-    const address = "hostname" in remote ? remote.hostname : undefined;
+  /** The first line, with the address connected to, if any (UDP connects to none). */
+  const announce = (address?: string) => {
     if (address !== undefined) from = `${address} port ${port}`;
     if (output === "transcript") {
       const target = address === undefined ? server : `${hostname} (${address}) port ${port}`;
@@ -92,7 +92,7 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
     if (options.udp) {
       const { pingUdp } = await import("../lib/load/udp_ping.ts");
       // No connection to wait for: the server's address is the one named.
-      onConnected({ transport: "udp", hostname: hostname!, port: port! });
+      announce();
       result = await pingUdp({
         hostname,
         port,
@@ -117,7 +117,7 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
         onGreeting: (line) => {
           if (output === "transcript") out.line(`greeting: ${line}`);
         },
-        onConnected,
+        onConnected: (remote) => announce("hostname" in remote ? remote.hostname : undefined),
         ...callbacks,
       });
     }

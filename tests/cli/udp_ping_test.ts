@@ -15,7 +15,7 @@ Deno.test("send --udp --count pings serve --udp one datagram at a time and sums 
   equal(text.stderr, "");
   equal(text.code, 0);
   const lines = text.stdout.trimEnd().split("\n");
-  equal(lines[0], `ECHO 127.0.0.1 (127.0.0.1) port ${server.port} (UDP): 4 bytes per message`);
+  equal(lines[0], `ECHO 127.0.0.1 port ${server.port} (UDP): 4 bytes per message`);
   for (const seq of [1, 2, 3]) {
     // The 4 bytes after an 8-byte header of run id and sequence number.
     match(lines[seq], new RegExp(`^12 bytes from 127\\.0\\.0\\.1 port \\d+: seq=${seq} time=`));
