@@ -192,6 +192,28 @@ export class UdpRun {
 }
 
 /**
+ * Checks and times every datagram that comes to `socket` from `port`, calling `onEcho` with the
+ * time it came after each, until the socket closes.
+ */
+export async function receiveEchoes(
+  socket: Deno.DatagramConn,
+  port: number,
+  run: UdpRun,
+  onEcho: (now: number) => void,
+): Promise<void> {
+  const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
+  try {
+    for (;;) {
+      const [data, from] = await socket.receive(buffer);
+      if ((from as Deno.NetAddr).port !== port) continue;
+      const now = performance.now();
+      run.receive(data, now);
+      onEcho(now);
+    }
+  } catch { /* the socket closed: the run is over */ }
+}
+
+/**
  * Loads a UDP echo server and reports as {@linkcode runLoad} does (one "connection", the
  * datagram counts in `datagrams`), so that the same report, JSON and thresholds apply. Throws a
  * {@linkcode RuntimeError} when no echo at all came back.
@@ -244,19 +266,11 @@ export async function runUdpLoad(
   const settle = () => {
     if (stopping && run.owed === 0) finished.resolve();
   };
-  const receiving = (async () => {
-    const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
-    try {
-      for (;;) {
-        const [data, from] = await socket.receive(buffer);
-        if ((from as Deno.NetAddr).port !== port) continue;
-        run.receive(data, performance.now());
-        if (!open && run.sent >= total) stopping = true;
-        refill();
-        settle();
-      }
-    } catch { /* the socket closed: the run is over */ }
-  })();
+  const receiving = receiveEchoes(socket, port, run, () => {
+    if (!open && run.sent >= total) stopping = true;
+    refill();
+    settle();
+  });
   const stop = () => {
     stopping = true;
     settle();

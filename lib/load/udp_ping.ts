@@ -13,14 +13,9 @@ import { DEFAULT_TIMEOUT_MS } from "../client/_exchange.ts";
 import type { PingFailure, PingReply, PingResult } from "../client/ping.ts";
 import { RoundTripStats } from "../client/round_trip_stats.ts";
 import type { LatencySummary } from "../metrics/latency_histogram.ts";
-import {
-  DEFAULT_PORT,
-  listenDatagram,
-  MAX_UDP_PAYLOAD,
-  UDP_RECEIVE_BUFFER_SIZE,
-} from "../net/transport.ts";
+import { DEFAULT_PORT, listenDatagram, MAX_UDP_PAYLOAD } from "../net/transport.ts";
 import type { DatagramReport } from "./load.ts";
-import { UDP_HEADER_SIZE, UdpRun } from "./udp_load.ts";
+import { receiveEchoes, UDP_HEADER_SIZE, UdpRun } from "./udp_load.ts";
 
 /** Where to ping over UDP, with what, how often, and for how long. */
 export interface UdpPingOptions {
@@ -105,18 +100,9 @@ export async function pingUdp(options: UdpPingOptions): Promise<UdpPingResult> {
   /** The datagram whose echo is awaited, and what resolves with the time it came. */
   let awaited = -1;
   let echoed: PromiseWithResolvers<number | undefined> | undefined;
-  const receiving = (async () => {
-    const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
-    try {
-      for (;;) {
-        const [data, from] = await socket.receive(buffer);
-        if ((from as Deno.NetAddr).port !== port) continue;
-        const now = performance.now();
-        run.receive(data, now);
-        if (awaited >= 0 && run.seen[awaited] > 0) echoed?.resolve(now);
-      }
-    } catch { /* the socket closed: the run is over */ }
-  })();
+  const receiving = receiveEchoes(socket, port, run, (now) => {
+    if (awaited >= 0 && run.seen[awaited] > 0) echoed?.resolve(now);
+  });
   const stop = () => echoed?.resolve(undefined);
   signal?.addEventListener("abort", stop);
   const stats = new RoundTripStats();
