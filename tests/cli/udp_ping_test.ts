@@ -1,5 +1,5 @@
 import { deepEqual, equal, match, ok } from "node:assert/strict";
-import { runCli, ServeProcess } from "../helpers.ts";
+import { exited, runCli, ServeProcess, spawnCli } from "../helpers.ts";
 
 /** Runs `tcpecho send --udp` in ping mode: `count` datagrams to 127.0.0.1 `port`, back to back. */
 function pingUdp(port: number, count: number, ...more: string[]) {
@@ -108,4 +108,22 @@ Deno.test("send --udp --count never takes a late echo for the next one's, and co
     peer.close();
     await serving.catch(() => {});
   }
+});
+
+Deno.test("Ctrl-C in ping mode over UDP prints the summary so far", async () => {
+  await using server = await ServeProcess.start(["--udp", "--host", "127.0.0.1", "--quiet"]);
+  // A long interval: the signal arrives while the client waits to send the second datagram.
+  const client = spawnCli(
+    ["send", "--udp", "--host", "127.0.0.1", "--port", String(server.port), "--interval", "60"],
+  );
+  await client.stdout.waitFor(/ seq=1 time=/);
+  client.child.kill("SIGINT");
+  const status = await exited(client.child, "send --udp --interval after SIGINT");
+  await Promise.all([client.stdout.done, client.stderr.done]);
+  equal(client.stderr.text, "");
+  equal(status.code, 0);
+  const lines = client.stdout.lines;
+  equal(lines.length, 7, client.stdout.text);
+  match(lines[3], /^1 message sent, 1 received, 0% loss, time \d+ms$/);
+  equal(lines[5], "datagrams: 0 late, 0 duplicates, 0 reordered, 0 mismatched");
 });
