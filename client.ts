@@ -69,7 +69,8 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
       value: "N",
       help: "ping mode: send the message N times, one at a time on one connection, with a line " +
         "per reply and its round-trip time, then a summary like ping's (Ctrl-C stops early and " +
-        "prints it); over TCP, TLS or a Unix socket (not --udp)",
+        "prints it); with --udp, one numbered datagram per round trip, late, duplicate and " +
+        "reordered echoes counted",
       parse: wholeNumber(1, Number.MAX_SAFE_INTEGER),
     }),
     interval: option({
@@ -96,6 +97,7 @@ where it went wrong and exits 1. Speaks TCP (IPv4 or IPv6), TLS, Unix domain soc
     'tcpecho send --port 7 "hello"',
     "tcpecho send --file big.bin --buffer-size 64KiB --quiet",
     "tcpecho send --count 5 --interval 0.2",
+    "tcpecho send --udp --count 5 --interval 0.2",
     'tcpecho send --host ::1 "over IPv6"',
     "tcpecho send --tls --ca ca.pem --port 4433",
     "tcpecho send --unix /tmp/echo.sock",
@@ -119,16 +121,15 @@ export async function send(args: string[]): Promise<number> {
       "--send-proxy works over streams only, not with --udp (see 'tcpecho send --help')",
     );
   }
-  if (udp && (values.count !== undefined || values.interval !== undefined)) {
-    throw new UsageError(
-      `${values.count !== undefined ? "--count" : "--interval"} works over streams only, ` +
-        `not with --udp (see 'tcpecho send --help')`,
-    );
-  }
   const pinging = values.count !== undefined || values.interval !== undefined;
   if (values["fail-fast"] && !pinging) {
     throw new UsageError(
       "--fail-fast works in ping mode only, with --count or --interval (see 'tcpecho send --help')",
+    );
+  }
+  if (udp && values["fail-fast"]) {
+    throw new UsageError(
+      "--fail-fast works over streams only, not with --udp (see 'tcpecho send --help')",
     );
   }
   const expectGreeting = values["expect-greeting"];
@@ -155,6 +156,7 @@ export async function send(args: string[]): Promise<number> {
       const { pingMode } = await import("./cli/ping_mode.ts");
       code = await pingMode({
         endpoint,
+        udp,
         message: input === undefined
           ? messageArgument(positionals[0])
           : await readInputUpTo(input, MAX_PING_MESSAGE, "a ping message"),

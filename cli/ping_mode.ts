@@ -4,7 +4,8 @@
  * @module
  */
 
-import { ping, type PingResult } from "../lib/client/ping.ts";
+import { ping, type PingOptions, type PingResult } from "../lib/client/ping.ts";
+import type { UdpPingResult } from "../lib/load/udp_ping.ts";
 import { RuntimeError } from "../lib/base/errors.ts";
 import type { LineWriter } from "./line_writer.ts";
 import type { ConnectOptions } from "../lib/client/connect.ts";
@@ -14,6 +15,8 @@ import { transportField, transportLabel, transportName } from "./transport_label
 export interface PingModeOptions {
   /** The server: TCP, TLS or a Unix domain socket. */
   endpoint: ConnectOptions;
+  /** Ping over UDP: one numbered datagram per round trip. */
+  udp?: boolean;
   message: Uint8Array;
   count: number;
   interval: number;
@@ -48,56 +51,76 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
   const { hostname, port, unix } = endpoint;
   // ping's wording over TCP ("from 127.0.0.1 port 7"); a Unix socket is named by its path.
   const server = unix ?? `${hostname} port ${port}`;
-  const transport = transportName(endpoint);
+  const transport = transportName(endpoint, options.udp);
   const where = unix === undefined ? { host: hostname, port } : { path: unix };
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   out.failed.then(() => interrupt.abort());
   let from = server;
-  let result: PingResult;
+  let result: PingResult | UdpPingResult;
+  /** The first line, with the address connected to, if any (UDP connects to none). */
+  const announce = (address?: string) => {
+    if (address !== undefined) from = `${address} port ${port}`;
+    if (output === "transcript") {
+      const target = address === undefined ? server : `${hostname} (${address}) port ${port}`;
+      out.line(
+        `ECHO ${target}${transportLabel(transport)}: ${message.length} bytes per message`,
+      );
+    }
+  };
+  const callbacks: Pick<PingOptions, "onFailure" | "onDisconnected" | "onReply"> = {
+    onFailure: ({ seq, kind, error }) => {
+      if (output === "transcript") out.line(`seq=${seq} ${kind}: ${error.message}`);
+    },
+    onDisconnected: (afterSeq, reason) => {
+      if (output === "transcript") {
+        out.line(`connection ended after seq=${afterSeq}: ${reason}; reconnecting`);
+      }
+    },
+    onReply: (reply) => {
+      if (output === "transcript") {
+        out.line(
+          `${reply.bytes} bytes from ${from}: seq=${reply.seq} time=${
+            milliseconds.format(reply.timeMs)
+          } ms`,
+        );
+      }
+    },
+  };
   try {
-    result = await ping({
-      ...endpoint,
-      message,
-      count: options.count,
-      interval: options.interval,
-      timeout: options.timeout,
-      bufferSize: options.bufferSize,
-      failFast: options.failFast,
-      signal: interrupt.signal,
-      expectGreeting: options.expectGreeting,
-      onGreeting: (line) => {
-        if (output === "transcript") out.line(`greeting: ${line}`);
-      },
-      onConnected: (remote) => {
-        const address = "hostname" in remote ? remote.hostname : undefined;
-        if (address !== undefined) from = `${address} port ${port}`;
-        if (output === "transcript") {
-          const target = address === undefined ? server : `${hostname} (${address}) port ${port}`;
-          out.line(
-            `ECHO ${target}${transportLabel(transport)}: ${message.length} bytes per message`,
-          );
-        }
-      },
-      onFailure: ({ seq, kind, error }) => {
-        if (output === "transcript") out.line(`seq=${seq} ${kind}: ${error.message}`);
-      },
-      onDisconnected: (afterSeq, reason) => {
-        if (output === "transcript") {
-          out.line(`connection ended after seq=${afterSeq}: ${reason}; reconnecting`);
-        }
-      },
-      onReply: (reply) => {
-        if (output === "transcript") {
-          out.line(
-            `${reply.bytes} bytes from ${from}: seq=${reply.seq} time=${
-              milliseconds.format(reply.timeMs)
-            } ms`,
-          );
-        }
-      },
-    });
+    if (options.udp) {
+      const { pingUdp } = await import("../lib/load/udp_ping.ts");
+      // No connection to wait for: the server's address is the one named.
+      announce();
+      result = await pingUdp({
+        hostname,
+        port,
+        message,
+        count: options.count,
+        interval: options.interval,
+        timeout: options.timeout,
+        signal: interrupt.signal,
+        ...callbacks,
+      });
+    } else {
+      result = await ping({
+        ...endpoint,
+        message,
+        count: options.count,
+        interval: options.interval,
+        timeout: options.timeout,
+        bufferSize: options.bufferSize,
+        failFast: options.failFast,
+        signal: interrupt.signal,
+        expectGreeting: options.expectGreeting,
+        onGreeting: (line) => {
+          if (output === "transcript") out.line(`greeting: ${line}`);
+        },
+        onConnected: (remote) => announce("hostname" in remote ? remote.hostname : undefined),
+        ...callbacks,
+      });
+    }
   } catch (err) {
     if (output === "json") {
       out.line(JSON.stringify({
@@ -133,6 +156,21 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
         } ms`,
       );
     }
+    if ("datagrams" in result) {
+      const { late, duplicates, reordered, mismatches } = result.datagrams;
+      out.line(
+        `datagrams: ${late} late, ${duplicates} duplicate${duplicates === 1 ? "" : "s"}, ` +
+          `${reordered} reordered, ${mismatches} mismatched`,
+      );
+      if (result.latency) {
+        const { p50, p90, p99 } = result.latency;
+        out.line(
+          `rtt p50/p90/p99 = ${
+            [p50, p90, p99].map((us) => milliseconds.format(us / 1000)).join("/")
+          } ms`,
+        );
+      }
+    }
   } else if (output === "json") {
     out.line(JSON.stringify({
       ...where,
@@ -147,12 +185,24 @@ export async function pingMode(options: PingModeOptions): Promise<number> {
       rtt_avg_ms: round(result.rtt?.avgMs),
       rtt_max_ms: round(result.rtt?.maxMs),
       rtt_mdev_ms: round(result.rtt?.mdevMs),
+      ...("datagrams" in result
+        ? {
+          rtt_p50_ms: round(microsToMs(result.latency?.p50)),
+          rtt_p90_ms: round(microsToMs(result.latency?.p90)),
+          rtt_p99_ms: round(microsToMs(result.latency?.p99)),
+          datagrams: result.datagrams,
+        }
+        : {}),
       error: result.error?.message,
     }));
   }
   if (result.error) throw result.error;
   if (result.received === 0) throw new RuntimeError("no reply came back");
   return 0;
+}
+
+function microsToMs(us: number | undefined): number | undefined {
+  return us === undefined ? undefined : us / 1000;
 }
 
 function round(ms: number | undefined): number | null {

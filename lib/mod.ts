@@ -231,6 +231,12 @@ export {
 } from "./load/thresholds.ts";
 export { formatHdrLog, mergeHdrLogs } from "./load/hdr_log.ts";
 export { runUdpLoad, UDP_HEADER_SIZE, type UdpLoadOptions } from "./load/udp_load.ts";
+export {
+  pingUdp,
+  type UdpPingDatagrams,
+  type UdpPingOptions,
+  type UdpPingResult,
+} from "./load/udp_ping.ts";
 export { type Shard, shardOf } from "./load/shard.ts";
 export {
   describeProxyTlvs,

@@ -371,6 +371,8 @@ class Run {
   readonly #connectSchedule?: OpenLoopSchedule;
   #connectsStarted = 0;
   #connectStart = 0;
+  /** What every connect is given besides its signal: copied once, not for every connect. */
+  readonly #connectOptions: ConnectOptions;
   /** The connects under way, each ended by the caller's signal. */
   readonly #connecting = new Set<AbortController>();
   readonly #onSignal = () => {
@@ -381,6 +383,8 @@ class Run {
 
   constructor(options: LoadOptions) {
     this.options = options;
+    const { hostname, port, family, unix, tls, proxyHeader } = options;
+    this.#connectOptions = { hostname, port, family, unix, tls, proxyHeader };
     const { connections = 1, size = 16, window = 1 } = options;
     this.size = size;
     this.window = window;
@@ -388,7 +392,10 @@ class Run {
     this.timeout = options.timeout ?? 5000;
     this.readSize = Math.min(Math.max(size * window, 16), MAX_READ);
     this.source = pattern(PATTERN_PERIOD + Math.max(size, this.readSize));
-    this.slots = Array.from({ length: connections }, (_, index) => new Slot(index));
+    this.slots = Array.from(
+      { length: connections },
+      (_, index) => new Slot(index, window, this.readSize),
+    );
     if (options.rate !== undefined) {
       this.serviceTime = new LatencyHistogram();
       this.sendDelay = new LatencyHistogram();
@@ -437,7 +444,7 @@ class Run {
     this.#connecting.add(abort);
     let conn: ClientConn;
     try {
-      conn = await connect({ ...this.options, signal: abort.signal });
+      conn = await connect({ ...this.#connectOptions, signal: abort.signal });
     } catch (err) {
       if (timedOut) {
         this.errors.connectTimeouts++;
@@ -527,6 +534,15 @@ class Run {
  */
 class Slot {
   readonly index: number;
+  /**
+   * Its connections' read buffer and send times, one connection after the other: allocated once
+   * rather than for every churned connection.
+   */
+  readonly buffer: Uint8Array;
+  /** When each message in the window was sent, by message number modulo the window. */
+  readonly sentAt: Float64Array;
+  /** When each message in the window was due (open loop), likewise. */
+  readonly dueAt: Float64Array;
   /** Messages started over all its connections. */
   sent = 0;
   /** Messages it may start: all of them in a closed loop, those fallen due in an open loop. */
@@ -534,8 +550,11 @@ class Slot {
   connection?: LoadConnection;
   #waiting?: () => void;
 
-  constructor(index: number) {
+  constructor(index: number, window: number, readSize: number) {
     this.index = index;
+    this.buffer = new Uint8Array(readSize);
+    this.sentAt = new Float64Array(window);
+    this.dueAt = new Float64Array(window);
   }
 
   /** The open loop made one more message due. */
@@ -892,9 +911,8 @@ class LoadConnection {
   readonly #backend?: BackendReport;
   /** Messages this connection may carry. */
   readonly #limit: number;
-  /** When each message in the window was sent, by message number modulo the window. */
+  /** The slot's send times (see {@linkcode Slot}), this connection's while it lasts. */
   readonly #sentAt: Float64Array;
-  /** When each message in the window was due (open loop), likewise. */
   readonly #dueAt: Float64Array;
   readonly done: Promise<void>;
   /** Messages whose first byte was handed to the socket. */
@@ -913,10 +931,10 @@ class LoadConnection {
     this.#openMs = opened.openMs;
     this.#backend = opened.backend;
     this.#limit = limit;
-    this.#sentAt = new Float64Array(run.window);
-    this.#dueAt = new Float64Array(run.window);
+    this.#sentAt = slot.sentAt;
+    this.#dueAt = slot.dueAt;
     this.#send();
-    this.done = this.#receive(new Uint8Array(run.readSize));
+    this.done = this.#receive(slot.buffer);
   }
 
   /** A message fell due: send it if the window allows. */

@@ -50,11 +50,17 @@ export interface UdpLoadOptions {
   signal?: AbortSignal;
 }
 
-/** One run's sending and receiving state. */
-class UdpRun {
+/**
+ * One run's numbered datagrams, sent and echoed: bench's UDP load and ping mode over UDP. The
+ * body after the header is the pattern from an offset of the datagram's own, or, given a
+ * `message`, that message every time.
+ */
+export class UdpRun {
   readonly id = (Math.random() * 2 ** 32) >>> 0;
   readonly size: number;
   readonly source: Uint8Array;
+  /** Whether every body is `source` whole (a message) rather than a slice of the pattern. */
+  readonly #fixedBody: boolean;
   readonly histogram = new LatencyHistogram();
   readonly serviceTime?: LatencyHistogram;
   readonly sendDelay?: LatencyHistogram;
@@ -68,14 +74,17 @@ class UdpRun {
   reordered = 0;
   mismatches = 0;
   lost = 0;
+  /** Echoes that came after their datagram was given up for lost (counted lost too). */
+  late = 0;
   /** The oldest datagram that may still be echoed (older ones are echoed or lost). */
   oldest = 0;
   highest = -1;
   lastSent = 0;
 
-  constructor(size: number, open: boolean) {
+  constructor(size: number, open: boolean, message?: Uint8Array) {
     this.size = size;
-    this.source = pattern(PATTERN_PERIOD + size);
+    this.#fixedBody = message !== undefined;
+    this.source = message ?? pattern(PATTERN_PERIOD + size);
     if (open) {
       this.serviceTime = new LatencyHistogram();
       this.sendDelay = new LatencyHistogram();
@@ -88,9 +97,25 @@ class UdpRun {
     const view = new DataView(bytes.buffer);
     view.setUint32(0, this.id);
     view.setUint32(4, sequence);
-    const start = sequence % PATTERN_PERIOD;
-    bytes.set(this.source.subarray(start, start + this.size - UDP_HEADER_SIZE), UDP_HEADER_SIZE);
+    bytes.set(this.#body(sequence), UDP_HEADER_SIZE);
     return bytes;
+  }
+
+  /** The bytes after the header of datagram `sequence`. */
+  #body(sequence: number): Uint8Array {
+    if (this.#fixedBody) return this.source;
+    const start = sequence % PATTERN_PERIOD;
+    return this.source.subarray(start, start + this.size - UDP_HEADER_SIZE);
+  }
+
+  /** Notes datagram `sequence` as sent at `now`, due (on an open loop's schedule) at `due`. */
+  markSent(sequence: number, now: number, due: number): void {
+    this.grow(sequence);
+    this.sentAt[sequence] = now;
+    this.dueAt[sequence] = due;
+    this.sendDelay?.record((now - due) * 1000);
+    this.sent = sequence + 1;
+    this.lastSent = now;
   }
 
   /** Makes room to remember datagram `sequence`. */
@@ -120,9 +145,14 @@ class UdpRun {
       this.mismatches++;
       return;
     }
-    if (this.seen[sequence] > 0 || sequence < this.oldest) {
-      // Seen already, or given up for lost: either way not a new echo.
-      if (this.seen[sequence] > 0) this.duplicates++;
+    if (this.seen[sequence] > 0) {
+      this.duplicates++;
+      return;
+    }
+    if (sequence < this.oldest) {
+      // Given up for lost already: counted late, and never taken for a later datagram's echo.
+      this.seen[sequence] = 1;
+      this.late++;
       return;
     }
     this.seen[sequence] = 1;
@@ -134,17 +164,16 @@ class UdpRun {
   }
 
   #patternMatches(data: Uint8Array, sequence: number): boolean {
-    const start = sequence % PATTERN_PERIOD;
-    const expected = this.source.subarray(start, start + this.size - UDP_HEADER_SIZE);
+    const expected = this.#body(sequence);
     const body = data.subarray(UDP_HEADER_SIZE);
     for (let i = 0; i < body.length; i++) if (body[i] !== expected[i]) return false;
     return true;
   }
 
-  /** Gives up on datagrams older than `timeout`; returns how many left the window. */
-  expire(now: number, timeout: number): number {
+  /** Gives up on datagrams sent before `cutoff`; returns how many left the window. */
+  expireBefore(cutoff: number): number {
     let freed = 0;
-    while (this.oldest < this.sent && now - this.sentAt[this.oldest] > timeout) {
+    while (this.oldest < this.sent && this.sentAt[this.oldest] < cutoff) {
       if (this.seen[this.oldest] === 0) {
         this.lost++;
         freed++;
@@ -160,6 +189,28 @@ class UdpRun {
   get owed(): number {
     return this.sent - this.received - this.lost;
   }
+}
+
+/**
+ * Checks and times every datagram that comes to `socket` from `port`, calling `onEcho` with the
+ * time it came after each, until the socket closes.
+ */
+export async function receiveEchoes(
+  socket: Deno.DatagramConn,
+  port: number,
+  run: UdpRun,
+  onEcho: (now: number) => void,
+): Promise<void> {
+  const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
+  try {
+    for (;;) {
+      const [data, from] = await socket.receive(buffer);
+      if ((from as Deno.NetAddr).port !== port) continue;
+      const now = performance.now();
+      run.receive(data, now);
+      onEcho(now);
+    }
+  } catch { /* the socket closed: the run is over */ }
 }
 
 /**
@@ -198,13 +249,7 @@ export async function runUdpLoad(
   let stopping = false;
   let failure: unknown;
   const send = (sequence: number, due: number) => {
-    run.grow(sequence);
-    const now = performance.now();
-    run.sentAt[sequence] = now;
-    run.dueAt[sequence] = due;
-    run.sendDelay?.record((now - due) * 1000);
-    run.sent = sequence + 1;
-    run.lastSent = now;
+    run.markSent(sequence, performance.now(), due);
     socket.send(run.datagram(sequence), target).catch((err) => {
       failure ??= err;
       stopping = true;
@@ -221,19 +266,11 @@ export async function runUdpLoad(
   const settle = () => {
     if (stopping && run.owed === 0) finished.resolve();
   };
-  const receiving = (async () => {
-    const buffer = new Uint8Array(UDP_RECEIVE_BUFFER_SIZE);
-    try {
-      for (;;) {
-        const [data, from] = await socket.receive(buffer);
-        if ((from as Deno.NetAddr).port !== port) continue;
-        run.receive(data, performance.now());
-        if (!open && run.sent >= total) stopping = true;
-        refill();
-        settle();
-      }
-    } catch { /* the socket closed: the run is over */ }
-  })();
+  const receiving = receiveEchoes(socket, port, run, () => {
+    if (!open && run.sent >= total) stopping = true;
+    refill();
+    settle();
+  });
   const stop = () => {
     stopping = true;
     settle();
@@ -249,7 +286,7 @@ export async function runUdpLoad(
   const deadline = Number.isFinite(duration) && !open ? setTimeout(stop, duration) : undefined;
   const watchdog = setInterval(() => {
     const now = performance.now();
-    if (run.expire(now, timeout) > 0) refill();
+    if (run.expireBefore(now - timeout) > 0) refill();
     if (!open && run.sent >= total) stopping = true;
     settle();
   }, Math.min(100, timeout / 4));
