@@ -320,8 +320,12 @@ backend proxied
   server tcpecho 127.0.0.1:${proxied.port} check send-proxy-v2 check-send-proxy inter 200ms
 `);
     // A LOCAL header, then the end: the proxy itself, checking. Three of them take two intervals,
-    // in which the plain server got its checks too.
-    await proxied.stdout.waitForCount(/^health check from \('127\.0\.0\.1', \d+\)$/, 3);
+    // in which the plain server got its checks too. On a busy machine a check may end before the
+    // server accepts it: a health check all the same, logged without its peer.
+    await proxied.stdout.waitForCount(
+      /^health check (from \('127\.0\.0\.1', \d+\)|\(ended before its accept\))$/,
+      3,
+    );
     const checks = (await metricsOf(proxied)).match(/reason="health_check"\} (\d+)/)?.[1];
     equal(Number(checks) >= 3, true, `health checks counted: ${checks}`);
     for (const server of [plain, proxied]) {

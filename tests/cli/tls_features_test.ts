@@ -130,9 +130,15 @@ Deno.test({
         "client certificate refused: CN=mallory is not signed by a CA of the client CA file",
       ],
     ];
+    // node:tls in Deno 2.9.6 sometimes closes before its certificate_required alert leaves (about
+    // 1 in 15 on a busy machine): the client then sees the end without the alert. That is the one
+    // other line allowed.
+    const noAlert = "peer closed connection without sending TLS close_notify after 0 of 6 bytes " +
+      "came back";
     for (const [args, clientError, serverReason] of refusals) {
       const refused = await send(...args);
-      equal(refused.stderr, `error: ${clientError}\n`);
+      const alertLost = args.length === 0 && refused.stderr === `error: ${noAlert}\n`;
+      if (!alertLost) equal(refused.stderr, `error: ${clientError}\n`);
       equal(refused.code, 1);
       const line = await server.stdout.waitFor(`TLS handshake failed: ${serverReason}`);
       match(line, /^lost connection from \('127\.0\.0\.1', \d+\): TLS handshake failed: /);
