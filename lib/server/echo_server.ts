@@ -161,6 +161,15 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
   readonly ownsSockets?: boolean;
 }
 
+/** Throws a `UsageError` when `settings` can reset connections that `listener`'s cannot. */
+function checkResettable(listener: StreamListener, settings: FaultSettings | undefined): void {
+  if (needsReset(settings) && !listener.ownsSockets) {
+    throw new UsageError(
+      "the reset faults need a listener whose connections can be reset (startEchoServer makes one over plain TCP)",
+    );
+  }
+}
+
 /**
  * A running echo server. Dispose of it (`await using`) or call {@linkcode EchoServer.shutdown} to
  * stop it gracefully.
@@ -193,11 +202,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
     if (options.tls && !options.listener.ownsSockets) {
       throw new UsageError("a TLS echo server needs a listener from listenTcp");
     }
-    if (needsReset(options.faults) && !options.listener.ownsSockets) {
-      throw new UsageError(
-        "the reset faults need a listener whose connections can be reset (startEchoServer makes one over plain TCP)",
-      );
-    }
+    checkResettable(options.listener, options.faults);
     this.#listener = options.listener;
     this.#onEvent = options.onEvent;
     this.#onError = options.onError;
@@ -276,11 +281,7 @@ export class EchoServer<A extends Deno.Addr = Deno.Addr> implements AsyncDisposa
    */
   setFaults(settings: FaultSettings, change: FaultChange = {}): void {
     const next = serverFaults({ ...settings, seed: settings.seed ?? this.#seed });
-    if (needsReset(next?.settings) && !this.#listener.ownsSockets) {
-      throw new UsageError(
-        "the reset faults need a listener whose connections can be reset (startEchoServer makes one over plain TCP)",
-      );
-    }
+    checkResettable(this.#listener, next?.settings);
     if (needsReset(next?.settings) && this.#session.tls) {
       throw new UsageError("the reset faults work over plain TCP, not over TLS");
     }
